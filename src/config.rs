@@ -1,0 +1,204 @@
+//! Configuration: the built-in default (`config/default.toml`), then an
+//! optional `--config` file, then flags. Every problem in a file is reported
+//! as `file:line:column: what is wrong`.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::Error;
+use crate::metrics;
+
+/// The default configuration file, as shipped in `config/default.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+/// The name the built-in default is reported under.
+pub const DEFAULT_NAME: &str = "config/default.toml (built in)";
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Metric names (or `all`).
+    pub metrics: Vec<String>,
+    /// Rolling window length in frames.
+    pub window: usize,
+    /// A window record every this many frames (0: never).
+    pub window_every: usize,
+    /// Depth of each bounded queue.
+    pub queue_depth: usize,
+    /// PSNR cap in dB; `None` is `6 * bitdepth + 12`.
+    pub psnr_max: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PsnrMax {
+    Db(f64),
+    Word(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    metrics: Option<Spanned<Vec<String>>>,
+    window: Option<Spanned<i64>>,
+    window_every: Option<Spanned<i64>>,
+    queue_depth: Option<Spanned<i64>>,
+    psnr_max: Option<Spanned<PsnrMax>>,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map(|p| offset - p).unwrap_or(offset + 1);
+    (line, col)
+}
+
+fn err_at(path: &str, text: &str, offset: usize, message: impl Into<String>) -> Error {
+    let (line, column) = line_col(text, offset);
+    Error::Config {
+        path: path.to_string(),
+        line,
+        column,
+        message: message.into(),
+    }
+}
+
+fn int_in<T>(
+    path: &str,
+    text: &str,
+    v: &Spanned<i64>,
+    key: &str,
+    min: i64,
+    max: i64,
+) -> Result<T, Error>
+where
+    T: TryFrom<i64>,
+{
+    let n = *v.get_ref();
+    if n < min || n > max {
+        return Err(err_at(
+            path,
+            text,
+            v.span().start,
+            format!("{key} must be between {min} and {max}, not {n}"),
+        ));
+    }
+    T::try_from(n).map_err(|_| err_at(path, text, v.span().start, format!("{key} out of range")))
+}
+
+impl Config {
+    /// The built-in default configuration.
+    pub fn builtin() -> Result<Config, Error> {
+        let empty = Config {
+            metrics: Vec::new(),
+            window: 1,
+            window_every: 0,
+            queue_depth: 1,
+            psnr_max: None,
+        };
+        empty.overlay(DEFAULT_NAME, DEFAULT_TOML)
+    }
+
+    /// Reads `path` and applies it over `self`.
+    pub fn overlay_file(self, path: &str) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            path: path.to_string(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read config: {e}"),
+        })?;
+        self.overlay(path, &text)
+    }
+
+    /// Applies the TOML `text` (named `path` in errors) over `self`.
+    pub fn overlay(mut self, path: &str, text: &str) -> Result<Config, Error> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let msg = e.message().trim().replace('\n', " ");
+            err_at(path, text, offset, msg)
+        })?;
+        if let Some(m) = file.metrics {
+            if let Err(e) = metrics::resolve_names(m.get_ref()) {
+                return Err(err_at(path, text, m.span().start, format!("metrics: {e}")));
+            }
+            self.metrics = m.into_inner();
+        }
+        if let Some(v) = file.window {
+            self.window = int_in(path, text, &v, "window", 1, 10_000_000)?;
+        }
+        if let Some(v) = file.window_every {
+            self.window_every = int_in(path, text, &v, "window_every", 0, 10_000_000)?;
+        }
+        if let Some(v) = file.queue_depth {
+            self.queue_depth = int_in(path, text, &v, "queue_depth", 1, 1024)?;
+        }
+        if let Some(v) = file.psnr_max {
+            let at = v.span().start;
+            self.psnr_max = match v.into_inner() {
+                PsnrMax::Word(w) if w == "auto" => None,
+                PsnrMax::Word(w) => {
+                    return Err(err_at(
+                        path,
+                        text,
+                        at,
+                        format!("psnr_max must be a number of dB or \"auto\", not \"{w}\""),
+                    ));
+                }
+                PsnrMax::Db(d) if d.is_finite() && d > 0.0 && d <= 1000.0 => Some(d),
+                PsnrMax::Db(d) => {
+                    return Err(err_at(
+                        path,
+                        text,
+                        at,
+                        format!("psnr_max must be above 0 and at most 1000 dB, not {d}"),
+                    ));
+                }
+            };
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_default_parses() {
+        let c = Config::builtin().unwrap();
+        assert_eq!(c.metrics, vec!["psnr", "ssim"]);
+        assert_eq!(c.window, 30);
+        assert_eq!(c.queue_depth, 8);
+        assert_eq!(c.psnr_max, None);
+    }
+
+    #[test]
+    fn overlay_overrides_and_reports_lines() {
+        let c = Config::builtin().unwrap();
+        let c2 = c.clone().overlay("x.toml", "window = 5\npsnr_max = 70\n").unwrap();
+        assert_eq!(c2.window, 5);
+        assert_eq!(c2.psnr_max, Some(70.0));
+        match c.clone().overlay("x.toml", "window = 5\nbogus = 1\n") {
+            Err(Error::Config { line, message, .. }) => {
+                assert_eq!(line, 2);
+                assert!(message.contains("bogus"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match c.clone().overlay("x.toml", "\n\nwindow = 0\n") {
+            Err(Error::Config { line, column, .. }) => assert_eq!((line, column), (3, 10)),
+            other => panic!("{other:?}"),
+        }
+        match c.clone().overlay("x.toml", "metrics = [\"psnr\", \"nope\"]\n") {
+            Err(Error::Config { line, message, .. }) => {
+                assert_eq!(line, 1);
+                assert!(message.contains("nope"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match c.overlay("x.toml", "window = [\n") {
+            Err(Error::Config { line, .. }) => assert!(line >= 1),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Errors of the library, each mapped to the exit code SPEC gives it.
+
+use std::io;
+
+/// Everything that can end a run early.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad flag, bad metric name, a metric impossible at the input's size,
+    /// an output path that cannot be created: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// A malformed config file: exit 2.
+    #[error("{path}:{line}:{column}: {message}")]
+    Config {
+        /// The config file.
+        path: String,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// An input that cannot be opened, has no video or no decodable frame: exit 1.
+    #[error("input '{input}': {cause}")]
+    Input {
+        /// The input as given.
+        input: String,
+        /// Why it failed.
+        cause: String,
+    },
+    /// An output that fails while being written: exit 1.
+    #[error("output '{path}': {source}")]
+    Output {
+        /// The output as given.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Standard output was closed by its reader: a quiet exit 0.
+    #[error("standard output closed")]
+    StdoutClosed,
+    /// A bug: an invariant of the pipeline did not hold.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code SPEC assigns to this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) | Error::Config { .. } => 2,
+            Error::Input { .. } | Error::Output { .. } | Error::Internal(_) => 1,
+            Error::StdoutClosed => 0,
+        }
+    }
+}

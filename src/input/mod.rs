@@ -1,0 +1,8 @@
+//! Inputs: opening anything FFmpeg's demuxers open, and decoding it into
+//! planar frames of a fixed layout.
+
+pub mod decode;
+pub mod format;
+
+pub use decode::{DecodeEvent, Decoder, InputInfo, open};
+pub use format::Target;

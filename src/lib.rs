@@ -1,0 +1,20 @@
+//! vqm: a full-reference video quality monitor.
+//!
+//! The metric kernels ([`metrics`]) work on plain planes and are usable
+//! without the rest; [`pipeline::run`] decodes inputs with FFmpeg, pairs
+//! frames, measures them on a worker pool and writes records to sinks.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod frame;
+pub mod input;
+pub mod json;
+pub mod metrics;
+pub mod pipeline;
+pub mod record;
+pub mod report;
+pub mod sink;
+pub mod stats;
+
+pub use error::Error;

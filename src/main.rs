@@ -1,0 +1,56 @@
+//! The `vqm` command: parse, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use vqm::cli::Cli;
+use vqm::error::Error;
+use vqm::pipeline::{self, Warn};
+use vqm::sink::{NdjsonSink, Output, Sink, SummarySink};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = e.exit_code();
+            if e.print().is_err() {
+                // stderr is gone too; the exit code still tells
+            }
+            return ExitCode::from(code.clamp(0, 255) as u8);
+        }
+    };
+    match run(&cli) {
+        Ok(code) => code,
+        Err(Error::StdoutClosed) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vqm: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode, Error> {
+    let settings = cli.settings()?;
+    // Outputs are created before any input is opened: a bad path fails now.
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(p) = &cli.log {
+        sinks.push(Box::new(NdjsonSink::new(Output::create(p, "--log")?)));
+    }
+    if let Some(p) = &cli.summary_json {
+        sinks.push(Box::new(SummarySink::new(Output::create(p, "--summary-json")?)));
+    }
+    ffmpeg_next::init().map_err(|e| Error::Internal(format!("FFmpeg initialisation failed: {e}")))?;
+    ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Quiet);
+    let quiet = cli.quiet;
+    let warn: Warn = Arc::new(move |msg: &str| {
+        if !quiet {
+            eprintln!("vqm: warning: {msg}");
+        }
+    });
+    let report = pipeline::run(&settings, sinks, warn)?;
+    if !cli.quiet {
+        eprint!("{}", vqm::report::table(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}

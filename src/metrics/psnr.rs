@@ -1,0 +1,198 @@
+//! PSNR and MSE, as FFmpeg's `psnr` filter computes them: exact integer sums
+//! of squared differences per plane, `mse_avg` weighted by plane size, and
+//! PSNR = 10·log10(peak²/mse), capped so identical planes give a finite value.
+
+use super::{Layout, Metric, PairContext};
+use crate::frame::{PlaneView, Sample};
+
+/// Exact sum of squared differences of two planes of equal size.
+///
+/// 8-bit rows accumulate in `u32` over chunks small enough never to overflow
+/// and then in `u64`; 16-bit differences are squared in `u64`.
+pub fn sse<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>) -> u64 {
+    debug_assert_eq!((a.width, a.height), (b.width, b.height));
+    // (2^16-1)^2 * 65536 would overflow u64 only past 4e9 rows; chunks keep
+    // the u32 path exact for 8-bit data: 4096 * 255^2 < 2^32.
+    let eight_bit = std::mem::size_of::<T>() == 1;
+    let mut total = 0u64;
+    for (ca, cb) in a.data.chunks(4096).zip(b.data.chunks(4096)) {
+        if eight_bit {
+            let mut acc = 0u32;
+            for (x, y) in ca.iter().zip(cb) {
+                let d = x.to_u32().abs_diff(y.to_u32());
+                acc += d * d;
+            }
+            total += acc as u64;
+        } else {
+            let mut acc = 0u64;
+            for (x, y) in ca.iter().zip(cb) {
+                let d = x.to_u32().abs_diff(y.to_u32()) as u64;
+                acc += d * d;
+            }
+            total += acc;
+        }
+    }
+    total
+}
+
+/// PSNR in dB of a mean squared error at `peak`, capped at `cap`; never
+/// infinite or NaN (an MSE of zero gives the cap).
+pub fn psnr_from_mse(mse: f64, peak: f64, cap: f64) -> f64 {
+    if mse <= 0.0 || !mse.is_finite() {
+        return cap;
+    }
+    let db = 10.0 * (peak * peak / mse).log10();
+    if db.is_finite() { db.min(cap) } else { cap }
+}
+
+/// MSE of each plane and the size-weighted average, from per-plane SSE.
+pub fn plane_mse(sse: &[u64], layout_dims: &[(usize, usize)]) -> (Vec<f64>, f64) {
+    let mut mse = Vec::with_capacity(sse.len());
+    let mut total_sse = 0f64;
+    let mut total_n = 0usize;
+    for (s, (w, h)) in sse.iter().zip(layout_dims) {
+        let n = w * h;
+        mse.push(*s as f64 / n.max(1) as f64);
+        total_sse += *s as f64;
+        total_n += n;
+    }
+    (mse, total_sse / total_n.max(1) as f64)
+}
+
+fn keys_with(prefix: &str, layout: &Layout) -> Vec<String> {
+    layout
+        .plane_names
+        .iter()
+        .map(|p| format!("{prefix}_{p}"))
+        .chain(std::iter::once(format!("{prefix}_avg")))
+        .collect()
+}
+
+/// `psnr_<plane>` and `psnr_avg` (PSNR of the size-weighted average MSE).
+pub struct Psnr;
+
+impl Metric for Psnr {
+    fn name(&self) -> &'static str {
+        "psnr"
+    }
+    fn keys(&self, layout: &Layout) -> Vec<String> {
+        keys_with("psnr", layout)
+    }
+    fn compute(&self, pair: &PairContext<'_>, out: &mut [f64]) {
+        let dims: Vec<(usize, usize)> = pair
+            .reference
+            .planes
+            .iter()
+            .map(|p| (p.width, p.height))
+            .collect();
+        let (mse, avg) = plane_mse(pair.plane_sse(), &dims);
+        let peak = pair.reference.peak();
+        let cap = pair.options.psnr_cap(pair.reference.bit_depth);
+        for (o, m) in out.iter_mut().zip(mse.iter().chain(std::iter::once(&avg))) {
+            *o = psnr_from_mse(*m, peak, cap);
+        }
+    }
+}
+
+/// `mse_<plane>` and `mse_avg`, in squared code values.
+pub struct Mse;
+
+impl Metric for Mse {
+    fn name(&self) -> &'static str {
+        "mse"
+    }
+    fn keys(&self, layout: &Layout) -> Vec<String> {
+        keys_with("mse", layout)
+    }
+    fn compute(&self, pair: &PairContext<'_>, out: &mut [f64]) {
+        let dims: Vec<(usize, usize)> = pair
+            .reference
+            .planes
+            .iter()
+            .map(|p| (p.width, p.height))
+            .collect();
+        let (mse, avg) = plane_mse(pair.plane_sse(), &dims);
+        for (o, m) in out.iter_mut().zip(mse.iter().chain(std::iter::once(&avg))) {
+            *o = *m;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Frame;
+    use crate::metrics::MetricOptions;
+
+    fn v<T>(d: &[T], w: usize, h: usize) -> PlaneView<'_, T> {
+        PlaneView::new(d, w, h).unwrap()
+    }
+
+    #[test]
+    fn constant_planes_have_zero_sse() {
+        let a = vec![77u8; 30];
+        assert_eq!(sse(v(&a, 6, 5), v(&a, 6, 5)), 0);
+    }
+
+    #[test]
+    fn one_differing_pixel() {
+        let a = vec![10u8; 12];
+        let mut b = a.clone();
+        b[7] = 13;
+        assert_eq!(sse(v(&a, 4, 3), v(&b, 4, 3)), 9);
+        let (mse, avg) = plane_mse(&[9], &[(4, 3)]);
+        assert_eq!(mse, vec![0.75]);
+        assert_eq!(avg, 0.75);
+        // 10*log10(255^2/0.75) = 49.3793...
+        let p = psnr_from_mse(0.75, 255.0, 60.0);
+        assert!((p - 10.0 * (65025.0f64 / 0.75).log10()).abs() < 1e-12);
+        assert!((p - 49.37935).abs() < 1e-4);
+    }
+
+    #[test]
+    fn maximal_error_8bit_is_zero_db() {
+        let a = vec![0u8; 10_000];
+        let b = vec![255u8; 10_000];
+        let s = sse(v(&a, 100, 100), v(&b, 100, 100));
+        assert_eq!(s, 65025 * 10_000);
+        assert_eq!(psnr_from_mse(65025.0, 255.0, 60.0), 0.0);
+    }
+
+    #[test]
+    fn sixteen_bit_extremes_do_not_overflow() {
+        let n = 4096 * 3 + 7;
+        let a = vec![0u16; n];
+        let b = vec![65535u16; n];
+        let s = sse(v(&a, n, 1), v(&b, n, 1));
+        assert_eq!(s, 65535u64 * 65535 * n as u64);
+        assert_eq!(psnr_from_mse(65535.0 * 65535.0, 65535.0, 108.0), 0.0);
+    }
+
+    #[test]
+    fn identical_planes_give_the_cap_not_inf() {
+        assert_eq!(psnr_from_mse(0.0, 255.0, 60.0), 60.0);
+        assert_eq!(psnr_from_mse(0.0, 1023.0, 72.0), 72.0);
+        // a tiny error above the cap is capped too
+        assert_eq!(psnr_from_mse(1e-9, 255.0, 60.0), 60.0);
+    }
+
+    #[test]
+    fn avg_weights_planes_by_size() {
+        // 4x2 luma, two 2x1 chroma planes
+        let r = Frame::from_u8(vec![(4, 2, vec![0; 8]), (2, 1, vec![0; 2]), (2, 1, vec![0; 2])]);
+        let d = Frame::from_u8(vec![
+            (4, 2, vec![2; 8]),
+            (2, 1, vec![0; 2]),
+            (2, 1, vec![4, 0]),
+        ]);
+        let opts = MetricOptions { psnr_max: None };
+        let ctx = PairContext::new(&r, &d, &opts);
+        let mut out = [0.0; 4];
+        Mse.compute(&ctx, &mut out);
+        assert_eq!(out, [4.0, 0.0, 8.0, (32.0 + 0.0 + 16.0) / 12.0]);
+        let mut p = [0.0; 4];
+        Psnr.compute(&ctx, &mut p);
+        assert_eq!(p[1], 60.0);
+        assert!((p[0] - 10.0 * (65025.0f64 / 4.0).log10()).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,65 @@
+//! The human-readable summary table printed on stderr at the end of a run.
+
+use std::fmt::Write;
+
+use crate::pipeline::Report;
+
+fn fps(frames: u64, secs: f64) -> String {
+    if secs > 0.0 && frames > 0 {
+        format!("{:.1} fps", frames as f64 / secs)
+    } else {
+        "n/a".to_string()
+    }
+}
+
+/// Renders the summary table of a finished run.
+pub fn table(report: &Report) -> String {
+    let mut s = String::new();
+    let reference = &report.header.reference.path;
+    for sum in &report.summaries {
+        let _w = writeln!(
+            s,
+            "vqm: '{}' vs reference '{}': {} frame(s) compared",
+            sum.path, reference, sum.frames
+        );
+        if let Some(c) = &sum.conversion {
+            let _w = writeln!(s, "  distorted converted: {c}");
+        }
+        if sum.unpaired_reference > 0 || sum.unpaired_distorted > 0 {
+            let _w = writeln!(
+                s,
+                "  unpaired frames: reference {}, distorted {}",
+                sum.unpaired_reference, sum.unpaired_distorted
+            );
+        }
+        if sum.decode_errors > 0 {
+            let _w = writeln!(s, "  decode errors: {}", sum.decode_errors);
+        }
+        let _w = writeln!(s, "  {:<12} {:>12} {:>12} {:>12}", "metric", "mean", "min", "max");
+        for (k, p) in &sum.metrics {
+            match p {
+                Some(p) => {
+                    let _w = writeln!(s, "  {:<12} {:>12.6} {:>12.6} {:>12.6}", k, p.mean, p.min, p.max);
+                }
+                None => {
+                    let _w = writeln!(s, "  {:<12} {:>12} {:>12} {:>12}", k, "-", "-", "-");
+                }
+            }
+        }
+        if let Some(g) = &sum.psnr_global {
+            let parts: Vec<String> = g.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+            let _w = writeln!(s, "  PSNR of the mean MSE (dB): {}", parts.join("  "));
+        }
+    }
+    let t = &report.timing;
+    let _w = writeln!(
+        s,
+        "  speed: decode {} (reference), compute {} per worker thread ({} threads), overall {} in {:.2} s",
+        fps(t.reference_frames, t.reference_decode.as_secs_f64()),
+        fps(t.pairs, t.compute.as_secs_f64()),
+        t.threads,
+        fps(t.pairs, t.wall.as_secs_f64()),
+        t.wall.as_secs_f64()
+    );
+    s
+}

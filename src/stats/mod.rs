@@ -1,0 +1,7 @@
+//! Statistics over per-frame values: the pooled summary and rolling windows.
+
+pub mod pool;
+pub mod rolling;
+
+pub use pool::{Pooled, PooledKey};
+pub use rolling::Rolling;
