@@ -80,7 +80,8 @@ impl Cli {
             Some(m) => vec![m.clone()],
             None => config.metrics.clone(),
         };
-        let selected = metrics::resolve_names(&names).map_err(|e| Error::Usage(format!("--metrics: {e}")))?;
+        let selected =
+            metrics::resolve_names(&names).map_err(|e| Error::Usage(format!("--metrics: {e}")))?;
         if let Some(w) = self.window {
             config.window = w as usize;
         }

@@ -55,11 +55,20 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 fn err_at(path: &str, text: &str, offset: usize, message: impl Into<String>) -> Error {
     let (line, column) = line_col(text, offset);
+    let mut message = message.into();
+    // Name the offending line, so a type error says which key it is about.
+    if let Some(src) = text.lines().nth(line.saturating_sub(1)) {
+        let src = src.trim();
+        if !src.is_empty() {
+            let shown: String = src.chars().take(60).collect();
+            message = format!("{message} (in `{shown}`)");
+        }
+    }
     Error::Config {
         path: path.to_string(),
         line,
         column,
-        message: message.into(),
+        message,
     }
 }
 
@@ -175,7 +184,10 @@ mod tests {
     #[test]
     fn overlay_overrides_and_reports_lines() {
         let c = Config::builtin().unwrap();
-        let c2 = c.clone().overlay("x.toml", "window = 5\npsnr_max = 70\n").unwrap();
+        let c2 = c
+            .clone()
+            .overlay("x.toml", "window = 5\npsnr_max = 70\n")
+            .unwrap();
         assert_eq!(c2.window, 5);
         assert_eq!(c2.psnr_max, Some(70.0));
         match c.clone().overlay("x.toml", "window = 5\nbogus = 1\n") {
@@ -189,7 +201,10 @@ mod tests {
             Err(Error::Config { line, column, .. }) => assert_eq!((line, column), (3, 10)),
             other => panic!("{other:?}"),
         }
-        match c.clone().overlay("x.toml", "metrics = [\"psnr\", \"nope\"]\n") {
+        match c
+            .clone()
+            .overlay("x.toml", "metrics = [\"psnr\", \"nope\"]\n")
+        {
             Err(Error::Config { line, message, .. }) => {
                 assert_eq!(line, 1);
                 assert!(message.contains("nope"));

@@ -84,7 +84,11 @@ impl<'a> Obj<'a> {
     }
 
     /// `"k":[...]` of strings.
-    pub fn str_array<'s>(&mut self, k: &str, items: impl IntoIterator<Item = &'s str>) -> &mut Self {
+    pub fn str_array<'s>(
+        &mut self,
+        k: &str,
+        items: impl IntoIterator<Item = &'s str>,
+    ) -> &mut Self {
         self.key(k);
         self.buf.push('[');
         for (i, s) in items.into_iter().enumerate() {

@@ -38,9 +38,13 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         sinks.push(Box::new(NdjsonSink::new(Output::create(p, "--log")?)));
     }
     if let Some(p) = &cli.summary_json {
-        sinks.push(Box::new(SummarySink::new(Output::create(p, "--summary-json")?)));
+        sinks.push(Box::new(SummarySink::new(Output::create(
+            p,
+            "--summary-json",
+        )?)));
     }
-    ffmpeg_next::init().map_err(|e| Error::Internal(format!("FFmpeg initialisation failed: {e}")))?;
+    ffmpeg_next::init()
+        .map_err(|e| Error::Internal(format!("FFmpeg initialisation failed: {e}")))?;
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Quiet);
     let quiet = cli.quiet;
     let warn: Warn = Arc::new(move |msg: &str| {

@@ -15,9 +15,7 @@ use crate::frame::{Frame, FramePool};
 use crate::input::{self, DecodeEvent, format};
 use crate::metrics::psnr::psnr_from_mse;
 use crate::metrics::{Layout, MetricOptions, MetricSet, Registration, Row};
-use crate::record::{
-    DistortedHeader, Event, FrameRecord, Header, Record, Summary, WindowRecord,
-};
+use crate::record::{DistortedHeader, Event, FrameRecord, Header, Record, Summary, WindowRecord};
 use crate::sink::Sink;
 use crate::stats::{PooledKey, Rolling};
 
@@ -100,7 +98,9 @@ enum AggMsg {
 impl AggMsg {
     fn seq(&self) -> u64 {
         match self {
-            AggMsg::Row { seq, .. } | AggMsg::Event { seq, .. } | AggMsg::Finish { seq, .. } => *seq,
+            AggMsg::Row { seq, .. } | AggMsg::Event { seq, .. } | AggMsg::Finish { seq, .. } => {
+                *seq
+            }
         }
     }
 }
@@ -116,7 +116,11 @@ struct Source {
 }
 
 /// Runs a whole comparison and writes its records to `sinks`.
-pub fn run(settings: &Settings, mut sinks: Vec<Box<dyn Sink>>, warn: Warn) -> Result<Report, Error> {
+pub fn run(
+    settings: &Settings,
+    mut sinks: Vec<Box<dyn Sink>>,
+    warn: Warn,
+) -> Result<Report, Error> {
     let started = Instant::now();
     let mut rdec = input::open(&settings.reference)?;
     let mut ddecs = Vec::with_capacity(settings.distorted.len());
@@ -125,7 +129,10 @@ pub fn run(settings: &Settings, mut sinks: Vec<Box<dyn Sink>>, warn: Warn) -> Re
     }
     let target = rdec.own_target()?;
     if let Some(c) = rdec.set_target(target) {
-        warn(&format!("reference '{}' is converted: {c}", settings.reference));
+        warn(&format!(
+            "reference '{}' is converted: {c}",
+            settings.reference
+        ));
     }
     for (d, path) in ddecs.iter_mut().zip(&settings.distorted) {
         if let Some(c) = d.set_target(target) {
@@ -169,7 +176,11 @@ pub fn run(settings: &Settings, mut sinks: Vec<Box<dyn Sink>>, warn: Warn) -> Re
     let qd = settings.queue_depth.max(1);
     let threads = settings
         .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
         .max(1);
     let workers = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -178,27 +189,26 @@ pub fn run(settings: &Settings, mut sinks: Vec<Box<dyn Sink>>, warn: Warn) -> Re
         .map_err(|e| Error::Internal(format!("cannot start metric workers: {e}")))?;
     let stop = Arc::new(AtomicBool::new(false));
 
-    let spawn_decoder = |dec: input::Decoder, role: &'static str, path: &str| -> Result<Source, Error> {
-        let (tx, rx) = bounded(qd);
-        let pool = FramePool::new(qd * 2 + 4);
-        let p = pool.clone();
-        let st = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("vqm-decode-{role}"))
-            .spawn(move || {
-                dec.run(target, tx, p, st)
+    let spawn_decoder =
+        |dec: input::Decoder, role: &'static str, path: &str| -> Result<Source, Error> {
+            let (tx, rx) = bounded(qd);
+            let pool = FramePool::new(qd * 2 + 4);
+            let p = pool.clone();
+            let st = stop.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("vqm-decode-{role}"))
+                .spawn(move || dec.run(target, tx, p, st))
+                .map_err(|e| Error::Internal(format!("cannot start decoder thread: {e}")))?;
+            Ok(Source {
+                role,
+                path: path.to_string(),
+                rx,
+                pool,
+                handle: Some(handle),
+                ended: false,
+                delivered: 0,
             })
-            .map_err(|e| Error::Internal(format!("cannot start decoder thread: {e}")))?;
-        Ok(Source {
-            role,
-            path: path.to_string(),
-            rx,
-            pool,
-            handle: Some(handle),
-            ended: false,
-            delivered: 0,
-        })
-    };
+        };
     let mut reference = spawn_decoder(rdec, "reference", &settings.reference)?;
     let mut dists = Vec::new();
     for (d, path) in ddecs.into_iter().zip(&settings.distorted) {
@@ -206,7 +216,13 @@ pub fn run(settings: &Settings, mut sinks: Vec<Box<dyn Sink>>, warn: Warn) -> Re
     }
 
     let (atx, arx) = bounded::<AggMsg>(qd * 4 + 16);
-    let agg = Aggregator::new(settings, &header, set.keys().to_vec(), layout.clone(), warn.clone());
+    let agg = Aggregator::new(
+        settings,
+        &header,
+        set.keys().to_vec(),
+        layout.clone(),
+        warn.clone(),
+    );
     let agg_stop = stop.clone();
     let aggregator = std::thread::Builder::new()
         .name("vqm-aggregate".to_string())
@@ -219,15 +235,7 @@ pub fn run(settings: &Settings, mut sinks: Vec<Box<dyn Sink>>, warn: Warn) -> Re
         })
         .map_err(|e| Error::Internal(format!("cannot start aggregator thread: {e}")))?;
 
-    let paired = pair_loop(
-        &mut reference,
-        &mut dists,
-        &set,
-        &workers,
-        &atx,
-        &stop,
-        qd,
-    );
+    let paired = pair_loop(&mut reference, &mut dists, &set, &workers, &atx, &stop, qd);
     if paired.is_err() {
         stop.store(true, Ordering::Relaxed);
     }
@@ -265,7 +273,12 @@ pub fn run(settings: &Settings, mut sinks: Vec<Box<dyn Sink>>, warn: Warn) -> Re
     };
     let unpaired = dists
         .iter()
-        .map(|d| (ref_frames.saturating_sub(d.delivered), d.delivered.saturating_sub(ref_frames)))
+        .map(|d| {
+            (
+                ref_frames.saturating_sub(d.delivered),
+                d.delivered.saturating_sub(ref_frames),
+            )
+        })
         .collect();
     let sent = atx.send(AggMsg::Finish {
         seq: finish_seq,
@@ -279,7 +292,9 @@ pub fn run(settings: &Settings, mut sinks: Vec<Box<dyn Sink>>, warn: Warn) -> Re
         .map_err(|_| Error::Internal("aggregator thread panicked".to_string()))?;
     let (summaries, mut timing) = agg_result?;
     if sent.is_err() {
-        return Err(Error::Internal("aggregator stopped before the end".to_string()));
+        return Err(Error::Internal(
+            "aggregator stopped before the end".to_string(),
+        ));
     }
     timing.wall = started.elapsed();
     timing.threads = threads;
@@ -514,7 +529,13 @@ struct Aggregator {
 }
 
 impl Aggregator {
-    fn new(settings: &Settings, header: &Header, keys: Vec<String>, layout: Layout, warn: Warn) -> Self {
+    fn new(
+        settings: &Settings,
+        header: &Header,
+        keys: Vec<String>,
+        layout: Layout,
+        warn: Warn,
+    ) -> Self {
         let planes = layout.plane_names.len();
         Aggregator {
             inputs: header
@@ -651,10 +672,16 @@ impl Aggregator {
                 }
                 self.decode_warnings += 1;
                 if self.decode_warnings <= 5 {
-                    let who = event.source.as_ref().map(|(_, p)| p.as_str()).unwrap_or("?");
+                    let who = event
+                        .source
+                        .as_ref()
+                        .map(|(_, p)| p.as_str())
+                        .unwrap_or("?");
                     (self.warn)(&format!("'{who}': {}", event.message));
                 } else if self.decode_warnings == 6 {
-                    (self.warn)("more decode errors follow; each is a decode_error event in the log");
+                    (self.warn)(
+                        "more decode errors follow; each is a decode_error event in the log",
+                    );
                 }
                 Self::emit(sinks, Record::Event(&event), &event.to_json())?;
                 Ok(None)
@@ -685,10 +712,7 @@ impl Aggregator {
                             kind: "mismatch",
                             input: Some(i),
                             source: None,
-                            counts: vec![
-                                ("unpaired_reference", *ur),
-                                ("unpaired_distorted", *ud),
-                            ],
+                            counts: vec![("unpaired_reference", *ur), ("unpaired_distorted", *ud)],
                             message,
                         };
                         Self::emit(sinks, Record::Event(&event), &event.to_json())?;
@@ -698,8 +722,12 @@ impl Aggregator {
                     let psnr_global = (st.mse_frames > 0).then(|| {
                         let peak = self.layout.peak();
                         let cap = self.psnr_cap;
-                        let mut names: Vec<String> =
-                            self.layout.plane_names.iter().map(|s| s.to_string()).collect();
+                        let mut names: Vec<String> = self
+                            .layout
+                            .plane_names
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect();
                         names.push("avg".to_string());
                         names
                             .into_iter()

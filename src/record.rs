@@ -64,7 +64,9 @@ impl Header {
         o.str("type", "header")
             .int("schema", SCHEMA)
             .str("version", env!("CARGO_PKG_VERSION"))
-            .obj("reference", |r| input_obj(r, &self.reference, self.reference_offset));
+            .obj("reference", |r| {
+                input_obj(r, &self.reference, self.reference_offset)
+            });
         o.raw("distorted", &{
             let mut a = String::from("[");
             for (i, d) in self.distorted.iter().enumerate() {

@@ -35,11 +35,19 @@ pub fn table(report: &Report) -> String {
         if sum.decode_errors > 0 {
             let _w = writeln!(s, "  decode errors: {}", sum.decode_errors);
         }
-        let _w = writeln!(s, "  {:<12} {:>12} {:>12} {:>12}", "metric", "mean", "min", "max");
+        let _w = writeln!(
+            s,
+            "  {:<12} {:>12} {:>12} {:>12}",
+            "metric", "mean", "min", "max"
+        );
         for (k, p) in &sum.metrics {
             match p {
                 Some(p) => {
-                    let _w = writeln!(s, "  {:<12} {:>12.6} {:>12.6} {:>12.6}", k, p.mean, p.min, p.max);
+                    let _w = writeln!(
+                        s,
+                        "  {:<12} {:>12.6} {:>12.6} {:>12.6}",
+                        k, p.mean, p.min, p.max
+                    );
                 }
                 None => {
                     let _w = writeln!(s, "  {:<12} {:>12} {:>12} {:>12}", k, "-", "-", "-");

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Sender;
-use ffmpeg_next as ff;
 use ff::format::Pixel;
 use ff::software::scaling;
+use ffmpeg_next as ff;
 
 use super::format::{self, Target};
 use crate::error::Error;
@@ -93,6 +93,17 @@ fn looks_local(label: &str) -> bool {
     label != "-" && !label.contains("://") && !label.starts_with("pipe:")
 }
 
+/// An ISO-BMFF file (starts with an `ftyp` box) that FFmpeg could not
+/// open: almost always one whose `moov` atom is missing.
+fn is_mp4_without_moov(label: &str) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    match std::fs::File::open(label).and_then(|mut f| f.read_exact(&mut head)) {
+        Ok(()) => &head[4..8] == b"ftyp",
+        Err(_) => false,
+    }
+}
+
 /// Opens `label` (a path, a URL, or `-`), finds its best video stream and
 /// opens a decoder for it.
 pub fn open(label: &str) -> Result<Decoder, Error> {
@@ -105,8 +116,14 @@ pub fn open(label: &str) -> Result<Decoder, Error> {
             Ok(_) => {}
         }
     }
-    let ictx = ff::format::input(&url_of(label))
-        .map_err(|e| input_error(label, format!("cannot open: {e}")))?;
+    let ictx = ff::format::input(&url_of(label)).map_err(|e| {
+        let hint = if looks_local(label) && is_mp4_without_moov(label) {
+            " (an MP4/MOV file whose moov atom is missing: an unfinished or truncated recording)"
+        } else {
+            ""
+        };
+        input_error(label, format!("cannot open: {e}{hint}"))
+    })?;
     let stream = ictx
         .streams()
         .best(ff::media::Type::Video)
@@ -124,10 +141,7 @@ pub fn open(label: &str) -> Result<Decoder, Error> {
     let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| input_error(label, format!("cannot read codec parameters: {e}")))?;
     ctx.set_threading(ff::threading::Config::kind(ff::threading::Type::Frame));
-    let codec_name = ctx
-        .codec()
-        .map(|c| c.name().to_string())
-        .unwrap_or_else(|| "unknown".to_string());
+    let codec_name = ctx.id().name().to_string();
     let decoder = ctx
         .decoder()
         .video()
@@ -136,11 +150,11 @@ pub fn open(label: &str) -> Result<Decoder, Error> {
     if width == 0 || height == 0 || pixel == Pixel::None {
         return Err(input_error(
             label,
-            "picture size or pixel format unknown (no decodable video)",
+            "no decodable video frame (picture size or pixel format unknown)",
         ));
     }
-    let facts = format::facts(pixel)
-        .ok_or_else(|| input_error(label, "unsupported pixel format"))?;
+    let facts =
+        format::facts(pixel).ok_or_else(|| input_error(label, "unsupported pixel format"))?;
     let info = InputInfo {
         path: label.to_string(),
         codec: codec_name,
@@ -388,7 +402,12 @@ impl Convert {
         }
     }
 
-    fn fill(&mut self, src: &ff::frame::Video, out: &mut Frame, time_base: f64) -> Result<(), String> {
+    fn fill(
+        &mut self,
+        src: &ff::frame::Video,
+        out: &mut Frame,
+        time_base: f64,
+    ) -> Result<(), String> {
         let native = (src.width(), src.height()) == (self.target.width, self.target.height)
             && format::same_planes(src.format(), self.target.pixel);
         let pic: &ff::frame::Video = if native {
@@ -410,7 +429,9 @@ impl Convert {
                     self.target.pixel,
                     self.target.width,
                     self.target.height,
-                    scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
+                    scaling::Flags::BICUBIC
+                        | scaling::Flags::ACCURATE_RND
+                        | scaling::Flags::FULL_CHR_H_INT,
                 )
                 .map_err(|e| {
                     format!(
@@ -436,7 +457,8 @@ impl Convert {
         out.bit_depth = self.depth;
         out.planes.truncate(self.dims.len());
         while out.planes.len() < self.dims.len() {
-            out.planes.push(crate::frame::Plane::zeroed(0, 0, self.depth));
+            out.planes
+                .push(crate::frame::Plane::zeroed(0, 0, self.depth));
         }
         for (i, (plane, &(w, h))) in out.planes.iter_mut().zip(&self.dims).enumerate() {
             plane.reshape(w, h, self.depth);

@@ -143,7 +143,9 @@ pub fn plane_order(pixel: Pixel) -> Vec<usize> {
 /// `(width, height)` of each record plane of a `width`×`height` picture.
 pub fn plane_dims(pixel: Pixel, width: u32, height: u32) -> Vec<(usize, usize)> {
     let f = facts(pixel);
-    let (sw, sh) = f.map(|f| (f.log2_chroma_w, f.log2_chroma_h)).unwrap_or((0, 0));
+    let (sw, sh) = f
+        .map(|f| (f.log2_chroma_w, f.log2_chroma_h))
+        .unwrap_or((0, 0));
     let (w, h) = (width as usize, height as usize);
     let cw = (w + (1 << sw) - 1) >> sw;
     let ch = (h + (1 << sh) - 1) >> sh;
@@ -170,8 +172,14 @@ mod tests {
         assert_eq!(planar_equivalent(Pixel::YUYV422), Some(Pixel::YUV422P));
         assert_eq!(planar_equivalent(Pixel::RGB24), Some(Pixel::GBRP));
         assert_eq!(planar_equivalent(Pixel::P010LE), Some(Pixel::YUV420P10LE));
-        assert_eq!(planar_equivalent(Pixel::YUV420P10BE), Some(Pixel::YUV420P10LE));
-        assert_eq!(planar_equivalent(Pixel::YUV422P10LE), Some(Pixel::YUV422P10LE));
+        assert_eq!(
+            planar_equivalent(Pixel::YUV420P10BE),
+            Some(Pixel::YUV420P10LE)
+        );
+        assert_eq!(
+            planar_equivalent(Pixel::YUV422P10LE),
+            Some(Pixel::YUV422P10LE)
+        );
         assert_eq!(planar_equivalent(Pixel::YA8), Some(Pixel::GRAY8));
     }
 

@@ -103,14 +103,12 @@ impl<'a> PairContext<'a> {
                 .par_iter()
                 .zip(self.distorted.planes.par_iter())
                 .map(|(r, d)| match (&r.samples, &d.samples) {
-                    (Samples::U8(a), Samples::U8(b)) => psnr::sse(
-                        view(a, r.width, r.height),
-                        view(b, d.width, d.height),
-                    ),
-                    (Samples::U16(a), Samples::U16(b)) => psnr::sse(
-                        view(a, r.width, r.height),
-                        view(b, d.width, d.height),
-                    ),
+                    (Samples::U8(a), Samples::U8(b)) => {
+                        psnr::sse(view(a, r.width, r.height), view(b, d.width, d.height))
+                    }
+                    (Samples::U16(a), Samples::U16(b)) => {
+                        psnr::sse(view(a, r.width, r.height), view(b, d.width, d.height))
+                    }
                     _ => unreachable_layout(),
                 })
                 .collect()

@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use super::{Layout, Metric, PairContext};
-use crate::frame::{PlaneView, Sample, Samples};
+use crate::frame::{Plane, PlaneView, Sample, Samples};
 
 /// Window side in samples.
 pub const WINDOW: usize = 11;
@@ -50,7 +50,11 @@ thread_local! {
 /// Mean Gaussian SSIM of two planes of equal size, each side at least
 /// [`WINDOW`]; `peak` is the data range L. Returns `None` if the plane is too
 /// small for one window.
-pub fn ssim_gaussian<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>, peak: f64) -> Option<f64> {
+pub fn ssim_gaussian<T: Sample>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    peak: f64,
+) -> Option<f64> {
     let (w, h) = (a.width, a.height);
     if w < WINDOW || h < WINDOW || (b.width, b.height) != (w, h) {
         return None;
@@ -174,6 +178,24 @@ fn ssim_row(acc: &[f64], ow: usize, c1: f64, c2: f64) -> f64 {
     s
 }
 
+/// Gaussian SSIM of one pair of planes; `None` if their sample types or
+/// sizes differ or they are under one window.
+pub fn plane_ssim(r: &Plane, d: &Plane, peak: f64) -> Option<f64> {
+    match (&r.samples, &d.samples) {
+        (Samples::U8(x), Samples::U8(y)) => ssim_gaussian(
+            PlaneView::new(x, r.width, r.height)?,
+            PlaneView::new(y, d.width, d.height)?,
+            peak,
+        ),
+        (Samples::U16(x), Samples::U16(y)) => ssim_gaussian(
+            PlaneView::new(x, r.width, r.height)?,
+            PlaneView::new(y, d.width, d.height)?,
+            peak,
+        ),
+        _ => None,
+    }
+}
+
 /// `ssim_<plane>` and `ssim_all` (planes weighted by sample count), in the
 /// `gaussian` convention.
 pub struct SsimGaussian;
@@ -207,30 +229,15 @@ impl Metric for SsimGaussian {
             .planes
             .par_iter()
             .zip(pair.distorted.planes.par_iter())
-            .map(|(r, d)| {
-                let v = match (&r.samples, &d.samples) {
-                    (Samples::U8(x), Samples::U8(y)) => ssim_gaussian(
-                        PlaneView::new(x, r.width, r.height)?,
-                        PlaneView::new(y, d.width, d.height)?,
-                        peak,
-                    ),
-                    (Samples::U16(x), Samples::U16(y)) => ssim_gaussian(
-                        PlaneView::new(x, r.width, r.height)?,
-                        PlaneView::new(y, d.width, d.height)?,
-                        peak,
-                    ),
-                    _ => None,
-                };
-                Some(v.unwrap_or(f64::NAN))
-            })
-            .map(|v| v.unwrap_or(f64::NAN))
+            .map(|(r, d)| plane_ssim(r, d, peak).unwrap_or(f64::NAN))
             .collect();
         let total: usize = pair.reference.planes.iter().map(|p| p.len()).sum();
-        let mut all = 0.0;
+        let mut weighted = 0.0;
         for ((o, v), p) in out.iter_mut().zip(&planes).zip(&pair.reference.planes) {
             *o = *v;
-            all += v * p.len() as f64 / total.max(1) as f64;
+            weighted += v * p.len() as f64;
         }
+        let all = weighted / total.max(1) as f64;
         if let Some(last) = out.get_mut(planes.len()) {
             *last = all;
         }

@@ -102,7 +102,8 @@ impl PooledKey {
             Quantiles::Exact(vals) => {
                 vals.push(v);
                 if vals.len() > EXACT_LIMIT {
-                    let mut sk = DDSketch::new(SketchConfig::new(SKETCH_ALPHA, SKETCH_BINS, SKETCH_MIN));
+                    let mut sk =
+                        DDSketch::new(SketchConfig::new(SKETCH_ALPHA, SKETCH_BINS, SKETCH_MIN));
                     for x in vals.iter() {
                         sk.add(*x);
                     }
@@ -227,7 +228,10 @@ mod tests {
         for (got, q) in [(p.median, 0.5), (p.p5, 0.05), (p.p95, 0.95)] {
             let want = quantile_sorted(&sorted, q);
             // value accuracy of the sketch plus the gap between neighbours
-            assert!((got - want).abs() <= 2.0 * SKETCH_ALPHA * want.abs() + 1e-3, "{q}: {got} vs {want}");
+            assert!(
+                (got - want).abs() <= 2.0 * SKETCH_ALPHA * want.abs() + 1e-3,
+                "{q}: {got} vs {want}"
+            );
         }
     }
 }

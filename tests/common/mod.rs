@@ -1,0 +1,86 @@
+//! Helpers shared by the integration tests: run the real binary, parse its
+//! NDJSON, make small inputs with the ffmpeg CLI.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture under tests/fixtures.
+pub fn fixture(name: &str) -> String {
+    root()
+        .join("tests/fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A bundled sample.
+pub fn sample(name: &str) -> String {
+    root()
+        .join("samples")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Runs vqm with `args`, no stdin, and returns its output.
+pub fn vqm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vqm"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("vqm runs")
+}
+
+/// Exit code, stdout and stderr as text.
+pub fn outcome(o: &Output) -> (i32, String, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Parses NDJSON: every line must be one whole JSON object.
+pub fn ndjson(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+        .collect()
+}
+
+/// Records of one type.
+pub fn of_type<'a>(recs: &'a [Value], t: &str) -> Vec<&'a Value> {
+    recs.iter().filter(|r| r["type"] == t).collect()
+}
+
+/// Runs the ffmpeg CLI quietly; panics with its stderr on failure.
+pub fn ffmpeg(args: &[&str]) {
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg CLI is installed (.ci/run installs it)");
+    assert!(
+        o.status.success(),
+        "ffmpeg {:?} failed: {}",
+        args,
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `p` as a str.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// Relative difference.
+pub fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs().max(f64::MIN_POSITIVE)
+}
