@@ -54,7 +54,8 @@ pub struct Timing {
     pub reference_decode: Duration,
     /// Pairs measured over all inputs.
     pub pairs: u64,
-    /// Thread-time spent computing metrics.
+    /// Time during which at least one pair was being measured (the union
+    /// of the jobs' intervals): the worker pool's busy time.
     pub compute: Duration,
     /// Metric worker threads.
     pub threads: usize,
@@ -79,7 +80,8 @@ enum AggMsg {
         dist_frame: u64,
         pts: f64,
         row: Row,
-        compute: Duration,
+        started: Instant,
+        finished: Instant,
     },
     Event {
         seq: u64,
@@ -474,9 +476,9 @@ struct Job {
 
 impl Job {
     fn run(self) {
-        let t0 = Instant::now();
+        let started = Instant::now();
         let row = self.set.compute(&self.reference, &self.distorted);
-        let compute = t0.elapsed();
+        let finished = Instant::now();
         let msg = AggMsg::Row {
             seq: self.seq,
             input: self.input,
@@ -485,7 +487,8 @@ impl Job {
             dist_frame: self.distorted.index,
             pts: self.reference.pts,
             row,
-            compute,
+            started,
+            finished,
         };
         // A closed aggregator means the run is stopping: the row has nowhere to go.
         if self.atx.send(msg).is_err() {
@@ -521,6 +524,7 @@ struct Aggregator {
     pending: BTreeMap<u64, AggMsg>,
     next: u64,
     compute: Duration,
+    busy_until: Option<Instant>,
     pairs: u64,
     warn: Warn,
     reference_path: String,
@@ -559,6 +563,7 @@ impl Aggregator {
             pending: BTreeMap::new(),
             next: 0,
             compute: Duration::ZERO,
+            busy_until: None,
             pairs: 0,
             warn,
             reference_path: settings.reference.clone(),
@@ -612,10 +617,19 @@ impl Aggregator {
                 dist_frame,
                 pts,
                 row,
-                compute,
+                started,
+                finished,
                 ..
             } => {
-                self.compute += compute;
+                // Union of job intervals; jobs arrive in start order.
+                let from = match self.busy_until {
+                    Some(b) if b > started => b,
+                    _ => started,
+                };
+                if finished > from {
+                    self.compute += finished - from;
+                    self.busy_until = Some(finished);
+                }
                 self.pairs += 1;
                 let rec = FrameRecord {
                     input,

@@ -62,7 +62,7 @@ pub fn table(report: &Report) -> String {
     let t = &report.timing;
     let _w = writeln!(
         s,
-        "  speed: decode {} (reference), compute {} per worker thread ({} threads), overall {} in {:.2} s",
+        "  speed: decode {} (reference), metrics {} ({} worker threads), overall {} in {:.2} s",
         fps(t.reference_frames, t.reference_decode.as_secs_f64()),
         fps(t.pairs, t.compute.as_secs_f64()),
         t.threads,
