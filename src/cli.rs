@@ -4,7 +4,7 @@ use clap::Parser;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::metrics::{self, MetricOptions};
+use crate::metrics::{self, MetricOptions, SsimMode};
 use crate::pipeline::Settings;
 
 /// Full-reference video quality monitor: per-frame PSNR, MSE and SSIM of
@@ -29,9 +29,13 @@ pub struct Cli {
     #[arg(short = 'm', long, value_name = "LIST")]
     pub metrics: Option<String>,
 
-    /// SSIM convention.
-    #[arg(long, value_enum, default_value = "gaussian")]
-    pub ssim_mode: SsimMode,
+    /// SSIM convention [default from config: gaussian].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub ssim_mode: Option<SsimMode>,
+
+    /// Smooth L1 threshold on the 0-1 scale [default from config: 1.0].
+    #[arg(long, value_name = "B")]
+    pub smooth_l1_beta: Option<f64>,
 
     /// Write NDJSON records (header, frames, windows, events, summary) to PATH, or - for stdout.
     #[arg(long, value_name = "PATH|-")]
@@ -62,13 +66,6 @@ pub struct Cli {
     pub quiet: bool,
 }
 
-/// SSIM conventions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SsimMode {
-    /// 11x11 Gaussian window, sigma 1.5, valid region (scikit-image).
-    Gaussian,
-}
-
 impl Cli {
     /// Merges flags over the configuration into run settings.
     pub fn settings(&self) -> Result<Settings, Error> {
@@ -92,6 +89,17 @@ impl Cli {
                 )));
             }
             config.psnr_max = Some(db);
+        }
+        if let Some(m) = self.ssim_mode {
+            config.ssim_mode = m;
+        }
+        if let Some(b) = self.smooth_l1_beta {
+            if !(b.is_finite() && (0.0..=1000.0).contains(&b)) {
+                return Err(Error::Usage(format!(
+                    "--smooth-l1-beta: must be between 0 and 1000, not {b}"
+                )));
+            }
+            config.smooth_l1_beta = b;
         }
         let stdout_users = [self.log.as_deref(), self.summary_json.as_deref()]
             .iter()
@@ -117,6 +125,8 @@ impl Cli {
             metrics: selected,
             options: MetricOptions {
                 psnr_max: config.psnr_max,
+                ssim_mode: config.ssim_mode,
+                smooth_l1_beta: config.smooth_l1_beta,
             },
             window: config.window,
             window_every: config.window_every,

@@ -6,7 +6,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::Error;
-use crate::metrics;
+use crate::metrics::{self, SsimMode};
+use clap::ValueEnum;
 
 /// The default configuration file, as shipped in `config/default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -26,6 +27,10 @@ pub struct Config {
     pub queue_depth: usize,
     /// PSNR cap in dB; `None` is `6 * bitdepth + 12`.
     pub psnr_max: Option<f64>,
+    /// SSIM convention.
+    pub ssim_mode: SsimMode,
+    /// Smooth L1 β.
+    pub smooth_l1_beta: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +48,8 @@ struct FileConfig {
     window_every: Option<Spanned<i64>>,
     queue_depth: Option<Spanned<i64>>,
     psnr_max: Option<Spanned<PsnrMax>>,
+    ssim_mode: Option<Spanned<String>>,
+    smooth_l1_beta: Option<Spanned<f64>>,
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -104,6 +111,8 @@ impl Config {
             window_every: 0,
             queue_depth: 1,
             psnr_max: None,
+            ssim_mode: SsimMode::Gaussian,
+            smooth_l1_beta: 1.0,
         };
         empty.overlay(DEFAULT_NAME, DEFAULT_TOML)
     }
@@ -163,6 +172,32 @@ impl Config {
                     ));
                 }
             };
+        }
+        if let Some(v) = file.ssim_mode {
+            let at = v.span().start;
+            let name = v.into_inner();
+            self.ssim_mode = SsimMode::from_str(&name, false).map_err(|_| {
+                err_at(
+                    path,
+                    text,
+                    at,
+                    format!(
+                        "ssim_mode must be \"gaussian\", \"ffmpeg\" or \"zero-pad\", not \"{name}\""
+                    ),
+                )
+            })?;
+        }
+        if let Some(v) = file.smooth_l1_beta {
+            let b = *v.get_ref();
+            if !(b.is_finite() && (0.0..=1000.0).contains(&b)) {
+                return Err(err_at(
+                    path,
+                    text,
+                    v.span().start,
+                    format!("smooth_l1_beta must be between 0 and 1000, not {b}"),
+                ));
+            }
+            self.smooth_l1_beta = b;
         }
         Ok(self)
     }

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::frame::{Frame, FramePool};
 use crate::input::{self, DecodeEvent, format};
 use crate::metrics::psnr::psnr_from_mse;
-use crate::metrics::{Layout, MetricOptions, MetricSet, Registration, Row};
+use crate::metrics::{Layout, MetricOptions, MetricSet, Registration, Row, same_layout};
 use crate::record::{DistortedHeader, Event, FrameRecord, Header, Record, Summary, WindowRecord};
 use crate::sink::Sink;
 use crate::stats::{PooledKey, Rolling};
@@ -89,6 +89,10 @@ enum AggMsg {
         /// Distorted inputs whose summary counts it as a decode error.
         decode_error_for: Vec<usize>,
     },
+    Failed {
+        seq: u64,
+        error: Error,
+    },
     Finish {
         seq: u64,
         unpaired: Vec<(u64, u64)>,
@@ -100,9 +104,10 @@ enum AggMsg {
 impl AggMsg {
     fn seq(&self) -> u64 {
         match self {
-            AggMsg::Row { seq, .. } | AggMsg::Event { seq, .. } | AggMsg::Finish { seq, .. } => {
-                *seq
-            }
+            AggMsg::Row { seq, .. }
+            | AggMsg::Event { seq, .. }
+            | AggMsg::Failed { seq, .. }
+            | AggMsg::Finish { seq, .. } => *seq,
         }
     }
 }
@@ -166,7 +171,7 @@ pub fn run(
         keys: set.keys().to_vec(),
         measured_format: format::name(target.pixel).to_string(),
         bit_depth: layout.bit_depth,
-        ssim_mode: "gaussian".to_string(),
+        ssim_mode: settings.options.ssim_mode.name().to_string(),
         psnr_max: settings.options.psnr_cap(layout.bit_depth),
         window: settings.window as u64,
     };
@@ -382,15 +387,6 @@ fn next_frame(
     }
 }
 
-fn same_layout(a: &Frame, b: &Frame) -> bool {
-    a.bit_depth == b.bit_depth
-        && a.planes.len() == b.planes.len()
-        && a.planes
-            .iter()
-            .zip(&b.planes)
-            .all(|(x, y)| (x.width, x.height) == (y.width, y.height) && x.len() == y.len())
-}
-
 /// Pairs frames by index and hands each pair to the workers. Returns the
 /// next sequence number (for the final message).
 fn pair_loop(
@@ -479,16 +475,22 @@ impl Job {
         let started = Instant::now();
         let row = self.set.compute(&self.reference, &self.distorted);
         let finished = Instant::now();
-        let msg = AggMsg::Row {
-            seq: self.seq,
-            input: self.input,
-            frame: self.frame,
-            ref_frame: self.reference.index,
-            dist_frame: self.distorted.index,
-            pts: self.reference.pts,
-            row,
-            started,
-            finished,
+        let msg = match row {
+            Ok(row) => AggMsg::Row {
+                seq: self.seq,
+                input: self.input,
+                frame: self.frame,
+                ref_frame: self.reference.index,
+                dist_frame: self.distorted.index,
+                pts: self.reference.pts,
+                row,
+                started,
+                finished,
+            },
+            Err(e) => AggMsg::Failed {
+                seq: self.seq,
+                error: Error::Internal(e),
+            },
         };
         // A closed aggregator means the run is stopping: the row has nowhere to go.
         if self.atx.send(msg).is_err() {
@@ -674,6 +676,7 @@ impl Aggregator {
                 }
                 Ok(None)
             }
+            AggMsg::Failed { error, .. } => Err(error),
             AggMsg::Event {
                 event,
                 decode_error_for,

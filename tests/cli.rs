@@ -54,11 +54,19 @@ fn log_holds_header_frames_windows_and_summary_in_order() {
     assert_eq!(
         keys,
         [
-            "psnr_y", "psnr_u", "psnr_v", "psnr_avg", "ssim_y", "ssim_u", "ssim_v", "ssim_all"
+            "psnr_y",
+            "psnr_u",
+            "psnr_v",
+            "psnr_avg",
+            "psnr_yuv611",
+            "ssim_y",
+            "ssim_u",
+            "ssim_v",
+            "ssim_all"
         ]
     );
     let frames = of_type(&recs, "frame");
-    assert_eq!(frames.len(), 6);
+    assert_eq!(frames.len(), 4);
     for (i, f) in frames.iter().enumerate() {
         assert_eq!(f["frame"], i as u64);
         assert_eq!(f["ref_frame"], i as u64);
@@ -72,19 +80,20 @@ fn log_holds_header_frames_windows_and_summary_in_order() {
             assert!(f[*k].as_f64().unwrap().is_finite());
         }
     }
-    // window_every = 2, window 3: records after pairs 2, 4, 6 (frames 1, 3, 5)
+    // window_every = 2, window 3: records after pairs 2 and 4 (frames 1, 3)
     let windows = of_type(&recs, "window");
-    assert_eq!(windows.len(), 3);
-    assert_eq!(windows[2]["end_frame"], 5);
-    assert_eq!(windows[2]["frames"], 3);
-    let last3: Vec<f64> = frames[3..]
+    assert_eq!(windows.len(), 2);
+    assert_eq!(windows[0]["frames"], 2);
+    assert_eq!(windows[1]["end_frame"], 3);
+    assert_eq!(windows[1]["frames"], 3);
+    let last3: Vec<f64> = frames[1..]
         .iter()
         .map(|f| f["psnr_y"].as_f64().unwrap())
         .collect();
     let mean = last3.iter().sum::<f64>() / 3.0;
-    assert!((windows[2]["psnr_y"]["mean"].as_f64().unwrap() - mean).abs() < 1e-9);
+    assert!((windows[1]["psnr_y"]["mean"].as_f64().unwrap() - mean).abs() < 1e-9);
     assert_eq!(
-        windows[2]["psnr_y"]["min"].as_f64().unwrap(),
+        windows[1]["psnr_y"]["min"].as_f64().unwrap(),
         last3.iter().cloned().fold(f64::INFINITY, f64::min)
     );
     // the summary file is the summary record, one object
@@ -120,7 +129,7 @@ fn summary_pools_the_frame_values() {
     let recs = ndjson(&out);
     let frames = of_type(&recs, "frame");
     let summary = of_type(&recs, "summary")[0];
-    assert_eq!(summary["frames"], 6);
+    assert_eq!(summary["frames"], 4);
     for key in ["psnr_y", "mse_avg", "ssim_all", "ssim_u"] {
         let v: Vec<f64> = frames.iter().map(|f| f[key].as_f64().unwrap()).collect();
         let n = v.len() as f64;
@@ -225,7 +234,7 @@ fn stdin_input_gives_the_same_values_as_the_file() {
         .into_iter()
         .cloned()
         .collect::<Vec<_>>();
-    assert_eq!(a.len(), 6);
+    assert_eq!(a.len(), 4);
     assert_eq!(a, b);
 }
 
@@ -241,7 +250,10 @@ fn distorted_of_another_size_and_format_is_converted_and_said_so() {
     assert_eq!(code, 0, "{err}");
     let recs = ndjson(&out);
     let conv = recs[0]["distorted"][0]["conversion"].as_str().unwrap();
-    assert!(conv.starts_with("nv12 160x96 -> yuv420p 160x96"), "{conv}");
+    assert!(
+        conv.starts_with("nv12 336x324 -> yuv420p 336x324"),
+        "{conv}"
+    );
     assert!(err.contains("converted"), "{err}");
     assert_eq!(
         of_type(&recs, "summary")[0]["conversion"].as_str().unwrap(),
@@ -261,9 +273,9 @@ fn distorted_of_another_size_and_format_is_converted_and_said_so() {
         recs[0]["distorted"][0]["conversion"]
             .as_str()
             .unwrap()
-            .contains("80x48 -> yuv420p 160x96")
+            .contains("80x48 -> yuv420p 336x324")
     );
-    assert_eq!(of_type(&recs, "frame").len(), 6);
+    assert_eq!(of_type(&recs, "frame").len(), 4);
     // a packed RGB reference is measured in planar r, g, b
     let rgb = dir.path().join("rgb.nut");
     ffmpeg(&["-i", &r, "-pix_fmt", "rgb24", "-c:v", "rawvideo", s(&rgb)]);
@@ -285,7 +297,7 @@ fn shorter_distorted_pairs_up_to_its_end_and_reports_the_rest() {
     let (r, d) = c420();
     let dir = tempfile::tempdir().unwrap();
     let short = dir.path().join("short.mkv");
-    ffmpeg(&["-i", &d, "-frames:v", "4", "-c:v", "ffv1", s(&short)]);
+    ffmpeg(&["-i", &d, "-frames:v", "2", "-c:v", "ffv1", s(&short)]);
     let o = vqm(&[&r, s(&short), "-m", "psnr", "--log", "-"]);
     let (code, out, err) = outcome(&o);
     assert_eq!(code, 0, "{err}");
@@ -294,7 +306,7 @@ fn shorter_distorted_pairs_up_to_its_end_and_reports_the_rest() {
         "{err}"
     );
     let recs = ndjson(&out);
-    assert_eq!(of_type(&recs, "frame").len(), 4);
+    assert_eq!(of_type(&recs, "frame").len(), 2);
     let ev = of_type(&recs, "event");
     let mm: Vec<_> = ev.iter().filter(|e| e["kind"] == "mismatch").collect();
     assert_eq!(mm.len(), 1);
@@ -305,7 +317,7 @@ fn shorter_distorted_pairs_up_to_its_end_and_reports_the_rest() {
     // the other way round: the distorted input is longer
     let o = vqm(&[s(&short), &r, "-m", "psnr", "--log", "-", "-q"]);
     let recs = ndjson(&outcome(&o).1);
-    assert_eq!(of_type(&recs, "frame").len(), 4);
+    assert_eq!(of_type(&recs, "frame").len(), 2);
     assert_eq!(of_type(&recs, "summary")[0]["unpaired"]["distorted"], 2);
 }
 
@@ -335,9 +347,9 @@ fn truncated_mpegts_measures_every_frame_before_the_cut() {
     assert_eq!(code, 0, "{err}");
     let recs = ndjson(&out);
     let n = of_type(&recs, "frame").len();
-    assert!((1..6).contains(&n), "{n} frames before the cut");
+    assert!((1..4).contains(&n), "{n} frames before the cut");
     let sm = of_type(&recs, "summary")[0];
-    assert_eq!(sm["unpaired"]["reference"].as_u64().unwrap(), 6 - n as u64);
+    assert_eq!(sm["unpaired"]["reference"].as_u64().unwrap(), 4 - n as u64);
     assert!(
         of_type(&recs, "event")
             .iter()
@@ -469,8 +481,8 @@ fn config_file_overrides_and_malformed_config_is_exit_2_with_line() {
     let recs = ndjson(&outcome(&o).1);
     assert_eq!(recs[0]["metrics"][0], "mse");
     let w = of_type(&recs, "window");
-    assert_eq!(w.len(), 6);
-    assert_eq!(w[5]["frames"], 2);
+    assert_eq!(w.len(), 4);
+    assert_eq!(w[3]["frames"], 2);
     // flags beat the file
     let o = vqm(&[
         &r, &d, "--config", &cfg, "-m", "psnr", "--window", "4", "--log", "-", "-q",
@@ -554,4 +566,163 @@ fn bundled_samples_run() {
         err.contains("psnr_avg") && err.contains("ssim_all") && err.contains("fps"),
         "{err}"
     );
+}
+
+#[test]
+fn metrics_impossible_at_the_size_are_exit_2_with_what_can_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str, size: &str| {
+        let p = dir.path().join(name);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=s={size}:d=0.2"),
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "ffv1",
+            s(&p),
+        ]);
+        s(&p).to_string()
+    };
+    let tiny = make("tiny.mkv", "16x16");
+    // MS-SSIM needs 161 px per side
+    let (code, _, err) = outcome(&vqm(&[&tiny, &tiny, "-m", "psnr,ms-ssim"]));
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("ms-ssim") && err.contains("plane y is 16x16") && err.contains("161"),
+        "{err}"
+    );
+    let can = err.split("can run at this size:").nth(1).unwrap_or("");
+    assert!(can.contains("psnr") && !can.contains("ms-ssim"), "{err}");
+    // FFmpeg-mode SSIM needs 8 px: 16x16 luma and 8x8 chroma fit, 7x7 does not
+    let (code, _, err) = outcome(&vqm(&[
+        &tiny,
+        &tiny,
+        "-m",
+        "ssim",
+        "--ssim-mode",
+        "ffmpeg",
+        "-q",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let tiny14 = make("tiny14.mkv", "14x14");
+    let (code, _, err) = outcome(&vqm(&[
+        &tiny14,
+        &tiny14,
+        "-m",
+        "ssim",
+        "--ssim-mode",
+        "ffmpeg",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("plane u is 7x7") && err.contains("ffmpeg mode"),
+        "{err}"
+    );
+    // zero padding fits any size
+    let (code, out, err) = outcome(&vqm(&[
+        &tiny14,
+        &tiny14,
+        "-m",
+        "ssim",
+        "--ssim-mode",
+        "zero-pad",
+        "--log",
+        "-",
+        "-q",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(of_type(&ndjson(&out), "frame")[0]["ssim_all"], 1);
+}
+
+#[test]
+fn metrics_all_runs_every_metric_with_finite_values() {
+    let o = vqm(&[
+        &sample("ref.mp4"),
+        &sample("dist.mp4"),
+        "--metrics",
+        "all",
+        "--log",
+        "-",
+        "-q",
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let recs = ndjson(&out);
+    let names: Vec<&str> = recs[0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "psnr",
+            "mse",
+            "ssim",
+            "ms-ssim",
+            "mae",
+            "smooth-l1",
+            "bce",
+            "entropy",
+            "kl",
+            "xent"
+        ]
+    );
+    let frames = of_type(&recs, "frame");
+    assert_eq!(frames.len(), 75);
+    for k in [
+        "psnr_yuv611",
+        "ms_ssim_v",
+        "mae_u",
+        "smooth_l1_y",
+        "bce_v",
+        "entropy_ref_y",
+        "entropy_dist_v",
+        "kl_u",
+        "xent_y",
+    ] {
+        assert!(frames[0][k].as_f64().is_some(), "{k}: {}", frames[0]);
+    }
+    for f in &frames {
+        for (k, v) in f.as_object().unwrap() {
+            assert!(
+                v.is_string() || v.as_f64().is_some_and(f64::is_finite),
+                "{k} = {v}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ssim_mode_and_beta_come_from_config_too() {
+    let (r, d) = c420();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_cfg(&dir, "ssim_mode = \"zero-pad\"\nsmooth_l1_beta = 0.5\n");
+    let o = vqm(&[&r, &d, "--config", &cfg, "-m", "ssim", "--log", "-", "-q"]);
+    assert_eq!(ndjson(&outcome(&o).1)[0]["ssim_mode"], "zero-pad");
+    let o = vqm(&[
+        &r,
+        &d,
+        "--config",
+        &cfg,
+        "--ssim-mode",
+        "ffmpeg",
+        "-m",
+        "ssim",
+        "--log",
+        "-",
+        "-q",
+    ]);
+    assert_eq!(ndjson(&outcome(&o).1)[0]["ssim_mode"], "ffmpeg");
+    let cfg = write_cfg(&dir, "ssim_mode = \"fast\"\n");
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--config", &cfg]));
+    assert_eq!(code, 2);
+    assert!(err.contains("vqm.toml:1:") && err.contains("fast"), "{err}");
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--smooth-l1-beta", "-1"]));
+    assert_eq!(code, 2, "{err}");
 }

@@ -5,14 +5,18 @@
 //! Adding a metric is one file implementing [`Metric`] and one line in
 //! [`REGISTRY`].
 
+pub mod error;
+pub mod histogram;
+pub mod ms_ssim;
 pub mod psnr;
 pub mod ssim;
+pub mod ssim_ffmpeg;
 
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use crate::frame::{Frame, PlaneView, Samples};
+use crate::frame::Frame;
 
 /// What a metric needs to know about the pictures before the first frame:
 /// plane names and sizes and the bit depth.
@@ -42,11 +46,48 @@ impl Layout {
     }
 }
 
+/// SSIM conventions (`--ssim-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SsimMode {
+    /// 11x11 Gaussian window, sigma 1.5, valid region (scikit-image).
+    #[default]
+    Gaussian,
+    /// FFmpeg's ssim filter: 8x8 block sums on a 4-pixel grid.
+    Ffmpeg,
+    /// The common PyTorch SSIM: Gaussian window, zero padding, full map.
+    ZeroPad,
+}
+
+impl SsimMode {
+    /// The name used on the command line and in records.
+    pub fn name(self) -> &'static str {
+        match self {
+            SsimMode::Gaussian => "gaussian",
+            SsimMode::Ffmpeg => "ffmpeg",
+            SsimMode::ZeroPad => "zero-pad",
+        }
+    }
+}
+
 /// Options shared by the metrics (from config and flags).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricOptions {
     /// PSNR cap in dB; `None` means `6 * bit_depth + 12`.
     pub psnr_max: Option<f64>,
+    /// SSIM convention of the `ssim` metric.
+    pub ssim_mode: SsimMode,
+    /// β of the Smooth L1 loss.
+    pub smooth_l1_beta: f64,
+}
+
+impl Default for MetricOptions {
+    fn default() -> Self {
+        MetricOptions {
+            psnr_max: None,
+            ssim_mode: SsimMode::Gaussian,
+            smooth_l1_beta: 1.0,
+        }
+    }
 }
 
 impl MetricOptions {
@@ -82,6 +123,35 @@ pub struct PairContext<'a> {
     /// Options in force.
     pub options: &'a MetricOptions,
     sse: OnceLock<Vec<u64>>,
+    gaussian: OnceLock<Vec<Option<ssim::SsimMeans>>>,
+    histograms: OnceLock<Vec<histogram::PlaneHistograms>>,
+}
+
+/// Runs `$body` with `$a`, `$b` bound to typed views of two planes of the
+/// same sample type; `None` if the types or sizes do not match.
+#[macro_export]
+macro_rules! with_views {
+    ($r:expr, $d:expr, |$a:ident, $b:ident| $body:expr) => {{
+        use $crate::frame::{PlaneView, Samples};
+        let (r, d) = ($r, $d);
+        match (&r.samples, &d.samples) {
+            (Samples::U8(x), Samples::U8(y)) => match (
+                PlaneView::new(x, r.width, r.height),
+                PlaneView::new(y, d.width, d.height),
+            ) {
+                (Some($a), Some($b)) => Some($body),
+                _ => None,
+            },
+            (Samples::U16(x), Samples::U16(y)) => match (
+                PlaneView::new(x, r.width, r.height),
+                PlaneView::new(y, d.width, d.height),
+            ) {
+                (Some($a), Some($b)) => Some($body),
+                _ => None,
+            },
+            _ => None,
+        }
+    }};
 }
 
 impl<'a> PairContext<'a> {
@@ -92,7 +162,40 @@ impl<'a> PairContext<'a> {
             distorted,
             options,
             sse: OnceLock::new(),
+            gaussian: OnceLock::new(),
+            histograms: OnceLock::new(),
         }
+    }
+
+    /// Gaussian SSIM and cs means of each plane at full scale, computed once
+    /// per pair and shared by `ssim` (gaussian mode) and `ms-ssim`. `None`
+    /// for a plane under one window.
+    pub fn gaussian_means(&self) -> &[Option<ssim::SsimMeans>] {
+        self.gaussian.get_or_init(|| {
+            let peak = self.reference.peak();
+            self.reference
+                .planes
+                .par_iter()
+                .zip(self.distorted.planes.par_iter())
+                .map(|(r, d)| {
+                    with_views!(r, d, |a, b| ssim::ssim_cs_gaussian(a, b, peak)).flatten()
+                })
+                .collect()
+        })
+    }
+
+    /// 256-bin histograms of each plane of both pictures, built once per
+    /// pair, only when a histogram metric asks.
+    pub fn histograms(&self) -> &[histogram::PlaneHistograms] {
+        self.histograms.get_or_init(|| {
+            let depth = self.reference.bit_depth;
+            self.reference
+                .planes
+                .par_iter()
+                .zip(self.distorted.planes.par_iter())
+                .map(|(r, d)| histogram::PlaneHistograms::of(r, d, depth))
+                .collect()
+        })
     }
 
     /// Sum of squared differences of each plane, computed once per pair.
@@ -102,15 +205,8 @@ impl<'a> PairContext<'a> {
                 .planes
                 .par_iter()
                 .zip(self.distorted.planes.par_iter())
-                .map(|(r, d)| match (&r.samples, &d.samples) {
-                    (Samples::U8(a), Samples::U8(b)) => {
-                        psnr::sse(view(a, r.width, r.height), view(b, d.width, d.height))
-                    }
-                    (Samples::U16(a), Samples::U16(b)) => {
-                        psnr::sse(view(a, r.width, r.height), view(b, d.width, d.height))
-                    }
-                    _ => unreachable_layout(),
-                })
+                // Layouts are checked equal in MetricSet::compute.
+                .map(|(r, d)| with_views!(r, d, |a, b| psnr::sse(a, b)).unwrap_or(0))
                 .collect()
         })
     }
@@ -119,20 +215,6 @@ impl<'a> PairContext<'a> {
     pub fn plane_sse_if_computed(&self) -> Option<&[u64]> {
         self.sse.get().map(|v| v.as_slice())
     }
-}
-
-fn view<T>(data: &[T], width: usize, height: usize) -> PlaneView<'_, T> {
-    match PlaneView::new(data, width, height) {
-        Some(v) => v,
-        None => unreachable_layout(),
-    }
-}
-
-#[cold]
-fn unreachable_layout() -> ! {
-    // The pipeline converts every distorted frame to the reference layout
-    // before pairing; reaching this is a bug, not an input condition.
-    panic!("internal error: frames of a pair differ in layout")
 }
 
 /// A registry entry: a metric's name and how to build it.
@@ -159,8 +241,47 @@ pub const REGISTRY: &[Registration] = &[
     },
     Registration {
         name: "ssim",
-        about: "SSIM, 11x11 Gaussian window (scikit-image)",
-        build: |_| Box::new(ssim::SsimGaussian),
+        about: "SSIM per plane and weighted average, convention set by --ssim-mode",
+        build: |o| Box::new(ssim::Ssim { mode: o.ssim_mode }),
+    },
+    Registration {
+        name: "ms-ssim",
+        about: "multi-scale SSIM, 5 scales (Wang, Simoncelli, Bovik 2003)",
+        build: |_| Box::new(ms_ssim::MsSsim),
+    },
+    Registration {
+        name: "mae",
+        about: "mean absolute error (L1) per plane, code values",
+        build: |_| Box::new(error::Mae),
+    },
+    Registration {
+        name: "smooth-l1",
+        about: "Smooth L1 loss on values divided by peak (torch smooth_l1_loss)",
+        build: |o| {
+            Box::new(error::SmoothL1 {
+                beta: o.smooth_l1_beta,
+            })
+        },
+    },
+    Registration {
+        name: "bce",
+        about: "binary cross-entropy on values divided by peak (torch BCELoss)",
+        build: |_| Box::new(error::Bce::default()),
+    },
+    Registration {
+        name: "entropy",
+        about: "Shannon entropy of each plane's 256-bin histogram, nats",
+        build: |_| Box::new(histogram::Entropy),
+    },
+    Registration {
+        name: "kl",
+        about: "KL divergence of the reference histogram from the distorted one, nats",
+        build: |_| Box::new(histogram::Kl),
+    },
+    Registration {
+        name: "xent",
+        about: "cross-entropy of the distorted histogram under the reference, nats",
+        build: |_| Box::new(histogram::Xent),
     },
 ];
 
@@ -288,8 +409,12 @@ impl MetricSet {
     }
 
     /// Computes every selected metric for one pair. Metrics run in parallel
-    /// on the current rayon pool; each also splits its own work.
-    pub fn compute(&self, reference: &Frame, distorted: &Frame) -> Row {
+    /// on the current rayon pool; each also splits its own work. The two
+    /// frames must have the same layout (planes, sizes, bit depth).
+    pub fn compute(&self, reference: &Frame, distorted: &Frame) -> Result<Row, String> {
+        if !same_layout(reference, distorted) {
+            return Err("the frames of a pair differ in planes, size or bit depth".to_string());
+        }
         let ctx = PairContext::new(reference, distorted, &self.options);
         let mut values = vec![0.0; self.keys.len()];
         let mut slots: Vec<&mut [f64]> = Vec::with_capacity(self.metrics.len());
@@ -309,6 +434,23 @@ impl MetricSet {
                 .map(|(s, p)| *s as f64 / p.len().max(1) as f64)
                 .collect()
         });
-        Row { values, plane_mse }
+        Ok(Row { values, plane_mse })
     }
+}
+
+/// Whether two frames have the same planes, sizes, sample type and depth.
+pub fn same_layout(a: &Frame, b: &Frame) -> bool {
+    use crate::frame::Samples;
+    a.bit_depth == b.bit_depth
+        && a.planes.len() == b.planes.len()
+        && a.planes.iter().zip(&b.planes).all(|(x, y)| {
+            (x.width, x.height) == (y.width, y.height)
+                && matches!(
+                    (&x.samples, &y.samples),
+                    (Samples::U8(p), Samples::U8(q)) if p.len() == q.len() && p.len() >= x.len()
+                ) | matches!(
+                    (&x.samples, &y.samples),
+                    (Samples::U16(p), Samples::U16(q)) if p.len() == q.len() && p.len() >= x.len()
+                )
+        })
 }

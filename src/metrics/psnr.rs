@@ -76,7 +76,11 @@ impl Metric for Psnr {
         "psnr"
     }
     fn keys(&self, layout: &Layout) -> Vec<String> {
-        keys_with("psnr", layout)
+        let mut k = keys_with("psnr", layout);
+        if is_yuv(layout) {
+            k.push("psnr_yuv611".to_string());
+        }
+        k
     }
     fn compute(&self, pair: &PairContext<'_>, out: &mut [f64]) {
         let dims: Vec<(usize, usize)> = pair
@@ -91,7 +95,16 @@ impl Metric for Psnr {
         for (o, m) in out.iter_mut().zip(mse.iter().chain(std::iter::once(&avg))) {
             *o = psnr_from_mse(*m, peak, cap);
         }
+        // psnr_yuv611 follows psnr_avg when the planes are y, u, v.
+        if out.len() == 5 && mse.len() == 3 {
+            out[4] = (6.0 * out[0] + out[1] + out[2]) / 8.0;
+        }
     }
+}
+
+/// Whether the planes are Y, U, V (not RGB or gray).
+fn is_yuv(layout: &Layout) -> bool {
+    layout.plane_names == ["y", "u", "v"]
 }
 
 /// `mse_<plane>` and `mse_avg`, in squared code values.
@@ -189,14 +202,15 @@ mod tests {
             (2, 1, vec![0; 2]),
             (2, 1, vec![4, 0]),
         ]);
-        let opts = MetricOptions { psnr_max: None };
+        let opts = MetricOptions::default();
         let ctx = PairContext::new(&r, &d, &opts);
         let mut out = [0.0; 4];
         Mse.compute(&ctx, &mut out);
         assert_eq!(out, [4.0, 0.0, 8.0, (32.0 + 0.0 + 16.0) / 12.0]);
-        let mut p = [0.0; 4];
+        let mut p = [0.0; 5];
         Psnr.compute(&ctx, &mut p);
         assert_eq!(p[1], 60.0);
         assert!((p[0] - 10.0 * (65025.0f64 / 4.0).log10()).abs() < 1e-12);
+        assert!((p[4] - (6.0 * p[0] + p[1] + p[2]) / 8.0).abs() < 1e-12);
     }
 }

@@ -14,8 +14,9 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::{Layout, Metric, PairContext};
-use crate::frame::{Plane, PlaneView, Sample, Samples};
+use super::{Layout, Metric, PairContext, SsimMode, ssim_ffmpeg};
+use crate::frame::{Plane, PlaneView};
+use crate::with_views;
 
 /// Window side in samples.
 pub const WINDOW: usize = 11;
@@ -50,11 +51,31 @@ thread_local! {
 /// Mean Gaussian SSIM of two planes of equal size, each side at least
 /// [`WINDOW`]; `peak` is the data range L. Returns `None` if the plane is too
 /// small for one window.
-pub fn ssim_gaussian<T: Sample>(
+pub fn ssim_gaussian<T: Copy + Into<f64> + Sync>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     peak: f64,
 ) -> Option<f64> {
+    ssim_cs_gaussian(a, b, peak).map(|m| m.ssim)
+}
+
+/// Means of the SSIM map and of the contrast-structure map
+/// `(2σxy + C2) / (σx² + σy² + C2)` over the valid region.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SsimMeans {
+    /// Mean SSIM.
+    pub ssim: f64,
+    /// Mean contrast-structure term (what MS-SSIM uses at scales 1–4).
+    pub cs: f64,
+}
+
+/// Mean SSIM and mean cs over the valid region of two equal-size planes
+/// (any sample type that converts to `f64`); `None` under one window.
+pub fn ssim_cs_gaussian<T: Copy + Into<f64> + Sync>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    peak: f64,
+) -> Option<SsimMeans> {
     let (w, h) = (a.width, a.height);
     if w < WINDOW || h < WINDOW || (b.width, b.height) != (w, h) {
         return None;
@@ -69,11 +90,15 @@ pub fn ssim_gaussian<T: Sample>(
     let taps = gaussian_taps();
     let c1 = (K1 * peak) * (K1 * peak);
     let c2 = (K2 * peak) * (K2 * peak);
-    let total: f64 = bands
+    let (ssim, cs) = bands
         .par_iter()
         .map(|&(y0, y1)| band_sum(a, b, y0, y1, &taps, c1, c2))
-        .sum();
-    Some(total / (out_w * out_h) as f64)
+        .reduce(|| (0.0, 0.0), |x, y| (x.0 + y.0, x.1 + y.1));
+    let n = (out_w * out_h) as f64;
+    Some(SsimMeans {
+        ssim: ssim / n,
+        cs: cs / n,
+    })
 }
 
 fn band_height(out_h: usize) -> usize {
@@ -81,8 +106,9 @@ fn band_height(out_h: usize) -> usize {
     out_h.div_ceil(threads * 4).max(64)
 }
 
-/// Sum of the SSIM map over output rows `y0..y1` (valid-region coordinates).
-fn band_sum<T: Sample>(
+/// Sums of the SSIM and cs maps over output rows `y0..y1` (valid-region
+/// coordinates).
+fn band_sum<T: Copy + Into<f64>>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     y0: usize,
@@ -90,7 +116,7 @@ fn band_sum<T: Sample>(
     taps: &[f64; WINDOW],
     c1: f64,
     c2: f64,
-) -> f64 {
+) -> (f64, f64) {
     let w = a.width;
     let ow = w - (WINDOW - 1);
     SCRATCH.with(|cell| {
@@ -104,14 +130,14 @@ fn band_sum<T: Sample>(
         let (acc, rest) = rest.split_at_mut(MOMENTS * ow);
         let (xf, rest) = rest.split_at_mut(w);
         let yf = &mut rest[..w];
-        let mut sum = 0.0;
+        let mut sum = (0.0, 0.0);
         for r in y0..y1 + WINDOW - 1 {
             let slot = r % WINDOW;
             for (d, s) in xf.iter_mut().zip(a.row(r)) {
-                *d = s.to_f64();
+                *d = (*s).into();
             }
             for (d, s) in yf.iter_mut().zip(b.row(r)) {
-                *d = s.to_f64();
+                *d = (*s).into();
             }
             let row = &mut ring[slot * MOMENTS * ow..(slot + 1) * MOMENTS * ow];
             horizontal(xf, yf, taps, row, ow);
@@ -125,7 +151,9 @@ fn band_sum<T: Sample>(
                         *d += t * v;
                     }
                 }
-                sum += ssim_row(acc, ow, c1, c2);
+                let (s, c) = ssim_row(acc, ow, c1, c2);
+                sum.0 += s;
+                sum.1 += c;
             }
         }
         sum
@@ -158,49 +186,75 @@ fn horizontal(xf: &[f64], yf: &[f64], taps: &[f64; WINDOW], out: &mut [f64], ow:
     }
 }
 
-/// Sum of the SSIM map along one output row from its five filtered moments.
-fn ssim_row(acc: &[f64], ow: usize, c1: f64, c2: f64) -> f64 {
+/// Sums of the SSIM and cs maps along one output row from its five
+/// filtered moments.
+fn ssim_row(acc: &[f64], ow: usize, c1: f64, c2: f64) -> (f64, f64) {
     let (mx, rest) = acc.split_at(ow);
     let (my, rest) = rest.split_at(ow);
     let (mxx, rest) = rest.split_at(ow);
     let (myy, mxy) = rest.split_at(ow);
     let mut s = 0.0;
+    let mut c = 0.0;
     for i in 0..ow {
         let ux = mx[i];
         let uy = my[i];
         let vx = mxx[i] - ux * ux;
         let vy = myy[i] - uy * uy;
         let vxy = mxy[i] - ux * uy;
-        let num = (2.0 * ux * uy + c1) * (2.0 * vxy + c2);
-        let den = (ux * ux + uy * uy + c1) * (vx + vy + c2);
-        s += num / den;
+        let cs = (2.0 * vxy + c2) / (vx + vy + c2);
+        s += (2.0 * ux * uy + c1) / (ux * ux + uy * uy + c1) * cs;
+        c += cs;
     }
-    s
+    (s, c)
 }
 
 /// Gaussian SSIM of one pair of planes; `None` if their sample types or
 /// sizes differ or they are under one window.
 pub fn plane_ssim(r: &Plane, d: &Plane, peak: f64) -> Option<f64> {
-    match (&r.samples, &d.samples) {
-        (Samples::U8(x), Samples::U8(y)) => ssim_gaussian(
-            PlaneView::new(x, r.width, r.height)?,
-            PlaneView::new(y, d.width, d.height)?,
-            peak,
-        ),
-        (Samples::U16(x), Samples::U16(y)) => ssim_gaussian(
-            PlaneView::new(x, r.width, r.height)?,
-            PlaneView::new(y, d.width, d.height)?,
-            peak,
-        ),
-        _ => None,
+    with_views!(r, d, |a, b| ssim_gaussian(a, b, peak)).flatten()
+}
+
+/// SSIM in the `zero-pad` convention (the common PyTorch code): the same
+/// 11×11 Gaussian window, 'same' correlation with zero padding (5 samples on
+/// every side), mean over the full `width × height` map.
+pub fn ssim_zero_pad<T: Copy + Into<f64> + Sync>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    peak: f64,
+) -> Option<f64> {
+    let (w, h) = (a.width, a.height);
+    if w == 0 || h == 0 || (b.width, b.height) != (w, h) {
+        return None;
     }
+    let pw = w + 2 * RADIUS;
+    let ph = h + 2 * RADIUS;
+    let pad = |v: PlaneView<'_, T>| {
+        let mut out = vec![0.0f64; pw * ph];
+        for y in 0..h {
+            let dst = &mut out[(y + RADIUS) * pw + RADIUS..(y + RADIUS) * pw + RADIUS + w];
+            for (d, s) in dst.iter_mut().zip(v.row(y)) {
+                *d = (*s).into();
+            }
+        }
+        out
+    };
+    let pa = pad(a);
+    let pb = pad(b);
+    ssim_gaussian(
+        PlaneView::new(&pa, pw, ph)?,
+        PlaneView::new(&pb, pw, ph)?,
+        peak,
+    )
 }
 
 /// `ssim_<plane>` and `ssim_all` (planes weighted by sample count), in the
-/// `gaussian` convention.
-pub struct SsimGaussian;
+/// convention `mode` names.
+pub struct Ssim {
+    /// The SSIM convention.
+    pub mode: SsimMode,
+}
 
-impl Metric for SsimGaussian {
+impl Metric for Ssim {
     fn name(&self) -> &'static str {
         "ssim"
     }
@@ -213,10 +267,16 @@ impl Metric for SsimGaussian {
             .collect()
     }
     fn check(&self, layout: &Layout) -> Result<(), String> {
+        let (min, what) = match self.mode {
+            SsimMode::Gaussian => (WINDOW, "the 11x11 Gaussian window"),
+            SsimMode::Ffmpeg => (ssim_ffmpeg::MIN_SIDE, "FFmpeg's 8x8 block window"),
+            SsimMode::ZeroPad => (1, "one sample"),
+        };
         for (name, (w, h)) in layout.plane_names.iter().zip(&layout.plane_dims) {
-            if *w < WINDOW || *h < WINDOW {
+            if *w < min || *h < min {
                 return Err(format!(
-                    "metric ssim: plane {name} is {w}x{h}, smaller than the {WINDOW}x{WINDOW} Gaussian window"
+                    "metric ssim ({} mode): plane {name} is {w}x{h}, smaller than {what}",
+                    self.mode.name()
                 ));
             }
         }
@@ -224,22 +284,41 @@ impl Metric for SsimGaussian {
     }
     fn compute(&self, pair: &PairContext<'_>, out: &mut [f64]) {
         let peak = pair.reference.peak();
-        let planes: Vec<f64> = pair
-            .reference
-            .planes
-            .par_iter()
-            .zip(pair.distorted.planes.par_iter())
-            .map(|(r, d)| plane_ssim(r, d, peak).unwrap_or(f64::NAN))
-            .collect();
+        let planes: Vec<f64> = match self.mode {
+            SsimMode::Gaussian => pair
+                .gaussian_means()
+                .iter()
+                .map(|m| m.map(|m| m.ssim).unwrap_or(f64::NAN))
+                .collect(),
+            SsimMode::ZeroPad => pair
+                .reference
+                .planes
+                .par_iter()
+                .zip(pair.distorted.planes.par_iter())
+                .map(|(r, d)| {
+                    with_views!(r, d, |a, b| ssim_zero_pad(a, b, peak))
+                        .flatten()
+                        .unwrap_or(f64::NAN)
+                })
+                .collect(),
+            SsimMode::Ffmpeg => {
+                let depth = pair.reference.bit_depth;
+                pair.reference
+                    .planes
+                    .par_iter()
+                    .zip(pair.distorted.planes.par_iter())
+                    .map(|(r, d)| ssim_ffmpeg::plane(d, r, depth).unwrap_or(f64::NAN))
+                    .collect()
+            }
+        };
         let total: usize = pair.reference.planes.iter().map(|p| p.len()).sum();
         let mut weighted = 0.0;
         for ((o, v), p) in out.iter_mut().zip(&planes).zip(&pair.reference.planes) {
             *o = *v;
             weighted += v * p.len() as f64;
         }
-        let all = weighted / total.max(1) as f64;
         if let Some(last) = out.get_mut(planes.len()) {
-            *last = all;
+            *last = weighted / total.max(1) as f64;
         }
     }
 }

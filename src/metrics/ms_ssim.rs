@@ -1,0 +1,183 @@
+//! MS-SSIM (Wang, Simoncelli, Bovik 2003) with the authors' MATLAB
+//! conventions: five scales weighted 0.0448, 0.2856, 0.3001, 0.2363, 0.1333;
+//! at each scale the Gaussian SSIM window (11×11, σ = 1.5) over the valid
+//! region; scales 1–4 contribute mean(cs map), scale 5 mean(SSIM map), each
+//! clamped at 0 before its power; between scales a 2×2 mean in which an odd
+//! last row or column is averaged with itself (output ⌈n/2⌉, the MATLAB
+//! `imfilter(…, 'symmetric')` then `(1:2:end)` sampling), values kept in
+//! floating point. Scale 1 is shared with `ssim` in gaussian mode.
+
+use rayon::prelude::*;
+
+use super::ssim::{SsimMeans, ssim_cs_gaussian};
+use super::{Layout, Metric, PairContext};
+use crate::frame::{Plane, PlaneView};
+use crate::with_views;
+
+/// Weights of scales 1 to 5.
+pub const WEIGHTS: [f64; 5] = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
+/// Smallest plane side: 161 px halves four times to 11, one window.
+pub const MIN_SIDE: usize = 161;
+
+/// 2×2 mean with symmetric extension of an odd last row/column.
+pub fn downsample(src: &[f64], w: usize, h: usize) -> (Vec<f64>, usize, usize) {
+    let ow = w.div_ceil(2);
+    let oh = h.div_ceil(2);
+    let mut out = vec![0.0; ow * oh];
+    for oy in 0..oh {
+        let y0 = 2 * oy;
+        let y1 = (y0 + 1).min(h - 1);
+        let r0 = &src[y0 * w..(y0 + 1) * w];
+        let r1 = &src[y1 * w..(y1 + 1) * w];
+        for (ox, o) in out[oy * ow..(oy + 1) * ow].iter_mut().enumerate() {
+            let x0 = 2 * ox;
+            let x1 = (x0 + 1).min(w - 1);
+            *o = (r0[x0] + r0[x1] + r1[x0] + r1[x1]) / 4.0;
+        }
+    }
+    (out, ow, oh)
+}
+
+/// Combines per-scale means into MS-SSIM: Π max(cs_j, 0)^w_j for j = 1..4
+/// times max(ssim_5, 0)^w_5.
+pub fn combine(cs: [f64; 4], ssim5: f64) -> f64 {
+    let mut v = 1.0;
+    for (c, w) in cs.iter().zip(&WEIGHTS[..4]) {
+        v *= c.max(0.0).powf(*w);
+    }
+    v * ssim5.max(0.0).powf(WEIGHTS[4])
+}
+
+/// MS-SSIM of two planes given their full-scale means (from
+/// [`ssim_cs_gaussian`]); `None` if a side is under [`MIN_SIDE`].
+pub fn ms_ssim_from_scale1<T: Copy + Into<f64> + Sync>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    peak: f64,
+    scale1: SsimMeans,
+) -> Option<f64> {
+    let (w, h) = (a.width, a.height);
+    if w < MIN_SIDE || h < MIN_SIDE || (b.width, b.height) != (w, h) {
+        return None;
+    }
+    let to_f64 = |v: PlaneView<'_, T>| v.data.iter().map(|s| (*s).into()).collect::<Vec<f64>>();
+    let (mut fa, mut fb) = rayon::join(|| to_f64(a), || to_f64(b));
+    let (mut cw, mut ch) = (w, h);
+    let mut cs = [scale1.cs, 0.0, 0.0, 0.0];
+    let mut last = scale1.ssim;
+    // scales 2..=5: cs of scales 2-4, the full SSIM of scale 5
+    for scale in 2..=5 {
+        let ((na, nw, nh), (nb, _, _)) =
+            rayon::join(|| downsample(&fa, cw, ch), || downsample(&fb, cw, ch));
+        fa = na;
+        fb = nb;
+        cw = nw;
+        ch = nh;
+        let m = ssim_cs_gaussian(
+            PlaneView::new(&fa, cw, ch)?,
+            PlaneView::new(&fb, cw, ch)?,
+            peak,
+        )?;
+        match cs.get_mut(scale - 1) {
+            Some(slot) => *slot = m.cs,
+            None => last = m.ssim,
+        }
+    }
+    Some(combine(cs, last))
+}
+
+/// MS-SSIM of two planes (computes the full scale too).
+pub fn ms_ssim<T: Copy + Into<f64> + Sync>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    peak: f64,
+) -> Option<f64> {
+    let s1 = ssim_cs_gaussian(a, b, peak)?;
+    ms_ssim_from_scale1(a, b, peak, s1)
+}
+
+fn plane_ms_ssim(r: &Plane, d: &Plane, peak: f64, scale1: Option<SsimMeans>) -> Option<f64> {
+    let s1 = scale1?;
+    with_views!(r, d, |a, b| ms_ssim_from_scale1(a, b, peak, s1)).flatten()
+}
+
+/// `ms_ssim_<plane>`.
+pub struct MsSsim;
+
+impl Metric for MsSsim {
+    fn name(&self) -> &'static str {
+        "ms-ssim"
+    }
+    fn keys(&self, layout: &Layout) -> Vec<String> {
+        layout
+            .plane_names
+            .iter()
+            .map(|p| format!("ms_ssim_{p}"))
+            .collect()
+    }
+    fn check(&self, layout: &Layout) -> Result<(), String> {
+        for (name, (w, h)) in layout.plane_names.iter().zip(&layout.plane_dims) {
+            if *w < MIN_SIDE || *h < MIN_SIDE {
+                return Err(format!(
+                    "metric ms-ssim: plane {name} is {w}x{h}, under the {MIN_SIDE} px per side its 5 scales need"
+                ));
+            }
+        }
+        Ok(())
+    }
+    fn compute(&self, pair: &PairContext<'_>, out: &mut [f64]) {
+        let peak = pair.reference.peak();
+        let scale1 = pair.gaussian_means();
+        let vals: Vec<f64> = pair
+            .reference
+            .planes
+            .par_iter()
+            .zip(pair.distorted.planes.par_iter())
+            .zip(scale1.par_iter())
+            .map(|((r, d), s1)| plane_ms_ssim(r, d, peak, *s1).unwrap_or(f64::NAN))
+            .collect();
+        for (o, v) in out.iter_mut().zip(vals) {
+            *o = v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downsample_averages_and_extends_odd_edges() {
+        // 3x3 -> 2x2
+        let src = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+        let (out, w, h) = downsample(&src, 3, 3);
+        assert_eq!((w, h), (2, 2));
+        assert_eq!(out, vec![3.0, 4.5, 7.5, 9.0]);
+    }
+
+    #[test]
+    fn published_weights_and_identical_planes_give_one() {
+        // the published weights sum to 1.0001
+        assert!((WEIGHTS.iter().sum::<f64>() - 1.0001).abs() < 1e-12);
+        let a: Vec<u8> = (0..170 * 165)
+            .map(|i| ((i * 7 + i / 170 * 3) % 256) as u8)
+            .collect();
+        let v = PlaneView::new(&a, 170, 165).unwrap();
+        let s = ms_ssim(v, v, 255.0).unwrap();
+        assert!((s - 1.0).abs() < 1e-12, "{s}");
+    }
+
+    #[test]
+    fn negative_terms_are_clamped_to_zero() {
+        assert_eq!(combine([0.9, -0.1, 0.9, 0.9], 0.9), 0.0);
+        let want = 0.5f64.powf(0.0448) * 0.25f64.powf(0.1333);
+        assert!((combine([0.5, 1.0, 1.0, 1.0], 0.25) - want).abs() < 1e-15);
+    }
+
+    #[test]
+    fn under_161_is_refused() {
+        let a = vec![0u8; 160 * 200];
+        let v = PlaneView::new(&a, 160, 200).unwrap();
+        assert!(ms_ssim(v, v, 255.0).is_none());
+    }
+}
