@@ -2,10 +2,14 @@
 
 use clap::Parser;
 
+use crate::alert;
 use crate::config::Config;
 use crate::error::Error;
 use crate::metrics::{self, MetricOptions, SsimMode};
+use crate::pair::Align;
 use crate::pipeline::Settings;
+use crate::stats::WindowSpec;
+use std::time::Duration;
 
 /// Full-reference video quality monitor: per-frame PSNR, MSE and SSIM of
 /// one or more distorted videos against a reference.
@@ -45,9 +49,51 @@ pub struct Cli {
     #[arg(long, value_name = "PATH|-")]
     pub summary_json: Option<String>,
 
-    /// Rolling-statistics window in frames [default from config: 30].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
-    pub window: Option<u64>,
+    /// Rolling-statistics window: N frames, or Ns seconds (2s) [default from config: 30].
+    #[arg(long, value_name = "N|Ns")]
+    pub window: Option<String>,
+
+    /// Skip N frames at the start of the reference.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        help_heading = "Alignment"
+    )]
+    pub ref_offset: u64,
+
+    /// Skip N frames at the start of each distorted input.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        help_heading = "Alignment"
+    )]
+    pub dist_offset: u64,
+
+    /// Find the offset (up to K frames either way, default 60) that best aligns the inputs.
+    #[arg(long, value_name = "auto[:K]", help_heading = "Alignment")]
+    pub sync: Option<String>,
+
+    /// Pair frames by index (default) or by presentation timestamp.
+    #[arg(long, value_enum, value_name = "index|pts", help_heading = "Alignment")]
+    pub align: Option<AlignArg>,
+
+    /// Live monitoring: survive stalls and errors, reconnect (automatic for network URLs).
+    #[arg(long, help_heading = "Live")]
+    pub live: bool,
+
+    /// Seconds a live input may stay silent before it is lost [default from config: 5].
+    #[arg(long, value_name = "SECONDS", help_heading = "Live")]
+    pub stall_timeout: Option<f64>,
+
+    /// Alert rule, e.g. 'ssim_y<0.90 for 2s' or 'psnr_avg<30 for 60f' (repeatable).
+    #[arg(long = "alert", value_name = "RULE", help_heading = "Live")]
+    pub alerts: Vec<String>,
+
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics.
+    #[arg(long, value_name = "ADDR:PORT", help_heading = "Live")]
+    pub prometheus: Option<String>,
 
     /// Configuration file (TOML) applied over the built-in default.
     #[arg(long, value_name = "PATH")]
@@ -66,6 +112,33 @@ pub struct Cli {
     pub quiet: bool,
 }
 
+/// `--align` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlignArg {
+    /// By frame index after offsets.
+    Index,
+    /// By presentation timestamp.
+    Pts,
+}
+
+/// Parses `auto` or `auto:K`.
+pub fn parse_sync(text: &str) -> Result<usize, String> {
+    match text.strip_prefix("auto") {
+        Some("") => Ok(crate::align::DEFAULT_MAX_OFFSET),
+        Some(rest) => {
+            let k = rest
+                .strip_prefix(':')
+                .and_then(|k| k.parse::<usize>().ok())
+                .ok_or_else(|| format!("'{text}' is not auto or auto:K"))?;
+            if k == 0 || k > 1000 {
+                return Err(format!("'{text}': K must be between 1 and 1000"));
+            }
+            Ok(k)
+        }
+        None => Err(format!("'{text}' is not auto or auto:K")),
+    }
+}
+
 impl Cli {
     /// Merges flags over the configuration into run settings.
     pub fn settings(&self) -> Result<Settings, Error> {
@@ -79,8 +152,34 @@ impl Cli {
         };
         let selected =
             metrics::resolve_names(&names).map_err(|e| Error::Usage(format!("--metrics: {e}")))?;
-        if let Some(w) = self.window {
-            config.window = w as usize;
+        if let Some(w) = &self.window {
+            config.window =
+                WindowSpec::parse(w).map_err(|e| Error::Usage(format!("--window: {e}")))?;
+        }
+        for r in &self.alerts {
+            let rule = alert::parse(r).map_err(|e| Error::Usage(format!("--alert '{r}': {e}")))?;
+            config.alerts.push(rule);
+        }
+        if let Some(t) = self.stall_timeout {
+            if !(t.is_finite() && t > 0.0 && t <= 3600.0) {
+                return Err(Error::Usage(format!(
+                    "--stall-timeout: must be above 0 and at most 3600 seconds, not {t}"
+                )));
+            }
+            config.stall_timeout = t;
+        }
+        let sync = match &self.sync {
+            Some(t) => Some(parse_sync(t).map_err(|e| Error::Usage(format!("--sync: {e}")))?),
+            None => None,
+        };
+        let align = match self.align {
+            Some(AlignArg::Pts) => Align::Pts,
+            _ => Align::Index,
+        };
+        if sync.is_some() && align == Align::Pts {
+            return Err(Error::Usage(
+                "--sync pairs by index; it cannot be combined with --align pts".to_string(),
+            ));
         }
         if let Some(db) = self.psnr_max {
             if !(db.is_finite() && db > 0.0 && db <= 1000.0) {
@@ -132,6 +231,13 @@ impl Cli {
             window_every: config.window_every,
             queue_depth: config.queue_depth,
             threads: self.threads.map(|t| t as usize),
+            ref_offset: self.ref_offset,
+            dist_offset: self.dist_offset,
+            sync,
+            align,
+            live: self.live,
+            stall_timeout: Duration::from_secs_f64(config.stall_timeout),
+            alerts: config.alerts,
         })
     }
 }

@@ -5,8 +5,10 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::alert::{self, Rule};
 use crate::error::Error;
 use crate::metrics::{self, SsimMode};
+use crate::stats::WindowSpec;
 use clap::ValueEnum;
 
 /// The default configuration file, as shipped in `config/default.toml`.
@@ -19,8 +21,8 @@ pub const DEFAULT_NAME: &str = "config/default.toml (built in)";
 pub struct Config {
     /// Metric names (or `all`).
     pub metrics: Vec<String>,
-    /// Rolling window length in frames.
-    pub window: usize,
+    /// Rolling window: frames, or seconds.
+    pub window: WindowSpec,
     /// A window record every this many frames (0: never).
     pub window_every: usize,
     /// Depth of each bounded queue.
@@ -31,6 +33,10 @@ pub struct Config {
     pub ssim_mode: SsimMode,
     /// Smooth L1 β.
     pub smooth_l1_beta: f64,
+    /// Alert rules.
+    pub alerts: Vec<Rule>,
+    /// Seconds a live input may stay silent before it is lost.
+    pub stall_timeout: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,10 +47,19 @@ enum PsnrMax {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum IntOrText {
+    Int(i64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     metrics: Option<Spanned<Vec<String>>>,
-    window: Option<Spanned<i64>>,
+    window: Option<Spanned<IntOrText>>,
+    alerts: Option<Spanned<Vec<String>>>,
+    stall_timeout: Option<Spanned<f64>>,
     window_every: Option<Spanned<i64>>,
     queue_depth: Option<Spanned<i64>>,
     psnr_max: Option<Spanned<PsnrMax>>,
@@ -107,12 +122,14 @@ impl Config {
     pub fn builtin() -> Result<Config, Error> {
         let empty = Config {
             metrics: Vec::new(),
-            window: 1,
+            window: WindowSpec::Frames(1),
             window_every: 0,
             queue_depth: 1,
             psnr_max: None,
             ssim_mode: SsimMode::Gaussian,
             smooth_l1_beta: 1.0,
+            alerts: Vec::new(),
+            stall_timeout: 5.0,
         };
         empty.overlay(DEFAULT_NAME, DEFAULT_TOML)
     }
@@ -142,7 +159,35 @@ impl Config {
             self.metrics = m.into_inner();
         }
         if let Some(v) = file.window {
-            self.window = int_in(path, text, &v, "window", 1, 10_000_000)?;
+            let at = v.span().start;
+            let spec = match v.into_inner() {
+                IntOrText::Int(n) => WindowSpec::parse(&n.to_string()),
+                IntOrText::Text(t) => WindowSpec::parse(&t),
+            };
+            self.window = spec.map_err(|e| err_at(path, text, at, format!("window: {e}")))?;
+        }
+        if let Some(v) = file.alerts {
+            let at = v.span().start;
+            let mut rules = Vec::new();
+            for r in v.into_inner() {
+                rules.push(
+                    alert::parse(&r)
+                        .map_err(|e| err_at(path, text, at, format!("alert '{r}': {e}")))?,
+                );
+            }
+            self.alerts = rules;
+        }
+        if let Some(v) = file.stall_timeout {
+            let t = *v.get_ref();
+            if !(t.is_finite() && t > 0.0 && t <= 3600.0) {
+                return Err(err_at(
+                    path,
+                    text,
+                    v.span().start,
+                    format!("stall_timeout must be above 0 and at most 3600 seconds, not {t}"),
+                ));
+            }
+            self.stall_timeout = t;
         }
         if let Some(v) = file.window_every {
             self.window_every = int_in(path, text, &v, "window_every", 0, 10_000_000)?;
@@ -211,7 +256,7 @@ mod tests {
     fn builtin_default_parses() {
         let c = Config::builtin().unwrap();
         assert_eq!(c.metrics, vec!["psnr", "ssim"]);
-        assert_eq!(c.window, 30);
+        assert_eq!(c.window, WindowSpec::Frames(30));
         assert_eq!(c.queue_depth, 8);
         assert_eq!(c.psnr_max, None);
     }
@@ -223,7 +268,23 @@ mod tests {
             .clone()
             .overlay("x.toml", "window = 5\npsnr_max = 70\n")
             .unwrap();
-        assert_eq!(c2.window, 5);
+        assert_eq!(c2.window, WindowSpec::Frames(5));
+        let c3 = c
+            .clone()
+            .overlay(
+                "x.toml",
+                "window = \"2s\"\nalerts = [\"ssim_y<0.9 for 2s\"]\n",
+            )
+            .unwrap();
+        assert_eq!(c3.window, WindowSpec::Seconds(2.0));
+        assert_eq!(c3.alerts[0].key, "ssim_y");
+        match c.clone().overlay("x.toml", "\nalerts = [\"ssim_y 0.9\"]\n") {
+            Err(Error::Config { line, message, .. }) => {
+                assert_eq!(line, 2);
+                assert!(message.contains("ssim_y 0.9"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(c2.psnr_max, Some(70.0));
         match c.clone().overlay("x.toml", "window = 5\nbogus = 1\n") {
             Err(Error::Config { line, message, .. }) => {

@@ -109,6 +109,10 @@ pub struct Frame {
     pub index: u64,
     /// Presentation time in seconds from the input's first frame.
     pub pts: f64,
+    /// The stream's own presentation time in seconds, if it has one.
+    pub abs_pts: Option<f64>,
+    /// When the decoder delivered the frame (for latency figures).
+    pub decoded_at: Option<std::time::Instant>,
 }
 
 impl Frame {
@@ -119,6 +123,8 @@ impl Frame {
             bit_depth: 8,
             index: 0,
             pts: 0.0,
+            abs_pts: None,
+            decoded_at: None,
         }
     }
 
@@ -136,6 +142,8 @@ impl Frame {
             bit_depth: 8,
             index: 0,
             pts: 0.0,
+            abs_pts: None,
+            decoded_at: None,
         }
     }
 
@@ -153,6 +161,8 @@ impl Frame {
             bit_depth,
             index: 0,
             pts: 0.0,
+            abs_pts: None,
+            decoded_at: None,
         }
     }
 

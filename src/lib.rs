@@ -4,6 +4,9 @@
 //! without the rest; [`pipeline::run`] decodes inputs with FFmpeg, pairs
 //! frames, measures them on a worker pool and writes records to sinks.
 
+pub mod aggregate;
+pub mod alert;
+pub mod align;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -11,6 +14,7 @@ pub mod frame;
 pub mod input;
 pub mod json;
 pub mod metrics;
+pub mod pair;
 pub mod pipeline;
 pub mod record;
 pub mod report;

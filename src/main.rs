@@ -2,12 +2,13 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
 use vqm::cli::Cli;
 use vqm::error::Error;
 use vqm::pipeline::{self, Warn};
-use vqm::sink::{NdjsonSink, Output, Sink, SummarySink};
+use vqm::sink::{NdjsonSink, Output, PrometheusSink, Sink, SummarySink};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -43,6 +44,21 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             "--summary-json",
         )?)));
     }
+    if let Some(addr) = &cli.prometheus {
+        let (sink, local) = PrometheusSink::bind(addr)?;
+        if !cli.quiet {
+            eprintln!("vqm: serving metrics at http://{local}/metrics");
+        }
+        sinks.push(Box::new(sink));
+    }
+    // SIGINT/SIGTERM end the run cleanly (sinks flushed, summary written);
+    // a second one ends the process at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
+    }
     ffmpeg_next::init()
         .map_err(|e| Error::Internal(format!("FFmpeg initialisation failed: {e}")))?;
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Quiet);
@@ -52,9 +68,15 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             eprintln!("vqm: warning: {msg}");
         }
     });
-    let report = pipeline::run(&settings, sinks, warn)?;
+    let report = pipeline::run(&settings, sinks, warn, stop)?;
     if !cli.quiet {
         eprint!("{}", vqm::report::table(&report));
+    }
+    if report.alerts_fired {
+        if !cli.quiet {
+            eprintln!("vqm: an alert rule fired (exit 3)");
+        }
+        return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)
 }

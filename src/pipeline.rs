@@ -2,22 +2,24 @@
 //! rayon pool) → ordered aggregator → sinks, joined by bounded channels so
 //! memory is fixed by the queue depth, never by the video's length.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::bounded;
 
+use crate::aggregate::{AggMsg, AggSettings, Aggregator};
+pub use crate::aggregate::{Timing, Warn};
+use crate::alert::Rule;
+use crate::align;
 use crate::error::Error;
-use crate::frame::{Frame, FramePool};
-use crate::input::{self, DecodeEvent, format};
-use crate::metrics::psnr::psnr_from_mse;
-use crate::metrics::{Layout, MetricOptions, MetricSet, Registration, Row, same_layout};
-use crate::record::{DistortedHeader, Event, FrameRecord, Header, Record, Summary, WindowRecord};
+use crate::frame::FramePool;
+use crate::input::{self, DecodeEvent, OpenOptions, Target, format};
+use crate::metrics::{Layout, MetricOptions, MetricSet, Registration};
+use crate::pair::{Align, PairSettings, Source, pair_loop};
+use crate::record::{DistortedHeader, Header, Record, Summary};
 use crate::sink::Sink;
-use crate::stats::{PooledKey, Rolling};
+use crate::stats::WindowSpec;
 
 /// Everything a run needs to know.
 #[derive(Clone)]
@@ -30,35 +32,51 @@ pub struct Settings {
     pub metrics: Vec<&'static Registration>,
     /// Metric options.
     pub options: MetricOptions,
-    /// Rolling window length in frames.
-    pub window: usize,
+    /// Rolling window.
+    pub window: WindowSpec,
     /// A window record every this many pairs.
     pub window_every: usize,
     /// Depth of each bounded queue, in frames.
     pub queue_depth: usize,
     /// Metric worker threads (`None`: one per core).
     pub threads: Option<usize>,
+    /// Frames skipped at the reference's start.
+    pub ref_offset: u64,
+    /// Frames skipped at each distorted input's start.
+    pub dist_offset: u64,
+    /// `--sync auto[:K]`: the search range K.
+    pub sync: Option<usize>,
+    /// Pairing by index or pts.
+    pub align: Align,
+    /// Live monitoring (automatic for network inputs).
+    pub live: bool,
+    /// A live input silent this long is lost.
+    pub stall_timeout: Duration,
+    /// Alert rules.
+    pub alerts: Vec<Rule>,
 }
 
-/// Called with each warning (one line, no prefix).
-pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
-
-/// Timing of a run, for the speed line of the summary table.
-#[derive(Debug, Clone, Default)]
-pub struct Timing {
-    /// Wall-clock time of the whole run.
-    pub wall: Duration,
-    /// Frames the reference decoder delivered.
-    pub reference_frames: u64,
-    /// Time the reference decoder spent working (not waiting on queues).
-    pub reference_decode: Duration,
-    /// Pairs measured over all inputs.
-    pub pairs: u64,
-    /// Time during which at least one pair was being measured (the union
-    /// of the jobs' intervals): the worker pool's busy time.
-    pub compute: Duration,
-    /// Metric worker threads.
-    pub threads: usize,
+impl Settings {
+    /// Settings with defaults for everything but the inputs and metrics.
+    pub fn new(reference: &str, distorted: &[&str], metrics: Vec<&'static Registration>) -> Self {
+        Settings {
+            reference: reference.to_string(),
+            distorted: distorted.iter().map(|s| s.to_string()).collect(),
+            metrics,
+            options: MetricOptions::default(),
+            window: WindowSpec::Frames(30),
+            window_every: 30,
+            queue_depth: 8,
+            threads: None,
+            ref_offset: 0,
+            dist_offset: 0,
+            sync: None,
+            align: Align::Index,
+            live: false,
+            stall_timeout: Duration::from_secs(5),
+            alerts: Vec::new(),
+        }
+    }
 }
 
 /// What a finished run reports.
@@ -69,70 +87,89 @@ pub struct Report {
     pub summaries: Vec<Summary>,
     /// Timing figures.
     pub timing: Timing,
+    /// Whether an alert rule fired (exit 3).
+    pub alerts_fired: bool,
 }
 
-enum AggMsg {
-    Row {
-        seq: u64,
-        input: usize,
-        frame: u64,
-        ref_frame: u64,
-        dist_frame: u64,
-        pts: f64,
-        row: Row,
-        started: Instant,
-        finished: Instant,
-    },
-    Event {
-        seq: u64,
-        event: Event,
-        /// Distorted inputs whose summary counts it as a decode error.
-        decode_error_for: Vec<usize>,
-    },
-    Failed {
-        seq: u64,
-        error: Error,
-    },
-    Finish {
-        seq: u64,
-        unpaired: Vec<(u64, u64)>,
-        reference_frames: u64,
-        reference_decode: Duration,
-    },
+/// Whether an input can be opened a second time for a sync pre-pass.
+fn reopenable(label: &str) -> bool {
+    label != "-" && !label.starts_with("pipe:") && !input::decode::is_network(label)
 }
 
-impl AggMsg {
-    fn seq(&self) -> u64 {
-        match self {
-            AggMsg::Row { seq, .. }
-            | AggMsg::Event { seq, .. }
-            | AggMsg::Failed { seq, .. }
-            | AggMsg::Finish { seq, .. } => *seq,
+/// Decodes the first frames of both inputs to thumbnails and finds their
+/// offset (files only: they are opened again for the run).
+fn presync(
+    settings: &Settings,
+    dist: &str,
+    target: Target,
+    options: &OpenOptions,
+    k: usize,
+) -> Result<Option<(i64, f64)>, Error> {
+    let need = k + align::COMPARE_FRAMES;
+    let collect = |label: &str, is_ref: bool| -> Result<Vec<align::Thumb>, Error> {
+        let mut dec = input::open(label, options)?;
+        let t = if is_ref { dec.own_target()? } else { target };
+        dec.set_target(t);
+        let (tx, rx) = bounded(4);
+        let pool = FramePool::new(4);
+        let p2 = pool.clone();
+        let h = std::thread::spawn(move || dec.run(t, tx, p2));
+        let mut thumbs = Vec::new();
+        let mut failure = None;
+        while thumbs.len() < need {
+            match rx.recv() {
+                Ok(DecodeEvent::Frame(f)) => {
+                    thumbs.push(align::thumb(&f));
+                    pool.give(f);
+                }
+                Ok(DecodeEvent::Failed(e)) => {
+                    failure = Some(e);
+                    break;
+                }
+                Ok(DecodeEvent::End { .. }) | Err(_) => break,
+                Ok(_) => {}
+            }
         }
-    }
+        drop(rx);
+        if h.join().is_err() {
+            return Err(Error::Internal("sync decoder thread panicked".to_string()));
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(thumbs),
+        }
+    };
+    let refs = collect(&settings.reference, true)?;
+    let dists = collect(dist, false)?;
+    let peak = ((1u64 << format::depth_of(target.pixel)) - 1) as f64;
+    Ok(align::best_offset(&refs, &dists, k, peak))
 }
 
-struct Source {
-    role: &'static str,
-    path: String,
-    rx: Receiver<DecodeEvent>,
-    pool: FramePool,
-    handle: Option<JoinHandle<Duration>>,
-    ended: bool,
-    delivered: u64,
-}
-
-/// Runs a whole comparison and writes its records to `sinks`.
+/// Runs a whole comparison and writes its records to `sinks`. `stop` ends
+/// the run early but cleanly (every sink flushed, summaries written): a
+/// signal handler sets it.
 pub fn run(
     settings: &Settings,
     mut sinks: Vec<Box<dyn Sink>>,
     warn: Warn,
+    stop: Arc<AtomicBool>,
 ) -> Result<Report, Error> {
     let started = Instant::now();
-    let mut rdec = input::open(&settings.reference)?;
+    let live = settings.live
+        || input::decode::is_network(&settings.reference)
+        || settings
+            .distorted
+            .iter()
+            .any(|d| input::decode::is_network(d));
+    let options = OpenOptions {
+        live,
+        stall_timeout: settings.stall_timeout,
+        stop: stop.clone(),
+    };
+    let mut rdec = input::open(&settings.reference, &options)?;
     let mut ddecs = Vec::with_capacity(settings.distorted.len());
     for d in &settings.distorted {
-        ddecs.push(input::open(d)?);
+        ddecs.push(input::open(d, &options)?);
     }
     let target = rdec.own_target()?;
     if let Some(c) = rdec.set_target(target) {
@@ -147,6 +184,14 @@ pub fn run(
                 "distorted '{path}' differs from the reference and is converted: {c}"
             ));
         }
+        let rates = (rdec.info.frame_rate, d.info.frame_rate, settings.align);
+        if let (Some(a), Some(b), Align::Index) = rates
+            && (a - b).abs() > 1e-3 * a.max(b)
+        {
+            warn(&format!(
+                "distorted '{path}' runs at {b:.3} fps and the reference at {a:.3} fps; pairing by index (--align pts pairs by time)"
+            ));
+        }
     }
     let layout = Layout {
         plane_names: format::plane_names(target.pixel),
@@ -157,14 +202,58 @@ pub fn run(
         MetricSet::new(&settings.metrics, settings.options.clone(), &layout)
             .map_err(Error::Usage)?,
     );
+
+    // Offsets, and a sync pre-pass for inputs that can be read twice.
+    let n = ddecs.len();
+    let mut ref_skip = vec![settings.ref_offset; n];
+    let mut dist_skip = vec![settings.dist_offset; n];
+    let mut syncs: Vec<Option<(i64, f64)>> = vec![None; n];
+    let mut sync_in_run = false;
+    if let (Some(k), Align::Index) = (settings.sync, settings.align) {
+        if reopenable(&settings.reference) && settings.distorted.iter().all(|d| reopenable(d)) {
+            for (i, d) in settings.distorted.iter().enumerate() {
+                let found = presync(
+                    settings,
+                    d,
+                    target,
+                    &OpenOptions {
+                        live: false,
+                        ..options.clone()
+                    },
+                    k,
+                )?;
+                if let Some((o, p)) = found {
+                    if o >= 0 {
+                        ref_skip[i] += o as u64;
+                    } else {
+                        dist_skip[i] += (-o) as u64;
+                    }
+                    syncs[i] = Some((o, p));
+                    warn(&format!(
+                        "'{d}' synchronised: reference frame j+{o} pairs with distorted frame j (mean luma PSNR {p:.2} dB)"
+                    ));
+                } else {
+                    warn(&format!(
+                        "'{d}': too few frames to synchronise; pairing by index"
+                    ));
+                }
+            }
+        } else {
+            sync_in_run = true;
+        }
+    }
+
     let header = Header {
         reference: rdec.info.clone(),
-        reference_offset: 0,
+        reference_offset: settings.ref_offset,
         distorted: ddecs
             .iter()
-            .map(|d| DistortedHeader {
+            .enumerate()
+            .map(|(i, d)| DistortedHeader {
                 info: d.info.clone(),
-                offset: 0,
+                offset: dist_skip[i],
+                reference_offset: ref_skip[i],
+                sync: syncs[i],
             })
             .collect(),
         metrics: set.names().iter().map(|s| s.to_string()).collect(),
@@ -173,8 +262,27 @@ pub fn run(
         bit_depth: layout.bit_depth,
         ssim_mode: settings.options.ssim_mode.name().to_string(),
         psnr_max: settings.options.psnr_cap(layout.bit_depth),
-        window: settings.window as u64,
+        window: settings.window,
+        align: match settings.align {
+            Align::Index => "index",
+            Align::Pts => "pts",
+        }
+        .to_string(),
+        sync_range: settings.sync.map(|k| k as u64),
+        live,
     };
+    let agg = Aggregator::new(
+        AggSettings {
+            window_every: settings.window_every,
+            window: settings.window,
+            alerts: settings.alerts.clone(),
+            frame_rate: rdec.info.frame_rate,
+        },
+        &header,
+        set.keys().to_vec(),
+        layout.clone(),
+        warn.clone(),
+    )?;
     let json = header.to_json();
     for s in sinks.iter_mut() {
         s.write(&Record::Header(&header), &json)?;
@@ -194,78 +302,82 @@ pub fn run(
         .thread_name(|i| format!("vqm-metric-{i}"))
         .build()
         .map_err(|e| Error::Internal(format!("cannot start metric workers: {e}")))?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let fatal = Arc::new(AtomicBool::new(false));
 
     let spawn_decoder =
         |dec: input::Decoder, role: &'static str, path: &str| -> Result<Source, Error> {
             let (tx, rx) = bounded(qd);
             let pool = FramePool::new(qd * 2 + 4);
             let p = pool.clone();
-            let st = stop.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("vqm-decode-{role}"))
-                .spawn(move || dec.run(target, tx, p, st))
+                .spawn(move || dec.run(target, tx, p))
                 .map_err(|e| Error::Internal(format!("cannot start decoder thread: {e}")))?;
-            Ok(Source {
-                role,
-                path: path.to_string(),
-                rx,
-                pool,
-                handle: Some(handle),
-                ended: false,
-                delivered: 0,
-            })
+            Ok(Source::new(role, path, rx, pool, handle))
         };
     let mut reference = spawn_decoder(rdec, "reference", &settings.reference)?;
-    let mut dists = Vec::new();
+    let mut sources = Vec::new();
     for (d, path) in ddecs.into_iter().zip(&settings.distorted) {
-        dists.push(spawn_decoder(d, "distorted", path)?);
+        sources.push(spawn_decoder(d, "distorted", path)?);
     }
 
     let (atx, arx) = bounded::<AggMsg>(qd * 4 + 16);
-    let agg = Aggregator::new(
-        settings,
-        &header,
-        set.keys().to_vec(),
-        layout.clone(),
-        warn.clone(),
-    );
     let agg_stop = stop.clone();
+    let agg_fatal = fatal.clone();
     let aggregator = std::thread::Builder::new()
         .name("vqm-aggregate".to_string())
         .spawn(move || {
             let r = agg.run(arx, &mut sinks);
             if r.is_err() {
+                agg_fatal.store(true, Ordering::Relaxed);
                 agg_stop.store(true, Ordering::Relaxed);
             }
             r
         })
         .map_err(|e| Error::Internal(format!("cannot start aggregator thread: {e}")))?;
 
-    let paired = pair_loop(&mut reference, &mut dists, &set, &workers, &atx, &stop, qd);
+    let peak = layout.peak();
+    let pts_tolerance = rdec_tolerance(&header);
+    let pair_settings = PairSettings {
+        align: settings.align,
+        ref_skip,
+        dist_skip,
+        sync_range: settings.sync.unwrap_or(align::DEFAULT_MAX_OFFSET),
+        sync_at_start: sync_in_run,
+        queue_cap: qd,
+        pts_tolerance,
+        peak,
+    };
+    let (paired, mut sources, counts) = pair_loop(
+        &mut reference,
+        sources,
+        &pair_settings,
+        &set,
+        &workers,
+        &atx,
+        &stop,
+    );
     if paired.is_err() {
-        stop.store(true, Ordering::Relaxed);
+        fatal.store(true, Ordering::Relaxed);
     }
-    // Unblock decoders waiting on full queues, then collect them.
+    // Stop the decoders, unblock any waiting on a full queue, collect them.
+    stop.store(true, Ordering::Relaxed);
     let mut ref_busy = Duration::ZERO;
     let ref_frames = reference.delivered;
-    for s in std::iter::once(&mut reference).chain(dists.iter_mut()) {
+    let mut panicked = None;
+    for s in std::iter::once(&mut reference).chain(sources.iter_mut()) {
         let (_, dead) = bounded(0);
-        let rx = std::mem::replace(&mut s.rx, dead);
-        drop(rx);
+        drop(std::mem::replace(&mut s.rx, dead));
         if let Some(h) = s.handle.take() {
             match h.join() {
                 Ok(t) if s.role == "reference" => ref_busy = t,
                 Ok(_) => {}
-                Err(_) => {
-                    stop.store(true, Ordering::Relaxed);
-                    return Err(Error::Internal(format!(
-                        "decoder thread of '{}' panicked",
-                        s.path
-                    )));
-                }
+                Err(_) => panicked = Some(s.path.clone()),
             }
         }
+    }
+    if let Some(p) = panicked {
+        return Err(Error::Internal(format!("decoder thread of '{p}' panicked")));
     }
     let finish_seq = match paired {
         Ok(seq) => seq,
@@ -278,512 +390,48 @@ pub fn run(
             return Err(e);
         }
     };
-    let unpaired = dists
-        .iter()
-        .map(|d| {
-            (
-                ref_frames.saturating_sub(d.delivered),
-                d.delivered.saturating_sub(ref_frames),
-            )
-        })
-        .collect();
+    let interrupted = !fatal.load(Ordering::Relaxed);
     let sent = atx.send(AggMsg::Finish {
         seq: finish_seq,
-        unpaired,
+        counts,
         reference_frames: ref_frames,
         reference_decode: ref_busy,
+        interrupted: interrupted && stopped_early(&reference),
     });
     drop(atx);
-    let agg_result = aggregator
+    let result = aggregator
         .join()
-        .map_err(|_| Error::Internal("aggregator thread panicked".to_string()))?;
-    let (summaries, mut timing) = agg_result?;
+        .map_err(|_| Error::Internal("aggregator thread panicked".to_string()))??;
+    let Some(result) = result else {
+        return Err(Error::Internal(
+            "aggregator stopped before the end".to_string(),
+        ));
+    };
     if sent.is_err() {
         return Err(Error::Internal(
             "aggregator stopped before the end".to_string(),
         ));
     }
+    let mut timing = result.timing;
     timing.wall = started.elapsed();
     timing.threads = threads;
     Ok(Report {
         header,
-        summaries,
+        summaries: result.summaries,
         timing,
+        alerts_fired: result.alerts_fired,
     })
 }
 
-/// Pulls the next frame of a source, forwarding its decode errors as
-/// events. `Ok(None)` at its end.
-fn next_frame(
-    src: &mut Source,
-    input: Option<usize>,
-    n_inputs: usize,
-    atx: &Sender<AggMsg>,
-    seq: &mut u64,
-    stop: &AtomicBool,
-) -> Result<Option<Frame>, Error> {
-    if src.ended {
-        return Ok(None);
-    }
-    loop {
-        let msg = match src.rx.recv() {
-            Ok(m) => m,
-            Err(_) => {
-                src.ended = true;
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(None);
-                }
-                return Err(Error::Internal(format!(
-                    "decoder of '{}' stopped without a reason",
-                    src.path
-                )));
-            }
-        };
-        match msg {
-            DecodeEvent::Frame(f) => {
-                src.delivered += 1;
-                return Ok(Some(f));
-            }
-            DecodeEvent::DecodeError { cause } => {
-                let event = Event {
-                    kind: "decode_error",
-                    input,
-                    source: Some((src.role.to_string(), src.path.clone())),
-                    counts: vec![("after_frames", src.delivered)],
-                    message: cause,
-                };
-                let decode_error_for = match input {
-                    Some(i) => vec![i],
-                    None => (0..n_inputs).collect(),
-                };
-                let s = *seq;
-                *seq += 1;
-                if atx
-                    .send(AggMsg::Event {
-                        seq: s,
-                        event,
-                        decode_error_for,
-                    })
-                    .is_err()
-                {
-                    return Ok(None);
-                }
-            }
-            DecodeEvent::End { frames } => {
-                src.ended = true;
-                if frames == 0 {
-                    return Err(Error::Input {
-                        input: src.path.clone(),
-                        cause: "no decodable video frame".to_string(),
-                    });
-                }
-                return Ok(None);
-            }
-            DecodeEvent::Failed(e) => {
-                src.ended = true;
-                return Err(e);
-            }
-        }
+/// Half the reference frame interval (1 ms when the rate is unknown).
+fn rdec_tolerance(header: &Header) -> f64 {
+    match header.reference.frame_rate {
+        Some(r) if r > 0.0 => 0.5 / r,
+        _ => 0.001,
     }
 }
 
-/// Pairs frames by index and hands each pair to the workers. Returns the
-/// next sequence number (for the final message).
-fn pair_loop(
-    reference: &mut Source,
-    dists: &mut [Source],
-    set: &Arc<MetricSet>,
-    workers: &rayon::ThreadPool,
-    atx: &Sender<AggMsg>,
-    stop: &AtomicBool,
-    qd: usize,
-) -> Result<u64, Error> {
-    let n = dists.len();
-    let mut seq = 0u64;
-    let mut pair_index = vec![0u64; n];
-    let (tok_tx, tok_rx) = bounded::<()>(qd);
-    let mut dist_frames: Vec<Option<Frame>> = (0..n).map(|_| None).collect();
-    while !stop.load(Ordering::Relaxed) {
-        let Some(rf) = next_frame(reference, None, n, atx, &mut seq, stop)? else {
-            break;
-        };
-        for (i, d) in dists.iter_mut().enumerate() {
-            dist_frames[i] = next_frame(d, Some(i), n, atx, &mut seq, stop)?;
-        }
-        if dist_frames.iter().all(Option::is_none) {
-            // Every distorted input has ended: count the rest of the
-            // reference without measuring it.
-            reference.pool.give(rf);
-            continue;
-        }
-        let rf = Arc::new(rf);
-        for (i, slot) in dist_frames.iter_mut().enumerate() {
-            let Some(df) = slot.take() else { continue };
-            if !same_layout(&rf, &df) {
-                return Err(Error::Internal(format!(
-                    "frame {} of '{}' was not converted to the reference layout",
-                    df.index, dists[i].path
-                )));
-            }
-            if tok_tx.send(()).is_err() {
-                return Err(Error::Internal("worker tokens closed".to_string()));
-            }
-            let job = Job {
-                seq,
-                input: i,
-                frame: pair_index[i],
-                reference: rf.clone(),
-                distorted: df,
-                set: set.clone(),
-                atx: atx.clone(),
-                ref_pool: reference.pool.clone(),
-                dist_pool: dists[i].pool.clone(),
-                done: tok_rx.clone(),
-            };
-            seq += 1;
-            pair_index[i] += 1;
-            workers.spawn(move || job.run());
-        }
-    }
-    // Drain what is left of the distorted inputs, counting it.
-    for (i, d) in dists.iter_mut().enumerate() {
-        while !stop.load(Ordering::Relaxed) {
-            match next_frame(d, Some(i), n, atx, &mut seq, stop)? {
-                Some(f) => d.pool.give(f),
-                None => break,
-            }
-        }
-    }
-    Ok(seq)
-}
-
-struct Job {
-    seq: u64,
-    input: usize,
-    frame: u64,
-    reference: Arc<Frame>,
-    distorted: Frame,
-    set: Arc<MetricSet>,
-    atx: Sender<AggMsg>,
-    ref_pool: FramePool,
-    dist_pool: FramePool,
-    done: Receiver<()>,
-}
-
-impl Job {
-    fn run(self) {
-        let started = Instant::now();
-        let row = self.set.compute(&self.reference, &self.distorted);
-        let finished = Instant::now();
-        let msg = match row {
-            Ok(row) => AggMsg::Row {
-                seq: self.seq,
-                input: self.input,
-                frame: self.frame,
-                ref_frame: self.reference.index,
-                dist_frame: self.distorted.index,
-                pts: self.reference.pts,
-                row,
-                started,
-                finished,
-            },
-            Err(e) => AggMsg::Failed {
-                seq: self.seq,
-                error: Error::Internal(e),
-            },
-        };
-        // A closed aggregator means the run is stopping: the row has nowhere to go.
-        if self.atx.send(msg).is_err() {
-            // stopping
-        }
-        self.dist_pool.give(self.distorted);
-        if let Ok(f) = Arc::try_unwrap(self.reference) {
-            self.ref_pool.give(f);
-        }
-        if self.done.recv().is_err() {
-            // the pairing loop is gone; nothing to release
-        }
-    }
-}
-
-struct InputState {
-    path: String,
-    conversion: Option<String>,
-    pairs: u64,
-    pooled: Vec<PooledKey>,
-    mse_sum: Vec<f64>,
-    mse_frames: u64,
-    rolling: Rolling,
-    since_window: usize,
-    decode_errors: u64,
-}
-
-struct Aggregator {
-    keys: Vec<String>,
-    layout: Layout,
-    inputs: Vec<InputState>,
-    window_every: usize,
-    pending: BTreeMap<u64, AggMsg>,
-    next: u64,
-    compute: Duration,
-    busy_until: Option<Instant>,
-    pairs: u64,
-    warn: Warn,
-    reference_path: String,
-    decode_warnings: u64,
-    psnr_cap: f64,
-}
-
-impl Aggregator {
-    fn new(
-        settings: &Settings,
-        header: &Header,
-        keys: Vec<String>,
-        layout: Layout,
-        warn: Warn,
-    ) -> Self {
-        let planes = layout.plane_names.len();
-        Aggregator {
-            inputs: header
-                .distorted
-                .iter()
-                .map(|d| InputState {
-                    path: d.info.path.clone(),
-                    conversion: d.info.conversion.clone(),
-                    pairs: 0,
-                    pooled: keys.iter().map(|_| PooledKey::new()).collect(),
-                    mse_sum: vec![0.0; planes + 1],
-                    mse_frames: 0,
-                    rolling: Rolling::new(settings.window.max(1), keys.len()),
-                    since_window: 0,
-                    decode_errors: 0,
-                })
-                .collect(),
-            keys,
-            layout,
-            window_every: settings.window_every,
-            pending: BTreeMap::new(),
-            next: 0,
-            compute: Duration::ZERO,
-            busy_until: None,
-            pairs: 0,
-            warn,
-            reference_path: settings.reference.clone(),
-            decode_warnings: 0,
-            psnr_cap: header.psnr_max,
-        }
-    }
-
-    fn emit(sinks: &mut [Box<dyn Sink>], rec: Record<'_>, json: &str) -> Result<(), Error> {
-        for s in sinks.iter_mut() {
-            s.write(&rec, json)?;
-        }
-        Ok(())
-    }
-
-    fn run(
-        mut self,
-        rx: Receiver<AggMsg>,
-        sinks: &mut [Box<dyn Sink>],
-    ) -> Result<(Vec<Summary>, Timing), Error> {
-        while let Ok(msg) = rx.recv() {
-            self.pending.insert(msg.seq(), msg);
-            while let Some(msg) = self.pending.remove(&self.next) {
-                self.next += 1;
-                if let Some(done) = self.handle(msg, sinks)? {
-                    for s in sinks.iter_mut() {
-                        s.finish()?;
-                    }
-                    return Ok(done);
-                }
-            }
-        }
-        // Senders gone before the end: the run failed elsewhere; keep what
-        // was written and flush it.
-        for s in sinks.iter_mut() {
-            s.finish()?;
-        }
-        Ok((Vec::new(), Timing::default()))
-    }
-
-    fn handle(
-        &mut self,
-        msg: AggMsg,
-        sinks: &mut [Box<dyn Sink>],
-    ) -> Result<Option<(Vec<Summary>, Timing)>, Error> {
-        match msg {
-            AggMsg::Row {
-                input,
-                frame,
-                ref_frame,
-                dist_frame,
-                pts,
-                row,
-                started,
-                finished,
-                ..
-            } => {
-                // Union of job intervals; jobs arrive in start order.
-                let from = match self.busy_until {
-                    Some(b) if b > started => b,
-                    _ => started,
-                };
-                if finished > from {
-                    self.compute += finished - from;
-                    self.busy_until = Some(finished);
-                }
-                self.pairs += 1;
-                let rec = FrameRecord {
-                    input,
-                    frame,
-                    ref_frame,
-                    dist_frame,
-                    pts,
-                    keys: &self.keys,
-                    values: &row.values,
-                };
-                Self::emit(sinks, Record::Frame(&rec), &rec.to_json())?;
-                let st = &mut self.inputs[input];
-                st.pairs += 1;
-                for (p, v) in st.pooled.iter_mut().zip(&row.values) {
-                    p.push(*v);
-                }
-                if let Some(mse) = &row.plane_mse {
-                    let shares = self.layout.plane_shares();
-                    let mut avg = 0.0;
-                    for (i, m) in mse.iter().enumerate() {
-                        st.mse_sum[i] += m;
-                        avg += m * shares.get(i).copied().unwrap_or(0.0);
-                    }
-                    if let Some(last) = st.mse_sum.last_mut() {
-                        *last += avg;
-                    }
-                    st.mse_frames += 1;
-                }
-                st.rolling.push(&row.values);
-                st.since_window += 1;
-                if self.window_every > 0 && st.since_window >= self.window_every {
-                    st.since_window = 0;
-                    let stats = st.rolling.stats();
-                    let rec = WindowRecord {
-                        input,
-                        end_frame: frame,
-                        frames: st.rolling.len() as u64,
-                        keys: &self.keys,
-                        stats: &stats,
-                    };
-                    Self::emit(sinks, Record::Window(&rec), &rec.to_json())?;
-                }
-                Ok(None)
-            }
-            AggMsg::Failed { error, .. } => Err(error),
-            AggMsg::Event {
-                event,
-                decode_error_for,
-                ..
-            } => {
-                for i in decode_error_for {
-                    if let Some(st) = self.inputs.get_mut(i) {
-                        st.decode_errors += 1;
-                    }
-                }
-                self.decode_warnings += 1;
-                if self.decode_warnings <= 5 {
-                    let who = event
-                        .source
-                        .as_ref()
-                        .map(|(_, p)| p.as_str())
-                        .unwrap_or("?");
-                    (self.warn)(&format!("'{who}': {}", event.message));
-                } else if self.decode_warnings == 6 {
-                    (self.warn)(
-                        "more decode errors follow; each is a decode_error event in the log",
-                    );
-                }
-                Self::emit(sinks, Record::Event(&event), &event.to_json())?;
-                Ok(None)
-            }
-            AggMsg::Finish {
-                unpaired,
-                reference_frames,
-                reference_decode,
-                ..
-            } => {
-                let mut summaries = Vec::new();
-                for (i, (ur, ud)) in unpaired.iter().enumerate() {
-                    if *ur > 0 || *ud > 0 {
-                        let path = self.inputs[i].path.clone();
-                        let message = if *ur > 0 {
-                            format!(
-                                "reference '{}' has {ur} more frame(s) than distorted '{path}'; they were not measured",
-                                self.reference_path
-                            )
-                        } else {
-                            format!(
-                                "distorted '{path}' has {ud} more frame(s) than reference '{}'; they were not measured",
-                                self.reference_path
-                            )
-                        };
-                        (self.warn)(&message);
-                        let event = Event {
-                            kind: "mismatch",
-                            input: Some(i),
-                            source: None,
-                            counts: vec![("unpaired_reference", *ur), ("unpaired_distorted", *ud)],
-                            message,
-                        };
-                        Self::emit(sinks, Record::Event(&event), &event.to_json())?;
-                    }
-                }
-                for (i, st) in self.inputs.iter().enumerate() {
-                    let psnr_global = (st.mse_frames > 0).then(|| {
-                        let peak = self.layout.peak();
-                        let cap = self.psnr_cap;
-                        let mut names: Vec<String> = self
-                            .layout
-                            .plane_names
-                            .iter()
-                            .map(|s| s.to_string())
-                            .collect();
-                        names.push("avg".to_string());
-                        names
-                            .into_iter()
-                            .zip(&st.mse_sum)
-                            .map(|(n, s)| {
-                                let mean = s / st.mse_frames as f64;
-                                (n, psnr_from_mse(mean, peak, cap))
-                            })
-                            .collect()
-                    });
-                    let summary = Summary {
-                        input: i,
-                        path: st.path.clone(),
-                        frames: st.pairs,
-                        metrics: self
-                            .keys
-                            .iter()
-                            .zip(&st.pooled)
-                            .map(|(k, p)| (k.clone(), p.finish()))
-                            .collect(),
-                        psnr_global,
-                        unpaired_reference: unpaired.get(i).map(|u| u.0).unwrap_or(0),
-                        unpaired_distorted: unpaired.get(i).map(|u| u.1).unwrap_or(0),
-                        decode_errors: st.decode_errors,
-                        conversion: st.conversion.clone(),
-                    };
-                    Self::emit(sinks, Record::Summary(&summary), &summary.to_json())?;
-                    summaries.push(summary);
-                }
-                let timing = Timing {
-                    wall: Duration::ZERO,
-                    reference_frames,
-                    reference_decode,
-                    pairs: self.pairs,
-                    compute: self.compute,
-                    threads: 0,
-                };
-                Ok(Some((summaries, timing)))
-            }
-        }
-    }
+/// Whether pairing stopped before the reference ended (a signal).
+fn stopped_early(reference: &Source) -> bool {
+    !reference.is_ended()
 }

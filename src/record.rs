@@ -17,6 +17,11 @@ pub struct DistortedHeader {
     pub info: InputInfo,
     /// Frames skipped at its start.
     pub offset: u64,
+    /// Reference frames skipped at the start for this input.
+    pub reference_offset: u64,
+    /// The automatic sync result (offset, mean thumbnail PSNR), if done
+    /// before the run.
+    pub sync: Option<(i64, f64)>,
 }
 
 /// The first record of a log.
@@ -40,8 +45,14 @@ pub struct Header {
     pub ssim_mode: String,
     /// PSNR cap in dB.
     pub psnr_max: f64,
-    /// Rolling window length in frames.
-    pub window: u64,
+    /// Rolling window.
+    pub window: crate::stats::WindowSpec,
+    /// Pairing: `index` or `pts`.
+    pub align: String,
+    /// `--sync auto` search range, if asked.
+    pub sync_range: Option<u64>,
+    /// Live monitoring.
+    pub live: bool,
 }
 
 fn input_obj(o: &mut Obj<'_>, info: &InputInfo, offset: u64) {
@@ -75,6 +86,17 @@ impl Header {
                 }
                 let mut inner = Obj::new(&mut a);
                 input_obj(&mut inner, &d.info, d.offset);
+                inner.int("reference_offset", d.reference_offset);
+                match d.sync {
+                    Some((off, psnr)) => {
+                        inner.obj("sync", |e| {
+                            e.raw("offset", &off.to_string()).num("psnr", psnr);
+                        });
+                    }
+                    None => {
+                        inner.raw("sync", "null");
+                    }
+                }
                 inner.close();
             }
             a.push(']');
@@ -85,8 +107,21 @@ impl Header {
             .str("measured_format", &self.measured_format)
             .int("bit_depth", self.bit_depth as u64)
             .str("ssim_mode", &self.ssim_mode)
-            .num("psnr_max", self.psnr_max)
-            .int("window", self.window);
+            .num("psnr_max", self.psnr_max);
+        match self.window {
+            crate::stats::WindowSpec::Frames(n) => {
+                o.int("window", n as u64).raw("window_seconds", "null");
+            }
+            crate::stats::WindowSpec::Seconds(sec) => {
+                o.raw("window", "null").num("window_seconds", sec);
+            }
+        }
+        o.str("align", &self.align);
+        match self.sync_range {
+            Some(k) => o.int("sync_range", k),
+            None => o.raw("sync_range", "null"),
+        };
+        o.raw("live", if self.live { "true" } else { "false" });
         o.close();
         s
     }
@@ -174,7 +209,11 @@ pub struct Event {
     /// Which input it concerns by role and path (`reference`/`distorted`).
     pub source: Option<(String, String)>,
     /// Integer details in order.
-    pub counts: Vec<(&'static str, u64)>,
+    pub counts: Vec<(&'static str, i64)>,
+    /// A numeric detail, if any.
+    pub value: Option<(&'static str, f64)>,
+    /// The alert rule it concerns, if any.
+    pub rule: Option<String>,
     /// Human-readable explanation.
     pub message: String,
 }
@@ -192,7 +231,13 @@ impl Event {
             o.str("role", role).str("path", path);
         }
         for (k, v) in &self.counts {
-            o.int(k, *v);
+            o.raw(k, &v.to_string());
+        }
+        if let Some((k, v)) = self.value {
+            o.num(k, v);
+        }
+        if let Some(r) = &self.rule {
+            o.str("rule", r);
         }
         o.str("message", &self.message);
         o.close();
@@ -221,6 +266,26 @@ pub struct Summary {
     pub decode_errors: u64,
     /// How the distorted frames were converted, if they were.
     pub conversion: Option<String>,
+    /// Reference index minus distorted index of the last pairs (offsets,
+    /// sync and resyncs included).
+    pub offset: i64,
+    /// The automatic sync result: offset and mean thumbnail PSNR.
+    pub sync: Option<(i64, f64)>,
+    /// Distorted frames identical to their predecessor while the reference changed.
+    pub frozen_frames: u64,
+    /// Distorted frames black while the reference was not.
+    pub black_frames: u64,
+    /// Reference frames with no distorted frame at their time (`--align pts`).
+    pub dropped_frames: u64,
+    /// Times this input (or the reference) was lost and restored.
+    pub reconnects: u64,
+    /// Alert rules that fired on this input.
+    pub alerts: Vec<String>,
+    /// Latency from both frames decoded to the record written, ms:
+    /// median, p99, max.
+    pub latency_ms: Option<(f64, f64, f64)>,
+    /// Whether the run was stopped by a signal before its inputs ended.
+    pub interrupted: bool,
 }
 
 impl Summary {
@@ -272,6 +337,36 @@ impl Summary {
         })
         .int("decode_errors", self.decode_errors)
         .opt_str("conversion", self.conversion.as_deref());
+        o.raw("offset", &self.offset.to_string());
+        match self.sync {
+            Some((off, psnr)) => {
+                o.obj("sync", |e| {
+                    e.raw("offset", &off.to_string()).num("psnr", psnr);
+                });
+            }
+            None => {
+                o.raw("sync", "null");
+            }
+        }
+        o.int("frozen_frames", self.frozen_frames)
+            .int("black_frames", self.black_frames)
+            .int("dropped_frames", self.dropped_frames)
+            .int("reconnects", self.reconnects)
+            .str_array("alerts", self.alerts.iter().map(String::as_str));
+        match self.latency_ms {
+            Some((p50, p99, max)) => {
+                o.obj("latency_ms", |e| {
+                    e.num("median", p50).num("p99", p99).num("max", max);
+                });
+            }
+            None => {
+                o.raw("latency_ms", "null");
+            }
+        }
+        o.raw(
+            "interrupted",
+            if self.interrupted { "true" } else { "false" },
+        );
         o.close();
         s
     }

@@ -3,11 +3,15 @@
 //! `send_packet`, then `receive_frame` until EAGAIN; at the end `send_eof`
 //! and drain again. Every FFmpeg error is handled: a packet that fails to
 //! decode is a reported, counted event; an input that cannot be opened is a
-//! fatal error naming the input.
+//! fatal error naming the input. Live network inputs survive stalls and
+//! errors: the loss is reported, the input is reopened with backoff, and
+//! decoding goes on.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use ff::format::Pixel;
@@ -28,6 +32,16 @@ pub enum DecodeEvent {
         /// FFmpeg's message.
         cause: String,
     },
+    /// A live input stalled or failed; it is being reopened.
+    Lost {
+        /// Why.
+        cause: String,
+    },
+    /// A lost live input delivers again.
+    Restored {
+        /// Reconnection attempts it took.
+        attempts: u64,
+    },
     /// The input ended; `frames` decoded in all.
     End {
         /// Frames delivered.
@@ -35,6 +49,27 @@ pub enum DecodeEvent {
     },
     /// The input failed in a way that ends it.
     Failed(Error),
+}
+
+/// How inputs are opened and watched.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Live monitoring: survive stalls and errors of network inputs.
+    pub live: bool,
+    /// A live input that delivers nothing for this long is lost.
+    pub stall_timeout: Duration,
+    /// Set to make every blocking FFmpeg call return at once.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            live: false,
+            stall_timeout: Duration::from_secs(5),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
 }
 
 /// Facts about an opened input, for the header and the summary.
@@ -58,17 +93,29 @@ pub struct InputInfo {
     pub frames_announced: Option<u64>,
     /// How frames are converted before measuring, if they are.
     pub conversion: Option<String>,
+    /// Whether the input is watched as a live stream.
+    pub live: bool,
 }
 
-/// An opened input, ready to decode on its own thread.
-pub struct Decoder {
-    label: String,
+/// One open demuxer + decoder session of an input.
+struct Session {
     ictx: ff::format::context::Input,
     decoder: ff::decoder::Video,
     stream_index: usize,
     time_base: f64,
     frame_rate: Option<f64>,
     source: Target,
+    codec: String,
+    frames_announced: Option<u64>,
+}
+
+/// An opened input, ready to decode on its own thread.
+pub struct Decoder {
+    label: String,
+    session: Session,
+    options: OpenOptions,
+    network: bool,
+    activity: Arc<AtomicU64>,
     /// Facts about the input.
     pub info: InputInfo,
 }
@@ -93,6 +140,18 @@ fn looks_local(label: &str) -> bool {
     label != "-" && !label.contains("://") && !label.starts_with("pipe:")
 }
 
+/// Whether `label` is a network stream (udp, srt, rtmp, rtp, rtsp, tcp,
+/// http(s)/HLS): watched as live, and reopened after a loss.
+pub fn is_network(label: &str) -> bool {
+    let l = label.to_ascii_lowercase();
+    [
+        "udp://", "srt://", "rtmp://", "rtmps://", "rtp://", "rtsp://", "tcp://", "http://",
+        "https://",
+    ]
+    .iter()
+    .any(|p| l.starts_with(p))
+}
+
 /// An ISO-BMFF file (starts with an `ftyp` box) that FFmpeg could not
 /// open: almost always one whose `moov` atom is missing.
 fn is_mp4_without_moov(label: &str) -> bool {
@@ -104,21 +163,76 @@ fn is_mp4_without_moov(label: &str) -> bool {
     }
 }
 
-/// Opens `label` (a path, a URL, or `-`), finds its best video stream and
-/// opens a decoder for it.
-pub fn open(label: &str) -> Result<Decoder, Error> {
-    if looks_local(label) {
-        let p = Path::new(label.strip_prefix("file:").unwrap_or(label));
-        match std::fs::metadata(p) {
-            Err(e) => return Err(input_error(label, format!("cannot open: {e}"))),
-            Ok(m) if m.is_dir() => return Err(input_error(label, "is a directory")),
-            Ok(m) if m.len() == 0 => return Err(input_error(label, "file is empty")),
-            Ok(_) => {}
+/// Milliseconds since the first call, a clock shared by decoder threads
+/// and their interrupt callbacks.
+fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// `avformat_open_input` + `avformat_find_stream_info` with an interrupt
+/// callback (so a stalled live read returns) and demuxer options.
+fn open_input(
+    url: &str,
+    options: ff::Dictionary,
+    interrupt: impl FnMut() -> bool + 'static,
+) -> Result<ff::format::context::Input, ff::Error> {
+    use ff::ffi;
+    let curl = std::ffi::CString::new(url).map_err(|_| ff::Error::InvalidData)?;
+    // SAFETY: the context is allocated here and either handed to
+    // `Input::wrap`, which owns and frees it, or freed by
+    // avformat_open_input / avformat_close_input on failure. The interrupt
+    // closure is leaked on purpose: FFmpeg may call it until the context
+    // is closed (a few bytes per open).
+    unsafe {
+        let mut ps = ffi::avformat_alloc_context();
+        if ps.is_null() {
+            return Err(ff::Error::Other {
+                errno: ff::util::error::ENOMEM,
+            });
         }
+        (*ps).interrupt_callback = ff::util::interrupt::new(Box::new(interrupt)).interrupt;
+        let mut opts = options.disown();
+        let res = ffi::avformat_open_input(&mut ps, curl.as_ptr(), std::ptr::null_mut(), &mut opts);
+        ff::Dictionary::own(opts);
+        if res != 0 {
+            return Err(ff::Error::from(res));
+        }
+        let r = ffi::avformat_find_stream_info(ps, std::ptr::null_mut());
+        if r < 0 {
+            ffi::avformat_close_input(&mut ps);
+            return Err(ff::Error::from(r));
+        }
+        Ok(ff::format::context::Input::wrap(ps))
     }
-    let ictx = ff::format::input(&url_of(label)).map_err(|e| {
+}
+
+fn open_session(
+    label: &str,
+    options: &OpenOptions,
+    network: bool,
+    activity: &Arc<AtomicU64>,
+) -> Result<Session, Error> {
+    let mut dict = ff::Dictionary::new();
+    if network && label.to_ascii_lowercase().starts_with("udp://") {
+        // A slow reader must not turn a burst into a fatal overrun.
+        dict.set("overrun_nonfatal", "1");
+        dict.set("fifo_size", "1000000");
+    }
+    let stop = options.stop.clone();
+    let watch = options.live && network;
+    let stall_ms = options.stall_timeout.as_millis() as u64;
+    let act = activity.clone();
+    act.store(now_ms(), Ordering::Relaxed);
+    let interrupt = move || {
+        stop.load(Ordering::Relaxed)
+            || (watch && now_ms().saturating_sub(act.load(Ordering::Relaxed)) > stall_ms)
+    };
+    let ictx = open_input(&url_of(label), dict, interrupt).map_err(|e| {
         let hint = if looks_local(label) && is_mp4_without_moov(label) {
             " (an MP4/MOV file whose moov atom is missing: an unfinished or truncated recording)"
+        } else if watch && matches!(e, ff::Error::Exit) {
+            " (no data arrived within the stall timeout)"
         } else {
             ""
         };
@@ -131,7 +245,7 @@ pub fn open(label: &str) -> Result<Decoder, Error> {
     let stream_index = stream.index();
     let time_base = f64::from(stream.time_base());
     let rate = stream.avg_frame_rate();
-    let rate = if rate.numerator() > 0 && rate.denominator() > 0 {
+    let frame_rate = if rate.numerator() > 0 && rate.denominator() > 0 {
         Some(f64::from(rate))
     } else {
         let r = stream.rate();
@@ -141,11 +255,11 @@ pub fn open(label: &str) -> Result<Decoder, Error> {
     let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| input_error(label, format!("cannot read codec parameters: {e}")))?;
     ctx.set_threading(ff::threading::Config::kind(ff::threading::Type::Frame));
-    let codec_name = ctx.id().name().to_string();
+    let codec = ctx.id().name().to_string();
     let decoder = ctx
         .decoder()
         .video()
-        .map_err(|e| input_error(label, format!("cannot open decoder ({codec_name}): {e}")))?;
+        .map_err(|e| input_error(label, format!("cannot open decoder ({codec}): {e}")))?;
     let (width, height, pixel) = (decoder.width(), decoder.height(), decoder.format());
     if width == 0 || height == 0 || pixel == Pixel::None {
         return Err(input_error(
@@ -153,40 +267,80 @@ pub fn open(label: &str) -> Result<Decoder, Error> {
             "no decodable video frame (picture size or pixel format unknown)",
         ));
     }
-    let facts =
-        format::facts(pixel).ok_or_else(|| input_error(label, "unsupported pixel format"))?;
-    let info = InputInfo {
-        path: label.to_string(),
-        codec: codec_name,
-        width,
-        height,
-        pix_fmt: format::name(pixel).to_string(),
-        bit_depth: facts.depth,
-        frame_rate: rate,
-        frames_announced,
-        conversion: None,
-    };
-    Ok(Decoder {
-        label: label.to_string(),
+    if format::facts(pixel).is_none() {
+        return Err(input_error(label, "unsupported pixel format"));
+    }
+    Ok(Session {
         ictx,
         decoder,
         stream_index,
         time_base,
-        frame_rate: rate,
+        frame_rate,
         source: Target {
             pixel,
             width,
             height,
         },
+        codec,
+        frames_announced,
+    })
+}
+
+/// Opens `label` (a path, a URL, or `-`), finds its best video stream and
+/// opens a decoder for it.
+pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
+    if looks_local(label) {
+        let p = Path::new(label.strip_prefix("file:").unwrap_or(label));
+        match std::fs::metadata(p) {
+            Err(e) => return Err(input_error(label, format!("cannot open: {e}"))),
+            Ok(m) if m.is_dir() => return Err(input_error(label, "is a directory")),
+            Ok(m) if m.len() == 0 => return Err(input_error(label, "file is empty")),
+            Ok(_) => {}
+        }
+    }
+    let network = is_network(label);
+    let activity = Arc::new(AtomicU64::new(now_ms()));
+    let session = open_session(label, options, network, &activity)?;
+    let depth = format::facts(session.source.pixel)
+        .map(|f| f.depth)
+        .unwrap_or(8);
+    let info = InputInfo {
+        path: label.to_string(),
+        codec: session.codec.clone(),
+        width: session.source.width,
+        height: session.source.height,
+        pix_fmt: format::name(session.source.pixel).to_string(),
+        bit_depth: depth,
+        frame_rate: session.frame_rate,
+        frames_announced: session.frames_announced,
+        conversion: None,
+        live: options.live && network,
+    };
+    Ok(Decoder {
+        label: label.to_string(),
+        session,
+        options: options.clone(),
+        network,
+        activity,
         info,
     })
+}
+
+/// How a decoding session ended.
+enum SessionEnd {
+    /// End of input.
+    Eof,
+    /// The receiver is gone or a stop was asked.
+    Stopped,
+    /// A live input failed; reopen it.
+    Lost(String),
 }
 
 impl Decoder {
     /// The layout this input is measured in when it is the reference: its
     /// own size in its planar equivalent format.
     pub fn own_target(&self) -> Result<Target, Error> {
-        let pixel = format::planar_equivalent(self.source.pixel).ok_or_else(|| {
+        let pixel = format::planar_equivalent(self.session.source.pixel).ok_or_else(|| {
             input_error(
                 &self.label,
                 format!("unsupported pixel format {}", self.info.pix_fmt),
@@ -194,23 +348,24 @@ impl Decoder {
         })?;
         Ok(Target {
             pixel,
-            width: self.source.width,
-            height: self.source.height,
+            width: self.session.source.width,
+            height: self.session.source.height,
         })
     }
 
     /// Decides how this input's frames reach `target`, records it in
     /// [`InputInfo::conversion`], and returns it.
     pub fn set_target(&mut self, target: Target) -> Option<String> {
-        let same_size = (self.source.width, self.source.height) == (target.width, target.height);
-        let conversion = if same_size && format::same_planes(self.source.pixel, target.pixel) {
+        let source = self.session.source;
+        let same_size = (source.width, source.height) == (target.width, target.height);
+        let conversion = if same_size && format::same_planes(source.pixel, target.pixel) {
             None
         } else {
             Some(format!(
                 "{} {}x{} -> {} {}x{} (swscale bicubic)",
-                format::name(self.source.pixel),
-                self.source.width,
-                self.source.height,
+                format::name(source.pixel),
+                source.width,
+                source.height,
                 format::name(target.pixel),
                 target.width,
                 target.height
@@ -220,105 +375,179 @@ impl Decoder {
         conversion
     }
 
+    fn live_network(&self) -> bool {
+        self.options.live && self.network
+    }
+
     /// Decodes every frame into `target` layout and sends them, in order,
     /// to `tx`. Stops early when `stop` is set or the receiver is gone.
-    pub fn run(
-        mut self,
-        target: Target,
-        tx: Sender<DecodeEvent>,
-        pool: FramePool,
-        stop: Arc<AtomicBool>,
-    ) -> std::time::Duration {
-        let started = std::time::Instant::now();
-        let mut state = Convert::new(target, self.frame_rate);
-        let mut consecutive_read_errors = 0u32;
-        let mut decoded = ff::frame::Video::empty();
-        let mut alive = true;
-        while alive && !stop.load(Ordering::Relaxed) {
-            let mut packet = ff::Packet::empty();
-            match packet.read(&mut self.ictx) {
-                Ok(()) => consecutive_read_errors = 0,
-                Err(ff::Error::Eof) => break,
-                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                    continue;
-                }
-                Err(e) => {
-                    consecutive_read_errors += 1;
-                    if consecutive_read_errors > 32 {
-                        // The demuxer keeps failing: treat it as the end of
-                        // the input, after reporting why.
-                        alive = tx
-                            .send(DecodeEvent::DecodeError {
-                                cause: format!("read error, input ends here: {e}"),
-                            })
-                            .is_ok();
-                        break;
-                    }
-                    alive = tx
-                        .send(DecodeEvent::DecodeError {
-                            cause: format!("read error: {e}"),
+    /// Returns the time spent working (not waiting on the queue).
+    pub fn run(mut self, target: Target, tx: Sender<DecodeEvent>, pool: FramePool) -> Duration {
+        let started = Instant::now();
+        let mut state = Convert::new(target, self.session.frame_rate);
+        loop {
+            match self.session_loop(&mut state, &tx, &pool) {
+                SessionEnd::Stopped => break,
+                SessionEnd::Eof if !self.live_network() => {
+                    if tx
+                        .send(DecodeEvent::End {
+                            frames: state.next_index,
                         })
-                        .is_ok();
-                    continue;
-                }
-            }
-            if packet.stream() != self.stream_index {
-                continue;
-            }
-            loop {
-                match self.decoder.send_packet(&packet) {
-                    Ok(()) => break,
-                    Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {
-                        // The decoder is full: take its frames, then retry.
-                        alive = self.drain(&mut decoded, &mut state, &tx, &pool);
-                        if !alive {
-                            break;
-                        }
+                        .is_err()
+                    {
+                        // receiver gone: the pipeline is shutting down
                     }
-                    Err(e) => {
-                        alive = tx
-                            .send(DecodeEvent::DecodeError {
-                                cause: format!("decode error: {e}"),
-                            })
-                            .is_ok();
+                    break;
+                }
+                SessionEnd::Eof => {
+                    if !self.reconnect("end of stream".to_string(), &tx, &mut state) {
                         break;
                     }
                 }
-            }
-            if !alive {
-                break;
-            }
-            alive = self.drain(&mut decoded, &mut state, &tx, &pool);
-        }
-        if alive && !stop.load(Ordering::Relaxed) {
-            match self.decoder.send_eof() {
-                Ok(()) => {}
-                Err(ff::Error::Eof) => {}
-                Err(e) => {
-                    alive = tx
-                        .send(DecodeEvent::DecodeError {
-                            cause: format!("decode error at end of input: {e}"),
-                        })
-                        .is_ok();
+                SessionEnd::Lost(cause) => {
+                    if !self.reconnect(cause, &tx, &mut state) {
+                        break;
+                    }
                 }
-            }
-            if alive {
-                alive = self.drain(&mut decoded, &mut state, &tx, &pool);
-            }
-        }
-        if alive {
-            // The receiver may already be gone; nothing more to tell then.
-            if tx
-                .send(DecodeEvent::End {
-                    frames: state.next_index,
-                })
-                .is_err()
-            {
-                // receiver gone: the pipeline is shutting down
             }
         }
         started.elapsed().saturating_sub(state.waiting)
+    }
+
+    /// Reports the loss, reopens with backoff until frames can flow or a
+    /// stop is asked. Returns false when stopping.
+    fn reconnect(&mut self, cause: String, tx: &Sender<DecodeEvent>, state: &mut Convert) -> bool {
+        if tx.send(DecodeEvent::Lost { cause }).is_err() {
+            return false;
+        }
+        let mut attempts = 0u64;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            if self.options.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            attempts += 1;
+            match open_session(&self.label, &self.options, self.network, &self.activity) {
+                Ok(s) => {
+                    self.session = s;
+                    state.restart(self.session.frame_rate);
+                    return tx.send(DecodeEvent::Restored { attempts }).is_ok();
+                }
+                Err(_) => {
+                    // Sleep in small steps so a stop is noticed quickly.
+                    let until = Instant::now() + backoff;
+                    while Instant::now() < until {
+                        if self.options.stop.load(Ordering::Relaxed) {
+                            return false;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    fn session_loop(
+        &mut self,
+        state: &mut Convert,
+        tx: &Sender<DecodeEvent>,
+        pool: &FramePool,
+    ) -> SessionEnd {
+        let live = self.live_network();
+        let mut consecutive_read_errors = 0u32;
+        let mut decoded = ff::frame::Video::empty();
+        self.activity.store(now_ms(), Ordering::Relaxed);
+        loop {
+            if self.options.stop.load(Ordering::Relaxed) {
+                return SessionEnd::Stopped;
+            }
+            let mut packet = ff::Packet::empty();
+            match packet.read(&mut self.session.ictx) {
+                Ok(()) => consecutive_read_errors = 0,
+                Err(ff::Error::Eof) => break,
+                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                Err(e) => {
+                    if self.options.stop.load(Ordering::Relaxed) {
+                        return SessionEnd::Stopped;
+                    }
+                    if live {
+                        let cause = if matches!(e, ff::Error::Exit) {
+                            format!(
+                                "no data for {:.1} s",
+                                self.options.stall_timeout.as_secs_f64()
+                            )
+                        } else {
+                            format!("read error: {e}")
+                        };
+                        return SessionEnd::Lost(cause);
+                    }
+                    consecutive_read_errors += 1;
+                    let last = consecutive_read_errors > 32;
+                    let cause = if last {
+                        format!("read error, input ends here: {e}")
+                    } else {
+                        format!("read error: {e}")
+                    };
+                    if tx.send(DecodeEvent::DecodeError { cause }).is_err() {
+                        return SessionEnd::Stopped;
+                    }
+                    if last {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            if packet.stream() != self.session.stream_index {
+                continue;
+            }
+            self.activity.store(now_ms(), Ordering::Relaxed);
+            loop {
+                match self.session.decoder.send_packet(&packet) {
+                    Ok(()) => break,
+                    Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {
+                        // The decoder is full: take its frames, then retry.
+                        if !self.drain(&mut decoded, state, tx, pool) {
+                            return SessionEnd::Stopped;
+                        }
+                    }
+                    Err(e) => {
+                        if tx
+                            .send(DecodeEvent::DecodeError {
+                                cause: format!("decode error: {e}"),
+                            })
+                            .is_err()
+                        {
+                            return SessionEnd::Stopped;
+                        }
+                        break;
+                    }
+                }
+            }
+            if !self.drain(&mut decoded, state, tx, pool) {
+                return SessionEnd::Stopped;
+            }
+        }
+        match self.session.decoder.send_eof() {
+            Ok(()) | Err(ff::Error::Eof) => {}
+            Err(e) => {
+                if tx
+                    .send(DecodeEvent::DecodeError {
+                        cause: format!("decode error at end of input: {e}"),
+                    })
+                    .is_err()
+                {
+                    return SessionEnd::Stopped;
+                }
+            }
+        }
+        if !self.drain(&mut decoded, state, tx, pool) {
+            return SessionEnd::Stopped;
+        }
+        SessionEnd::Eof
     }
 
     /// Receives every frame the decoder has ready. Returns false when the
@@ -331,7 +560,7 @@ impl Decoder {
         pool: &FramePool,
     ) -> bool {
         loop {
-            match self.decoder.receive_frame(decoded) {
+            match self.session.decoder.receive_frame(decoded) {
                 Ok(()) => {}
                 Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => return true,
                 Err(ff::Error::Eof) => return true,
@@ -344,9 +573,9 @@ impl Decoder {
                 }
             }
             let mut frame = pool.take();
-            match state.fill(decoded, &mut frame, self.time_base) {
+            match state.fill(decoded, &mut frame, self.session.time_base) {
                 Ok(()) => {
-                    let t0 = std::time::Instant::now();
+                    let t0 = Instant::now();
                     let sent = tx.send(DecodeEvent::Frame(frame));
                     state.waiting += t0.elapsed();
                     if sent.is_err() {
@@ -354,7 +583,6 @@ impl Decoder {
                     }
                 }
                 Err(cause) => {
-                    // Conversion cannot go on (swscale refused the geometry).
                     if tx
                         .send(DecodeEvent::Failed(input_error(&self.label, cause)))
                         .is_err()
@@ -380,6 +608,9 @@ struct Convert {
     scaled: ff::frame::Video,
     next_index: u64,
     first_ts: Option<i64>,
+    /// pts of the session's first frame (0, or where a reopened live
+    /// input continues the timeline).
+    base_pts: f64,
     last_pts: f64,
     frame_rate: Option<f64>,
     waiting: std::time::Duration,
@@ -396,10 +627,30 @@ impl Convert {
             scaled: ff::frame::Video::empty(),
             next_index: 0,
             first_ts: None,
+            base_pts: 0.0,
             last_pts: 0.0,
             frame_rate,
             waiting: std::time::Duration::ZERO,
         }
+    }
+
+    /// A reopened input: its timestamps start anew, so its timeline goes on
+    /// one frame interval after the last frame delivered.
+    fn restart(&mut self, frame_rate: Option<f64>) {
+        if frame_rate.is_some() {
+            self.frame_rate = frame_rate;
+        }
+        let step = self
+            .frame_rate
+            .filter(|r| *r > 0.0)
+            .map(|r| 1.0 / r)
+            .unwrap_or(0.0);
+        self.base_pts = if self.next_index > 0 {
+            self.last_pts + step
+        } else {
+            0.0
+        };
+        self.first_ts = None;
     }
 
     fn fill(
@@ -484,16 +735,18 @@ impl Convert {
             }
         }
         out.index = self.next_index;
+        out.abs_pts = src.timestamp().map(|ts| ts as f64 * time_base);
         out.pts = match src.timestamp() {
             Some(ts) => {
                 let first = *self.first_ts.get_or_insert(ts);
-                (ts - first) as f64 * time_base
+                self.base_pts + (ts - first) as f64 * time_base
             }
             None => match self.frame_rate {
                 Some(r) if r > 0.0 => self.next_index as f64 / r,
                 _ => self.last_pts,
             },
         };
+        out.decoded_at = Some(std::time::Instant::now());
         self.last_pts = out.pts;
         self.next_index += 1;
         Ok(())

@@ -4,5 +4,5 @@
 pub mod decode;
 pub mod format;
 
-pub use decode::{DecodeEvent, Decoder, InputInfo, open};
+pub use decode::{DecodeEvent, Decoder, InputInfo, OpenOptions, open};
 pub use format::Target;

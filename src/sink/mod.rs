@@ -4,9 +4,11 @@
 
 pub mod ndjson;
 pub mod output;
+pub mod prometheus;
 
 pub use ndjson::{NdjsonSink, SummarySink};
 pub use output::Output;
+pub use prometheus::PrometheusSink;
 
 use crate::error::Error;
 use crate::record::Record;

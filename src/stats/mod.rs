@@ -4,4 +4,4 @@ pub mod pool;
 pub mod rolling;
 
 pub use pool::{Pooled, PooledKey};
-pub use rolling::Rolling;
+pub use rolling::{Rolling, WindowSpec};

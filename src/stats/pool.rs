@@ -114,6 +114,22 @@ impl PooledKey {
         }
     }
 
+    /// Quantile `q` (0–1): exact up to [`EXACT_LIMIT`] values, from the
+    /// sketch beyond; `None` before the first value.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.n == 0 {
+            return None;
+        }
+        match &self.quantiles {
+            Quantiles::Exact(vals) => {
+                let mut sorted = vals.clone();
+                sorted.sort_by(f64::total_cmp);
+                Some(quantile_sorted(&sorted, q))
+            }
+            Quantiles::Sketch(sk) => sk.quantile(q).ok().flatten(),
+        }
+    }
+
     /// Number of values pooled.
     pub fn count(&self) -> u64 {
         self.n
