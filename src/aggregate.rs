@@ -345,10 +345,12 @@ impl Aggregator {
         sinks: &mut [Box<dyn Sink>],
     ) -> Result<(), Error> {
         let st = &mut self.inputs[input];
-        let frozen = st
-            .prev
-            .is_some_and(|p| p.dist_hash == sig.dist_hash && p.ref_hash != sig.ref_hash);
         let black = sig.dist_black && !sig.ref_black;
+        // a run of black pictures is reported as black, not also as frozen
+        let frozen = !sig.dist_black
+            && st
+                .prev
+                .is_some_and(|p| p.dist_hash == sig.dist_hash && p.ref_hash != sig.ref_hash);
         st.prev = Some(sig);
         let mut events = Vec::new();
         if frozen {

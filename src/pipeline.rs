@@ -208,7 +208,9 @@ pub fn run(
     let mut ref_skip = vec![settings.ref_offset; n];
     let mut dist_skip = vec![settings.dist_offset; n];
     let mut syncs: Vec<Option<(i64, f64)>> = vec![None; n];
-    let mut sync_in_run = false;
+    // Live inputs paired by index are synchronised from their first frames
+    // (and again after every reconnection).
+    let mut sync_in_run = live && settings.align == Align::Index;
     if let (Some(k), Align::Index) = (settings.sync, settings.align) {
         if reopenable(&settings.reference) && settings.distorted.iter().all(|d| reopenable(d)) {
             for (i, d) in settings.distorted.iter().enumerate() {

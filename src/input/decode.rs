@@ -112,7 +112,8 @@ struct Session {
 /// An opened input, ready to decode on its own thread.
 pub struct Decoder {
     label: String,
-    session: Session,
+    session: Option<Session>,
+    source: Target,
     options: OpenOptions,
     network: bool,
     activity: Arc<AtomicU64>,
@@ -318,7 +319,8 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
     };
     Ok(Decoder {
         label: label.to_string(),
-        session,
+        source: session.source,
+        session: Some(session),
         options: options.clone(),
         network,
         activity,
@@ -340,7 +342,7 @@ impl Decoder {
     /// The layout this input is measured in when it is the reference: its
     /// own size in its planar equivalent format.
     pub fn own_target(&self) -> Result<Target, Error> {
-        let pixel = format::planar_equivalent(self.session.source.pixel).ok_or_else(|| {
+        let pixel = format::planar_equivalent(self.source.pixel).ok_or_else(|| {
             input_error(
                 &self.label,
                 format!("unsupported pixel format {}", self.info.pix_fmt),
@@ -348,15 +350,15 @@ impl Decoder {
         })?;
         Ok(Target {
             pixel,
-            width: self.session.source.width,
-            height: self.session.source.height,
+            width: self.source.width,
+            height: self.source.height,
         })
     }
 
     /// Decides how this input's frames reach `target`, records it in
     /// [`InputInfo::conversion`], and returns it.
     pub fn set_target(&mut self, target: Target) -> Option<String> {
-        let source = self.session.source;
+        let source = self.source;
         let same_size = (source.width, source.height) == (target.width, target.height);
         let conversion = if same_size && format::same_planes(source.pixel, target.pixel) {
             None
@@ -384,7 +386,8 @@ impl Decoder {
     /// Returns the time spent working (not waiting on the queue).
     pub fn run(mut self, target: Target, tx: Sender<DecodeEvent>, pool: FramePool) -> Duration {
         let started = Instant::now();
-        let mut state = Convert::new(target, self.session.frame_rate);
+        let rate = self.session.as_ref().and_then(|s| s.frame_rate);
+        let mut state = Convert::new(target, rate);
         loop {
             match self.session_loop(&mut state, &tx, &pool) {
                 SessionEnd::Stopped => break,
@@ -417,6 +420,8 @@ impl Decoder {
     /// Reports the loss, reopens with backoff until frames can flow or a
     /// stop is asked. Returns false when stopping.
     fn reconnect(&mut self, cause: String, tx: &Sender<DecodeEvent>, state: &mut Convert) -> bool {
+        // Close the lost input first: a live socket must be free to reopen.
+        self.session = None;
         if tx.send(DecodeEvent::Lost { cause }).is_err() {
             return false;
         }
@@ -429,8 +434,8 @@ impl Decoder {
             attempts += 1;
             match open_session(&self.label, &self.options, self.network, &self.activity) {
                 Ok(s) => {
-                    self.session = s;
-                    state.restart(self.session.frame_rate);
+                    state.restart(s.frame_rate);
+                    self.session = Some(s);
                     return tx.send(DecodeEvent::Restored { attempts }).is_ok();
                 }
                 Err(_) => {
@@ -454,6 +459,21 @@ impl Decoder {
         tx: &Sender<DecodeEvent>,
         pool: &FramePool,
     ) -> SessionEnd {
+        let Some(mut sess) = self.session.take() else {
+            return SessionEnd::Lost("input closed".to_string());
+        };
+        let end = self.decode_session(&mut sess, state, tx, pool);
+        self.session = Some(sess);
+        end
+    }
+
+    fn decode_session(
+        &mut self,
+        sess: &mut Session,
+        state: &mut Convert,
+        tx: &Sender<DecodeEvent>,
+        pool: &FramePool,
+    ) -> SessionEnd {
         let live = self.live_network();
         let mut consecutive_read_errors = 0u32;
         let mut decoded = ff::frame::Video::empty();
@@ -463,7 +483,10 @@ impl Decoder {
                 return SessionEnd::Stopped;
             }
             let mut packet = ff::Packet::empty();
-            match packet.read(&mut self.session.ictx) {
+            // The stall clock runs only while waiting for input, not while
+            // this thread waited for room in its queue.
+            self.activity.store(now_ms(), Ordering::Relaxed);
+            match packet.read(&mut sess.ictx) {
                 Ok(()) => consecutive_read_errors = 0,
                 Err(ff::Error::Eof) => break,
                 Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {
@@ -501,16 +524,16 @@ impl Decoder {
                     continue;
                 }
             }
-            if packet.stream() != self.session.stream_index {
+            if packet.stream() != sess.stream_index {
                 continue;
             }
             self.activity.store(now_ms(), Ordering::Relaxed);
             loop {
-                match self.session.decoder.send_packet(&packet) {
+                match sess.decoder.send_packet(&packet) {
                     Ok(()) => break,
                     Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {
                         // The decoder is full: take its frames, then retry.
-                        if !self.drain(&mut decoded, state, tx, pool) {
+                        if !self.drain(sess, &mut decoded, state, tx, pool) {
                             return SessionEnd::Stopped;
                         }
                     }
@@ -527,11 +550,11 @@ impl Decoder {
                     }
                 }
             }
-            if !self.drain(&mut decoded, state, tx, pool) {
+            if !self.drain(sess, &mut decoded, state, tx, pool) {
                 return SessionEnd::Stopped;
             }
         }
-        match self.session.decoder.send_eof() {
+        match sess.decoder.send_eof() {
             Ok(()) | Err(ff::Error::Eof) => {}
             Err(e) => {
                 if tx
@@ -544,7 +567,7 @@ impl Decoder {
                 }
             }
         }
-        if !self.drain(&mut decoded, state, tx, pool) {
+        if !self.drain(sess, &mut decoded, state, tx, pool) {
             return SessionEnd::Stopped;
         }
         SessionEnd::Eof
@@ -554,13 +577,14 @@ impl Decoder {
     /// receiver is gone or a fatal conversion error was reported.
     fn drain(
         &mut self,
+        sess: &mut Session,
         decoded: &mut ff::frame::Video,
         state: &mut Convert,
         tx: &Sender<DecodeEvent>,
         pool: &FramePool,
     ) -> bool {
         loop {
-            match self.session.decoder.receive_frame(decoded) {
+            match sess.decoder.receive_frame(decoded) {
                 Ok(()) => {}
                 Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => return true,
                 Err(ff::Error::Eof) => return true,
@@ -573,7 +597,7 @@ impl Decoder {
                 }
             }
             let mut frame = pool.take();
-            match state.fill(decoded, &mut frame, self.session.time_base) {
+            match state.fill(decoded, &mut frame, sess.time_base) {
                 Ok(()) => {
                     let t0 = Instant::now();
                     let sent = tx.send(DecodeEvent::Frame(frame));
