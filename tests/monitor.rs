@@ -1,0 +1,330 @@
+//! Alignment, alerts, detectors and rolling windows on files.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn frames(recs: &[Value]) -> Vec<&Value> {
+    of_type(recs, "frame")
+}
+
+fn events<'a>(recs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    recs.iter()
+        .filter(|r| r["type"] == "event" && r["kind"] == kind)
+        .collect()
+}
+
+fn run_ok(args: &[&str]) -> Vec<Value> {
+    let (code, out, err) = outcome(&vqm(args));
+    assert_eq!(code, 0, "{args:?}: {err}");
+    ndjson(&out)
+}
+
+#[test]
+fn sync_auto_finds_a_cut_in_either_direction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    let cut = |src: &str, n: u32, name: &str| {
+        let p = dir.path().join(name);
+        ffmpeg(&[
+            "-i",
+            src,
+            "-vf",
+            &format!("select=gte(n\\,{n}),setpts=PTS-STARTPTS"),
+            "-c:v",
+            "ffv1",
+            s(&p),
+        ]);
+        s(&p).to_string()
+    };
+    // the distorted clip lost its first 7 frames
+    let d7 = cut(&d, 7, "d7.mkv");
+    let recs = run_ok(&[&r, &d7, "--sync", "auto", "-m", "psnr", "--log", "-", "-q"]);
+    assert_eq!(recs[0]["distorted"][0]["sync"]["offset"], 7);
+    assert_eq!(recs[0]["distorted"][0]["reference_offset"], 7);
+    let f = frames(&recs);
+    assert_eq!(f.len(), 68);
+    for x in &f {
+        assert_eq!(
+            x["ref_frame"].as_u64().unwrap(),
+            x["dist_frame"].as_u64().unwrap() + 7
+        );
+    }
+    let sum = of_type(&recs, "summary")[0];
+    assert_eq!(sum["sync"]["offset"], 7);
+    assert_eq!(sum["offset"], 7);
+    // aligned pairs score like the uncut clip does
+    assert!(
+        sum["metrics"]["psnr_y"]["min"].as_f64().unwrap() > 33.0,
+        "{sum}"
+    );
+    // the reference lost its first 5 frames
+    let r5 = cut(&r, 5, "r5.mkv");
+    let recs = run_ok(&[
+        &r5, &d, "--sync", "auto:20", "-m", "psnr", "--log", "-", "-q",
+    ]);
+    assert_eq!(recs[0]["sync_range"], 20);
+    assert_eq!(recs[0]["distorted"][0]["sync"]["offset"], -5);
+    for x in frames(&recs) {
+        assert_eq!(
+            x["dist_frame"].as_u64().unwrap(),
+            x["ref_frame"].as_u64().unwrap() + 5
+        );
+    }
+    assert_eq!(of_type(&recs, "summary")[0]["offset"], -5);
+    // bad spellings are usage errors
+    for bad in ["manual", "auto:0", "auto:x"] {
+        let (code, _, err) = outcome(&vqm(&[&r, &d, "--sync", bad]));
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("--sync"), "{err}");
+    }
+}
+
+#[test]
+fn offsets_skip_frames_at_the_start() {
+    let (r, d) = (fixture("c420.ref.mkv"), fixture("c420.dist.mkv"));
+    let recs = run_ok(&[
+        &r,
+        &d,
+        "--ref-offset",
+        "1",
+        "-m",
+        "psnr",
+        "--log",
+        "-",
+        "-q",
+    ]);
+    let f = frames(&recs);
+    assert_eq!(f.len(), 3);
+    assert_eq!(
+        (
+            f[0]["frame"].as_u64(),
+            f[0]["ref_frame"].as_u64(),
+            f[0]["dist_frame"].as_u64()
+        ),
+        (Some(0), Some(1), Some(0))
+    );
+    let recs = run_ok(&[
+        &r,
+        &d,
+        "--dist-offset",
+        "2",
+        "-m",
+        "psnr",
+        "--log",
+        "-",
+        "-q",
+    ]);
+    let f = frames(&recs);
+    assert_eq!(f.len(), 2);
+    assert_eq!(
+        (f[0]["ref_frame"].as_u64(), f[0]["dist_frame"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(recs[0]["distorted"][0]["offset"], 2);
+}
+
+#[test]
+fn align_pts_never_pairs_a_dropped_frame_with_the_wrong_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = sample("ref.mp4");
+    let drop = dir.path().join("drop.mkv");
+    // a lossless copy of the reference missing frames 10, 11 and 30, with
+    // the timestamps of the frames that remain
+    ffmpeg(&[
+        "-i",
+        &r,
+        "-vf",
+        "select='not(eq(n\\,10)+eq(n\\,11)+eq(n\\,30))'",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "ffv1",
+        s(&drop),
+    ]);
+    let recs = run_ok(&[
+        &r,
+        s(&drop),
+        "--align",
+        "pts",
+        "-m",
+        "psnr",
+        "--log",
+        "-",
+        "-q",
+    ]);
+    assert_eq!(recs[0]["align"], "pts");
+    let dropped = events(&recs, "dropped");
+    let which: Vec<u64> = dropped
+        .iter()
+        .map(|e| e["ref_frame"].as_u64().unwrap())
+        .collect();
+    assert_eq!(which, [10, 11, 30]);
+    let f = frames(&recs);
+    assert_eq!(f.len(), 72);
+    // every pair is the same picture: lossless copy, correctly paired
+    assert!(
+        f.iter().all(|x| x["psnr_avg"] == 60),
+        "a frame was paired with the wrong one"
+    );
+    let sum = of_type(&recs, "summary")[0];
+    assert_eq!(sum["dropped_frames"], 3);
+    assert_eq!(sum["unpaired"]["reference"], 3);
+    // paired by index instead, everything after frame 10 is misaligned
+    let recs = run_ok(&[&r, s(&drop), "-m", "psnr", "--log", "-", "-q"]);
+    assert!(frames(&recs).iter().filter(|x| x["psnr_avg"] != 60).count() > 50);
+    let (code, _, err) = outcome(&vqm(&[&r, s(&drop), "--align", "pts", "--sync", "auto"]));
+    assert_eq!(code, 2, "{err}");
+}
+
+fn freeze_black_fixture(dir: &tempfile::TempDir) -> String {
+    // frames 20-29 repeat frame 19; frames 40-44 are black
+    let p = dir.path().join("fz.mkv");
+    ffmpeg(&[
+        "-i",
+        &sample("ref.mp4"),
+        "-vf",
+        "select='not(between(n,20,29))',drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='between(t,1.6,1.76)'",
+        "-fps_mode",
+        "cfr",
+        "-r",
+        "25",
+        "-c:v",
+        "ffv1",
+        s(&p),
+    ]);
+    s(&p).to_string()
+}
+
+#[test]
+fn alerts_fire_recover_and_set_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let fz = freeze_black_fixture(&dir);
+    let r = sample("ref.mp4");
+    let o = vqm(&[
+        &r,
+        &fz,
+        "-m",
+        "psnr",
+        "--alert",
+        "psnr_y<30 for 3f",
+        "--alert",
+        "psnr_avg>100",
+        "--log",
+        "-",
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 3, "{err}");
+    let recs = ndjson(&out);
+    let fired = events(&recs, "alert");
+    let recovered = events(&recs, "recovered");
+    assert_eq!(fired.len(), 2, "the frozen run and the black run");
+    assert_eq!(recovered.len(), 2);
+    assert!(fired.iter().all(|e| e["rule"] == "psnr_y<30 for 3f"));
+    // 3 frames: the alert comes on the third consecutive low frame
+    let f = frames(&recs);
+    let first_low = f
+        .iter()
+        .position(|x| x["psnr_y"].as_f64().unwrap() < 30.0)
+        .unwrap() as u64;
+    assert_eq!(fired[0]["frame"].as_u64().unwrap(), first_low + 2);
+    let sum = of_type(&recs, "summary")[0];
+    assert_eq!(sum["alerts"][0], "psnr_y<30 for 3f");
+    // seconds: 0.2 s at 25 fps is 5 frames
+    let o = vqm(&[
+        &r,
+        &fz,
+        "-m",
+        "psnr",
+        "--alert",
+        "psnr_y<30 for 0.2s",
+        "--log",
+        "-",
+        "-q",
+    ]);
+    let recs = ndjson(&outcome(&o).1);
+    assert_eq!(
+        events(&recs, "alert")[0]["frame"].as_u64().unwrap(),
+        first_low + 4
+    );
+    // no alert fired: exit 0
+    let (code, _, _) = outcome(&vqm(&[&r, &r, "-m", "psnr", "--alert", "psnr_y<30", "-q"]));
+    assert_eq!(code, 0);
+    // malformed rules and unknown keys are usage errors naming the rule
+    for (rule, why) in [
+        ("psnr_y 30", "expected"),
+        ("psnr_y<thirty", "not a number"),
+        ("psnr_y<30 for 2x", "not a duration"),
+        ("vmaf<90", "no frame-record key 'vmaf'"),
+    ] {
+        let (code, _, err) = outcome(&vqm(&[&r, &fz, "-m", "psnr", "--alert", rule]));
+        assert_eq!(code, 2, "{rule}: {err}");
+        assert!(err.contains(rule) && err.contains(why), "{rule}: {err}");
+    }
+}
+
+#[test]
+fn frozen_and_black_pictures_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let fz = freeze_black_fixture(&dir);
+    let recs = run_ok(&[&sample("ref.mp4"), &fz, "-m", "psnr", "--log", "-", "-q"]);
+    let frozen = events(&recs, "frozen");
+    let black = events(&recs, "black");
+    assert!(!frozen.is_empty() && frozen[0]["frame"] == 20, "{frozen:?}");
+    assert_eq!(black.len(), 1);
+    assert_eq!(black[0]["frame"], 40);
+    let sum = of_type(&recs, "summary")[0];
+    assert_eq!(sum["black_frames"], 5);
+    assert!(
+        (10..=12).contains(&sum["frozen_frames"].as_u64().unwrap()),
+        "{sum}"
+    );
+    // the reference against itself: nothing to report
+    let recs = run_ok(&[
+        &sample("ref.mp4"),
+        &sample("ref.mp4"),
+        "-m",
+        "psnr",
+        "--log",
+        "-",
+        "-q",
+    ]);
+    assert!(events(&recs, "frozen").is_empty() && events(&recs, "black").is_empty());
+}
+
+#[test]
+fn window_in_seconds_covers_that_much_time() {
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(&cfg, "window_every = 10\n").unwrap();
+    let recs = run_ok(&[
+        &r,
+        &d,
+        "-m",
+        "psnr",
+        "--window",
+        "1s",
+        "--config",
+        s(&cfg),
+        "--log",
+        "-",
+        "-q",
+    ]);
+    assert_eq!(recs[0]["window_seconds"], 1.0);
+    let w = of_type(&recs, "window");
+    assert_eq!(w.len(), 7);
+    assert_eq!(w[0]["frames"], 10);
+    // 25 fps: one second is 25 frames
+    assert_eq!(w[6]["frames"], 25);
+    let f = frames(&recs);
+    let last: Vec<f64> = f[45..70]
+        .iter()
+        .map(|x| x["psnr_y"].as_f64().unwrap())
+        .collect();
+    let mean = last.iter().sum::<f64>() / 25.0;
+    assert!((w[6]["psnr_y"]["mean"].as_f64().unwrap() - mean).abs() < 1e-9);
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--window", "1x"]));
+    assert_eq!(code, 2, "{err}");
+}
