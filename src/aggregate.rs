@@ -43,22 +43,53 @@ fn luma_facts(f: &Frame) -> (u64, bool) {
         return (0, false);
     };
     let peak = f.peak();
-    // FNV-1a over the samples, and their mean and variance in one pass.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let (mut sum, mut sq) = (0f64, 0f64);
-    let mut feed = |v: u32| {
-        h = (h ^ v as u64).wrapping_mul(0x0100_0000_01b3);
-        let x = v as f64;
-        sum += x;
-        sq += x * x;
-    };
-    match &p.samples {
-        Samples::U8(v) => v.iter().for_each(|s| feed(*s as u32)),
-        Samples::U16(v) => v.iter().for_each(|s| feed(*s as u32)),
-    }
     let n = p.len().max(1) as f64;
-    let mean = sum / n;
-    let var = (sq / n - mean * mean).max(0.0);
+    // A fast 64-bit hash over 8-byte words, and exact integer sums for the
+    // mean and variance.
+    let (h, sum, sq) = match &p.samples {
+        Samples::U8(v) => {
+            let (mut h, mut sum, mut sq) = (0x9e37_79b9_7f4a_7c15u64, 0u64, 0u64);
+            let words = v.chunks_exact(8);
+            let tail = words.remainder();
+            for w in words {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(w);
+                h = (h ^ u64::from_le_bytes(b)).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+            }
+            for (i, t) in tail.iter().enumerate() {
+                h = (h ^ ((*t as u64) << (8 * i))).wrapping_mul(0x0100_0000_01b3);
+            }
+            for c in v.chunks(1 << 16) {
+                let (mut s1, mut s2) = (0u64, 0u64);
+                for x in c {
+                    let x = *x as u64;
+                    s1 += x;
+                    s2 += x * x;
+                }
+                sum += s1;
+                sq += s2;
+            }
+            (h, sum, sq)
+        }
+        Samples::U16(v) => {
+            let (mut h, mut sum, mut sq) = (0x9e37_79b9_7f4a_7c15u64, 0u64, 0u64);
+            for w in v.chunks(4) {
+                let mut word = 0u64;
+                for (i, x) in w.iter().enumerate() {
+                    word |= (*x as u64) << (16 * i);
+                }
+                h = (h ^ word).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+            }
+            for x in v {
+                let x = *x as u64;
+                sum += x;
+                sq += x * x;
+            }
+            (h, sum, sq)
+        }
+    };
+    let mean = sum as f64 / n;
+    let var = (sq as f64 / n - mean * mean).max(0.0);
     let black = mean <= BLACK_MEAN * peak && var.sqrt() <= BLACK_STDDEV * peak;
     (h, black)
 }

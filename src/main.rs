@@ -59,6 +59,10 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
             .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
     }
+    // VQM_CPU=scalar forces the portable kernels (for comparisons).
+    if std::env::var("VQM_CPU").is_ok_and(|v| v == "scalar") {
+        vqm::metrics::simd::force_level(Some(vqm::metrics::simd::CpuLevel::Scalar));
+    }
     ffmpeg_next::init()
         .map_err(|e| Error::Internal(format!("FFmpeg initialisation failed: {e}")))?;
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Quiet);

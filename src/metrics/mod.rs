@@ -9,6 +9,7 @@ pub mod error;
 pub mod histogram;
 pub mod ms_ssim;
 pub mod psnr;
+pub mod simd;
 pub mod ssim;
 pub mod ssim_ffmpeg;
 

@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use super::{Layout, Metric, PairContext, SsimMode, ssim_ffmpeg};
+use super::simd::{CpuLevel, cpu_level};
 use crate::frame::{Plane, PlaneView};
 use crate::with_views;
 
@@ -90,9 +91,10 @@ pub fn ssim_cs_gaussian<T: Copy + Into<f64> + Sync>(
     let taps = gaussian_taps();
     let c1 = (K1 * peak) * (K1 * peak);
     let c2 = (K2 * peak) * (K2 * peak);
+    let level = cpu_level();
     let (ssim, cs) = bands
         .par_iter()
-        .map(|&(y0, y1)| band_sum(a, b, y0, y1, &taps, c1, c2))
+        .map(|&(y0, y1)| band_sum(a, b, y0, y1, &taps, c1, c2, level))
         .reduce(|| (0.0, 0.0), |x, y| (x.0 + y.0, x.1 + y.1));
     let n = (out_w * out_h) as f64;
     Some(SsimMeans {
@@ -107,8 +109,44 @@ fn band_height(out_h: usize) -> usize {
 }
 
 /// Sums of the SSIM and cs maps over output rows `y0..y1` (valid-region
-/// coordinates).
+/// coordinates), on the best code path the CPU has.
+#[allow(clippy::too_many_arguments)]
 fn band_sum<T: Copy + Into<f64>>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    y0: usize,
+    y1: usize,
+    taps: &[f64; WINDOW],
+    c1: f64,
+    c2: f64,
+    level: CpuLevel,
+) -> (f64, f64) {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Avx2` is only produced when the CPU reports AVX2.
+        CpuLevel::Avx2 => unsafe { band_sum_avx2(a, b, y0, y1, taps, c1, c2) },
+        _ => band_sum_body(a, b, y0, y1, taps, c1, c2),
+    }
+}
+
+/// The same code compiled for AVX2 (without FMA, so every result is
+/// bit-identical to the portable path).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn band_sum_avx2<T: Copy + Into<f64>>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    y0: usize,
+    y1: usize,
+    taps: &[f64; WINDOW],
+    c1: f64,
+    c2: f64,
+) -> (f64, f64) {
+    band_sum_body(a, b, y0, y1, taps, c1, c2)
+}
+
+#[inline(always)]
+fn band_sum_body<T: Copy + Into<f64>>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     y0: usize,
@@ -121,80 +159,103 @@ fn band_sum<T: Copy + Into<f64>>(
     let ow = w - (WINDOW - 1);
     SCRATCH.with(|cell| {
         let mut buf = cell.borrow_mut();
-        // ring: WINDOW rows × MOMENTS × ow; acc: MOMENTS × ow; xf, yf: w each
-        let need = WINDOW * MOMENTS * ow + MOMENTS * ow + 2 * w;
+        // ring: WINDOW rows × MOMENTS × ow; sources: MOMENTS × w;
+        // vertical sums: MOMENTS × ow; maps: 2 × ow
+        let need = WINDOW * MOMENTS * ow + MOMENTS * w + MOMENTS * ow + 2 * ow;
         if buf.len() < need {
             buf.resize(need, 0.0);
         }
         let (ring, rest) = buf.split_at_mut(WINDOW * MOMENTS * ow);
-        let (acc, rest) = rest.split_at_mut(MOMENTS * ow);
-        let (xf, rest) = rest.split_at_mut(w);
-        let yf = &mut rest[..w];
+        let (src, rest) = rest.split_at_mut(MOMENTS * w);
+        let (vert, rest) = rest.split_at_mut(MOMENTS * ow);
+        let (smap, rest) = rest.split_at_mut(ow);
+        let cmap = &mut rest[..ow];
         let mut sum = (0.0, 0.0);
         for r in y0..y1 + WINDOW - 1 {
             let slot = r % WINDOW;
-            for (d, s) in xf.iter_mut().zip(a.row(r)) {
-                *d = (*s).into();
-            }
-            for (d, s) in yf.iter_mut().zip(b.row(r)) {
-                *d = (*s).into();
-            }
+            sources(a.row(r), b.row(r), src, w);
             let row = &mut ring[slot * MOMENTS * ow..(slot + 1) * MOMENTS * ow];
-            horizontal(xf, yf, taps, row, ow);
+            for m in 0..MOMENTS {
+                horizontal(&src[m * w..(m + 1) * w], taps, &mut row[m * ow..(m + 1) * ow]);
+            }
             if r + 1 >= y0 + WINDOW {
                 let o = r + 1 - WINDOW; // output row whose window ends at r
-                acc.fill(0.0);
-                for (k, t) in taps.iter().enumerate() {
-                    let s = (o + k) % WINDOW;
-                    let src = &ring[s * MOMENTS * ow..(s + 1) * MOMENTS * ow];
-                    for (d, v) in acc.iter_mut().zip(src) {
-                        *d += t * v;
-                    }
+                for m in 0..MOMENTS {
+                    let rows: [&[f64]; WINDOW] = std::array::from_fn(|k| {
+                        let s = (o + k) % WINDOW;
+                        let base = s * MOMENTS * ow + m * ow;
+                        &ring[base..base + ow]
+                    });
+                    vertical(rows, taps, &mut vert[m * ow..(m + 1) * ow]);
                 }
-                let (s, c) = ssim_row(acc, ow, c1, c2);
-                sum.0 += s;
-                sum.1 += c;
+                ssim_maps(vert, ow, c1, c2, smap, cmap);
+                sum.0 += sum_lanes(smap);
+                sum.1 += sum_lanes(cmap);
             }
         }
         sum
     })
 }
 
-/// Horizontal 11-tap filter of x, y, x², y², xy into `out` (5 rows of `ow`).
-fn horizontal(xf: &[f64], yf: &[f64], taps: &[f64; WINDOW], out: &mut [f64], ow: usize) {
-    let (mx, rest) = out.split_at_mut(ow);
-    let (my, rest) = rest.split_at_mut(ow);
-    let (mxx, rest) = rest.split_at_mut(ow);
-    let (myy, mxy) = rest.split_at_mut(ow);
-    mx.fill(0.0);
-    my.fill(0.0);
-    mxx.fill(0.0);
-    myy.fill(0.0);
-    mxy.fill(0.0);
-    for (k, &t) in taps.iter().enumerate() {
-        let xs = &xf[k..k + ow];
-        let ys = &yf[k..k + ow];
-        for i in 0..ow {
-            let x = xs[i];
-            let y = ys[i];
-            mx[i] += t * x;
-            my[i] += t * y;
-            mxx[i] += t * (x * x);
-            myy[i] += t * (y * y);
-            mxy[i] += t * (x * y);
-        }
+/// The five source rows: x, y, x², y², xy.
+#[inline(always)]
+fn sources<T: Copy + Into<f64>>(ra: &[T], rb: &[T], src: &mut [f64], w: usize) {
+    let (sx, rest) = src.split_at_mut(w);
+    let (sy, rest) = rest.split_at_mut(w);
+    let (sxx, rest) = rest.split_at_mut(w);
+    let (syy, sxy) = rest.split_at_mut(w);
+    let (ra, rb) = (&ra[..w], &rb[..w]);
+    let sxy = &mut sxy[..w];
+    for i in 0..w {
+        let x: f64 = ra[i].into();
+        let y: f64 = rb[i].into();
+        sx[i] = x;
+        sy[i] = y;
+        sxx[i] = x * x;
+        syy[i] = y * y;
+        sxy[i] = x * y;
     }
 }
 
-/// Sums of the SSIM and cs maps along one output row from its five
-/// filtered moments.
-fn ssim_row(acc: &[f64], ow: usize, c1: f64, c2: f64) -> (f64, f64) {
-    let (mx, rest) = acc.split_at(ow);
+/// Horizontal 11-tap filter of one source row, using the taps' symmetry.
+#[inline(always)]
+fn horizontal(s: &[f64], t: &[f64; WINDOW], out: &mut [f64]) {
+    let ow = out.len();
+    let s = &s[..ow + WINDOW - 1];
+    for i in 0..ow {
+        out[i] = t[5] * s[i + 5]
+            + t[4] * (s[i + 4] + s[i + 6])
+            + t[3] * (s[i + 3] + s[i + 7])
+            + t[2] * (s[i + 2] + s[i + 8])
+            + t[1] * (s[i + 1] + s[i + 9])
+            + t[0] * (s[i] + s[i + 10]);
+    }
+}
+
+/// Vertical 11-tap filter of one moment of one output row, using the taps'
+/// symmetry; `rows` are that moment's 11 horizontal rows, top first.
+#[inline(always)]
+fn vertical(rows: [&[f64]; WINDOW], t: &[f64; WINDOW], out: &mut [f64]) {
+    let n = out.len();
+    let [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10] = rows.map(|r| &r[..n]);
+    for i in 0..n {
+        out[i] = t[5] * r5[i]
+            + t[4] * (r4[i] + r6[i])
+            + t[3] * (r3[i] + r7[i])
+            + t[2] * (r2[i] + r8[i])
+            + t[1] * (r1[i] + r9[i])
+            + t[0] * (r0[i] + r10[i]);
+    }
+}
+
+/// SSIM and cs maps of one output row from its five filtered moments.
+#[inline(always)]
+fn ssim_maps(v: &[f64], ow: usize, c1: f64, c2: f64, smap: &mut [f64], cmap: &mut [f64]) {
+    let (mx, rest) = v.split_at(ow);
     let (my, rest) = rest.split_at(ow);
     let (mxx, rest) = rest.split_at(ow);
     let (myy, mxy) = rest.split_at(ow);
-    let mut s = 0.0;
-    let mut c = 0.0;
+    let (mxy, smap, cmap) = (&mxy[..ow], &mut smap[..ow], &mut cmap[..ow]);
     for i in 0..ow {
         let ux = mx[i];
         let uy = my[i];
@@ -202,10 +263,28 @@ fn ssim_row(acc: &[f64], ow: usize, c1: f64, c2: f64) -> (f64, f64) {
         let vy = myy[i] - uy * uy;
         let vxy = mxy[i] - ux * uy;
         let cs = (2.0 * vxy + c2) / (vx + vy + c2);
-        s += (2.0 * ux * uy + c1) / (ux * ux + uy * uy + c1) * cs;
-        c += cs;
+        smap[i] = (2.0 * ux * uy + c1) / (ux * ux + uy * uy + c1) * cs;
+        cmap[i] = cs;
     }
-    (s, c)
+}
+
+/// Sum in a fixed order of 8 interleaved partial sums (vectorisable, and
+/// the same on every code path).
+#[inline(always)]
+fn sum_lanes(v: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let rem = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] += c[k];
+        }
+    }
+    let mut total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for x in rem {
+        total += x;
+    }
+    total
 }
 
 /// Gaussian SSIM of one pair of planes; `None` if their sample types or
@@ -426,5 +505,47 @@ mod tests {
         }
         let want = sum / ((w - 10) * (h - 10)) as f64;
         assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    }
+}
+
+#[cfg(test)]
+mod dispatch_tests {
+    use super::*;
+    use crate::metrics::simd::available_levels;
+
+    /// A deterministic pseudo-random sequence.
+    fn noise(n: usize, seed: u64, max: u32) -> Vec<u32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 33) as u32) % (max + 1)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_code_path_gives_identical_results() {
+        for (w, h) in [(11, 11), (37, 29), (203, 77)] {
+            let a8: Vec<u8> = noise(w * h, 1, 255).into_iter().map(|v| v as u8).collect();
+            let b8: Vec<u8> = noise(w * h, 2, 255).into_iter().map(|v| v as u8).collect();
+            let a16: Vec<u16> = noise(w * h, 3, 65535).into_iter().map(|v| v as u16).collect();
+            let b16: Vec<u16> = noise(w * h, 4, 65535).into_iter().map(|v| v as u16).collect();
+            let taps = gaussian_taps();
+            let (c1, c2) = ((K1 * 255.0f64).powi(2), (K2 * 255.0f64).powi(2));
+            let oh = h - (WINDOW - 1);
+            let mut results8 = Vec::new();
+            let mut results16 = Vec::new();
+            for level in available_levels() {
+                let va = PlaneView::new(&a8, w, h).unwrap();
+                let vb = PlaneView::new(&b8, w, h).unwrap();
+                results8.push(band_sum(va, vb, 0, oh, &taps, c1, c2, level));
+                let va = PlaneView::new(&a16, w, h).unwrap();
+                let vb = PlaneView::new(&b16, w, h).unwrap();
+                results16.push(band_sum(va, vb, 0, oh, &taps, c1, c2, level));
+            }
+            assert!(results8.windows(2).all(|p| p[0] == p[1]), "{w}x{h}: {results8:?}");
+            assert!(results16.windows(2).all(|p| p[0] == p[1]), "{w}x{h}: {results16:?}");
+        }
     }
 }
