@@ -10,6 +10,7 @@ use crossbeam_channel::Receiver;
 use crate::alert::{Change, Rule, Tracker};
 use crate::error::Error;
 use crate::frame::{Frame, Samples};
+use crate::gate::{Gate, GateResult};
 use crate::metrics::psnr::psnr_from_mse;
 use crate::metrics::{Layout, Row};
 use crate::pair::PairCounts;
@@ -54,7 +55,9 @@ fn luma_facts(f: &Frame) -> (u64, bool) {
             for w in words {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(w);
-                h = (h ^ u64::from_le_bytes(b)).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+                h = (h ^ u64::from_le_bytes(b))
+                    .wrapping_mul(0x0100_0000_01b3)
+                    .rotate_left(29);
             }
             for (i, t) in tail.iter().enumerate() {
                 h = (h ^ ((*t as u64) << (8 * i))).wrapping_mul(0x0100_0000_01b3);
@@ -225,6 +228,8 @@ pub struct AggSettings {
     pub window: WindowSpec,
     /// Alert rules.
     pub alerts: Vec<Rule>,
+    /// Quality gates.
+    pub gates: Vec<Gate>,
     /// The reference frame rate, if known.
     pub frame_rate: Option<f64>,
 }
@@ -236,6 +241,7 @@ pub struct Aggregator {
     inputs: Vec<InputState>,
     window_every: usize,
     rules: Vec<(Rule, usize)>,
+    gates: Vec<(Gate, usize)>,
     frame_step: f64,
     pending: BTreeMap<u64, AggMsg>,
     next: u64,
@@ -256,6 +262,8 @@ pub struct AggResult {
     pub timing: Timing,
     /// Whether any alert rule fired.
     pub alerts_fired: bool,
+    /// Whether any quality gate failed.
+    pub gates_failed: bool,
 }
 
 impl Aggregator {
@@ -277,6 +285,20 @@ impl Aggregator {
                         "--alert '{}': no frame-record key '{}'; keys: {}",
                         r.text,
                         r.key,
+                        keys.join(", ")
+                    )));
+                }
+            }
+        }
+        let mut gates = Vec::new();
+        for g in settings.gates {
+            match keys.iter().position(|k| *k == g.key) {
+                Some(i) => gates.push((g, i)),
+                None => {
+                    return Err(Error::Usage(format!(
+                        "--fail-if '{}': no record key '{}'; keys: {}",
+                        g.text,
+                        g.key,
                         keys.join(", ")
                     )));
                 }
@@ -313,6 +335,7 @@ impl Aggregator {
             layout,
             window_every: settings.window_every,
             rules,
+            gates,
             frame_step: settings
                 .frame_rate
                 .filter(|r| *r > 0.0)
@@ -491,6 +514,7 @@ impl Aggregator {
                 self.pairs += 1;
                 let rec = FrameRecord {
                     input,
+                    path: &self.inputs[input].path,
                     frame,
                     ref_frame,
                     dist_frame,
@@ -656,6 +680,7 @@ impl Aggregator {
             }
         }
         let mut alerts_fired = false;
+        let mut gates_failed = false;
         for (i, st) in self.inputs.iter().enumerate() {
             let psnr_global = (st.mse_frames > 0).then(|| {
                 let peak = self.layout.peak();
@@ -685,6 +710,24 @@ impl Aggregator {
                 .map(|((r, _), _)| r.text.clone())
                 .collect();
             alerts_fired |= !fired.is_empty();
+            let pooled: Vec<Option<crate::stats::Pooled>> =
+                st.pooled.iter().map(|p| p.finish()).collect();
+            let gate_results: Vec<GateResult> = self
+                .gates
+                .iter()
+                .map(|(g, k)| g.check(pooled.get(*k).and_then(|p| p.as_ref())))
+                .collect();
+            for r in gate_results.iter().filter(|r| r.failed) {
+                gates_failed = true;
+                (self.warn)(&format!(
+                    "'{}': quality gate failed: {} (value {})",
+                    st.path,
+                    r.gate,
+                    r.value
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "missing".to_string())
+                ));
+            }
             let c = counts.get(i).cloned().unwrap_or_default();
             let latency = match (
                 st.latency.quantile(0.5),
@@ -698,12 +741,8 @@ impl Aggregator {
                 input: i,
                 path: st.path.clone(),
                 frames: st.pairs,
-                metrics: self
-                    .keys
-                    .iter()
-                    .zip(&st.pooled)
-                    .map(|(k, p)| (k.clone(), p.finish()))
-                    .collect(),
+                metrics: self.keys.iter().cloned().zip(pooled).collect(),
+                gates: gate_results,
                 psnr_global,
                 unpaired_reference: c.unpaired_reference,
                 unpaired_distorted: c.unpaired_distorted,
@@ -733,6 +772,7 @@ impl Aggregator {
                 threads: 0,
             },
             alerts_fired,
+            gates_failed,
         })
     }
 }

@@ -5,6 +5,8 @@ use clap::Parser;
 use crate::alert;
 use crate::config::Config;
 use crate::error::Error;
+use crate::gate;
+use crate::input::decode::InputOptions;
 use crate::metrics::{self, MetricOptions, SsimMode};
 use crate::pair::Align;
 use crate::pipeline::Settings;
@@ -18,39 +20,109 @@ use std::time::Duration;
     name = "vqm",
     version,
     about,
-    after_help = "Examples:\n  vqm ref.mp4 dist.mp4\n  vqm ref.mp4 dist.mp4 --metrics psnr,mse,ssim --log frames.ndjson --summary-json summary.json\n  ffmpeg -i dist.mkv -f nut - | vqm ref.mp4 - --log -"
+    after_help = "Examples:\n  vqm ref.mp4 dist.mp4\n  vqm ref.mp4 a.mp4 b.mp4 c.mp4 --fail-if 'mean(psnr_avg)<38' --report report.html\n  vqm ref.mp4 dist.mp4 --metrics all --log frames.ndjson --csv frames.csv --summary-json summary.json\n  vqm ref.yuv dist.yuv --size 1920x1080 --pix-fmt yuv420p --rate 25\n  ffmpeg -i dist.mkv -f nut - | vqm ref.mp4 - --log -\n  vqm udp://127.0.0.1:5000 udp://127.0.0.1:5001 --alert 'ssim_y<0.90 for 2s' --prometheus 127.0.0.1:9464\n  vqm completions bash > /etc/bash_completion.d/vqm"
 )]
 pub struct Cli {
     /// Reference video: a path, a URL FFmpeg opens, or - for standard input.
-    #[arg(value_name = "REFERENCE")]
+    #[arg(value_name = "REFERENCE", help_heading = "Inputs")]
     pub reference: String,
 
     /// Distorted video(s), compared against one decode of the reference.
-    #[arg(value_name = "DISTORTED", required = true, num_args = 1..)]
+    #[arg(value_name = "DISTORTED", required = true, num_args = 1.., help_heading = "Inputs")]
     pub distorted: Vec<String>,
 
     /// Metrics, comma-separated, or "all" [default from config: psnr,ssim].
-    #[arg(short = 'm', long, value_name = "LIST")]
+    #[arg(short = 'm', long, value_name = "LIST", help_heading = "Metrics")]
     pub metrics: Option<String>,
 
     /// SSIM convention [default from config: gaussian].
-    #[arg(long, value_enum, value_name = "MODE")]
+    #[arg(long, value_enum, value_name = "MODE", help_heading = "Metrics")]
     pub ssim_mode: Option<SsimMode>,
 
     /// Smooth L1 threshold on the 0-1 scale [default from config: 1.0].
-    #[arg(long, value_name = "B")]
+    #[arg(long, value_name = "B", help_heading = "Metrics")]
     pub smooth_l1_beta: Option<f64>,
 
     /// Write NDJSON records (header, frames, windows, events, summary) to PATH, or - for stdout.
-    #[arg(long, value_name = "PATH|-")]
+    #[arg(long, value_name = "PATH|-", help_heading = "Outputs")]
     pub log: Option<String>,
 
     /// Write the pooled summary (one JSON object per distorted input) to PATH, or - for stdout.
-    #[arg(long, value_name = "PATH|-")]
+    #[arg(long, value_name = "PATH|-", help_heading = "Outputs")]
     pub summary_json: Option<String>,
 
+    /// Layout of --summary-json: vqm's own (json) or libvmaf's (vmaf).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "json|vmaf",
+        default_value = "json",
+        help_heading = "Outputs"
+    )]
+    pub summary_format: SummaryFormat,
+
+    /// Write one CSV row per frame (input, frame, pts, every metric key) to PATH, or - for stdout.
+    #[arg(long, value_name = "PATH|-", help_heading = "Outputs")]
+    pub csv: Option<String>,
+
+    /// Write a self-contained HTML report (charts, summary, worst frames).
+    #[arg(long, value_name = "PATH", help_heading = "Outputs")]
+    pub report: Option<String>,
+
+    /// How many worst frames the report lists and --dump-worst draws.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=1000), help_heading = "Outputs")]
+    pub worst: u64,
+
+    /// Write a PNG of each of the worst frames (reference | distorted | SSIM map) into DIR.
+    #[arg(long, value_name = "DIR", help_heading = "Outputs")]
+    pub dump_worst: Option<String>,
+
+    /// Fail (exit 3) when a pooled value meets a condition, e.g. 'mean(psnr_avg)<38' (repeatable).
+    #[arg(long = "fail-if", value_name = "GATE", help_heading = "Alerts")]
+    pub gates: Vec<String>,
+
+    /// Demuxer for every input (e.g. rawvideo); .yuv/.raw files use rawvideo.
+    #[arg(long, value_name = "FORMAT", help_heading = "Inputs")]
+    pub input_format: Option<String>,
+
+    /// Picture size of raw inputs.
+    #[arg(long, value_name = "WxH", help_heading = "Inputs")]
+    pub size: Option<String>,
+
+    /// Pixel format of raw inputs (yuv420p, yuv422p10le, ...).
+    #[arg(long, value_name = "FMT", help_heading = "Inputs")]
+    pub pix_fmt: Option<String>,
+
+    /// Frame rate of raw inputs [default 25].
+    #[arg(long, value_name = "FPS", help_heading = "Inputs")]
+    pub rate: Option<String>,
+
+    /// FFmpeg demuxer option for the reference, KEY=VALUE (repeatable).
+    #[arg(long = "ref-opt", value_name = "KEY=VALUE", help_heading = "Inputs")]
+    pub ref_opts: Vec<String>,
+
+    /// FFmpeg demuxer option for every distorted input, KEY=VALUE (repeatable).
+    #[arg(long = "dist-opt", value_name = "KEY=VALUE", help_heading = "Inputs")]
+    pub dist_opts: Vec<String>,
+
+    /// Stop after N pairs of each distorted input.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Inputs")]
+    pub frames: Option<u64>,
+
+    /// Skip the frames before this presentation time (seconds) in every input.
+    #[arg(long, value_name = "SECONDS", help_heading = "Inputs")]
+    pub start: Option<f64>,
+
+    /// Measure every Nth pair only.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Inputs")]
+    pub every: u64,
+
+    /// Use the Nth video stream (0-based) of every input that has several.
+    #[arg(long, value_name = "N", help_heading = "Inputs")]
+    pub stream: Option<usize>,
+
     /// Rolling-statistics window: N frames, or Ns seconds (2s) [default from config: 30].
-    #[arg(long, value_name = "N|Ns")]
+    #[arg(long, value_name = "N|Ns", help_heading = "Outputs")]
     pub window: Option<String>,
 
     /// Skip N frames at the start of the reference.
@@ -88,7 +160,7 @@ pub struct Cli {
     pub stall_timeout: Option<f64>,
 
     /// Alert rule, e.g. 'ssim_y<0.90 for 2s' or 'psnr_avg<30 for 60f' (repeatable).
-    #[arg(long = "alert", value_name = "RULE", help_heading = "Live")]
+    #[arg(long = "alert", value_name = "RULE", help_heading = "Alerts")]
     pub alerts: Vec<String>,
 
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics.
@@ -110,6 +182,22 @@ pub struct Cli {
     /// No summary table, warnings or progress on stderr (errors still are).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `--summary-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    /// vqm's summary records.
+    Json,
+    /// libvmaf's JSON layout.
+    Vmaf,
+}
+
+fn key_value(flag: &str, kv: &str) -> Result<(String, String), Error> {
+    match kv.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(Error::Usage(format!("{flag} '{kv}': expected KEY=VALUE"))),
+    }
 }
 
 /// `--align` values.
@@ -218,6 +306,42 @@ impl Cli {
                 "only one input can read standard input (-)".to_string(),
             ));
         }
+        let mut gates = Vec::new();
+        for g in &self.gates {
+            gates.push(gate::parse(g).map_err(|e| Error::Usage(format!("--fail-if '{g}': {e}")))?);
+        }
+        if let Some(t) = self.start
+            && !(t.is_finite() && t >= 0.0)
+        {
+            return Err(Error::Usage(format!(
+                "--start: must be a time in seconds, not {t}"
+            )));
+        }
+        let mut raw = Vec::new();
+        if let Some(v) = &self.size {
+            raw.push(("video_size".to_string(), v.clone()));
+        }
+        if let Some(v) = &self.pix_fmt {
+            raw.push(("pixel_format".to_string(), v.clone()));
+        }
+        if let Some(v) = &self.rate {
+            raw.push(("framerate".to_string(), v.clone()));
+        }
+        let mut ref_opts = Vec::new();
+        for kv in &self.ref_opts {
+            ref_opts.push(key_value("--ref-opt", kv)?);
+        }
+        let mut dist_opts = Vec::new();
+        for kv in &self.dist_opts {
+            dist_opts.push(key_value("--dist-opt", kv)?);
+        }
+        let inputs = InputOptions {
+            format: self.input_format.clone(),
+            raw,
+            reference: ref_opts,
+            distorted: dist_opts,
+            stream: self.stream,
+        };
         Ok(Settings {
             reference: self.reference.clone(),
             distorted: self.distorted.clone(),
@@ -238,6 +362,12 @@ impl Cli {
             live: self.live,
             stall_timeout: Duration::from_secs_f64(config.stall_timeout),
             alerts: config.alerts,
+            gates,
+            frames: self.frames,
+            start: self.start,
+            every: self.every,
+            inputs,
+            dump_worst: self.dump_worst.clone().map(|d| (d, self.worst as usize)),
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod frame;
+pub mod gate;
 pub mod input;
 pub mod json;
 pub mod metrics;
@@ -20,5 +21,6 @@ pub mod record;
 pub mod report;
 pub mod sink;
 pub mod stats;
+pub mod worst;
 
 pub use error::Error;

@@ -6,11 +6,40 @@ use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
 use vqm::cli::Cli;
+use vqm::cli::SummaryFormat;
 use vqm::error::Error;
 use vqm::pipeline::{self, Warn};
-use vqm::sink::{NdjsonSink, Output, PrometheusSink, Sink, SummarySink};
+use vqm::sink::{
+    CsvSink, NdjsonSink, Output, ProgressSink, PrometheusSink, ReportSink, Sink, SummarySink,
+    VmafSink,
+};
+
+/// `vqm completions bash|zsh|fish`: prints a shell completion script.
+fn completions(shell: Option<&str>) -> ExitCode {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let sh = match shell {
+        Some("bash") => Shell::Bash,
+        Some("zsh") => Shell::Zsh,
+        Some("fish") => Shell::Fish,
+        other => {
+            eprintln!(
+                "vqm: error: completions for '{}': choose bash, zsh or fish",
+                other.unwrap_or("")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let mut cmd = Cli::command();
+    clap_complete::generate(sh, &mut cmd, "vqm", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("completions") && args.len() <= 3 {
+        return completions(args.get(2).map(String::as_str));
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -39,10 +68,30 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         sinks.push(Box::new(NdjsonSink::new(Output::create(p, "--log")?)));
     }
     if let Some(p) = &cli.summary_json {
-        sinks.push(Box::new(SummarySink::new(Output::create(
-            p,
-            "--summary-json",
-        )?)));
+        let out = Output::create(p, "--summary-json")?;
+        match cli.summary_format {
+            SummaryFormat::Json => sinks.push(Box::new(SummarySink::new(out))),
+            SummaryFormat::Vmaf => sinks.push(Box::new(VmafSink::new(out))),
+        }
+    }
+    if let Some(p) = &cli.csv {
+        sinks.push(Box::new(CsvSink::new(Output::create(p, "--csv")?)));
+    }
+    if let Some(p) = &cli.report {
+        if p == "-" {
+            return Err(Error::Usage("--report needs a file path".to_string()));
+        }
+        sinks.push(Box::new(ReportSink::new(
+            Output::create(p, "--report")?,
+            cli.worst as usize,
+        )));
+    }
+    if let Some(dir) = &cli.dump_worst {
+        vqm::worst::prepare_dir(dir)?;
+    }
+    if !cli.quiet {
+        // draws only when stderr is a terminal
+        sinks.push(Box::new(ProgressSink::new(cli.live)));
     }
     if let Some(addr) = &cli.prometheus {
         let (sink, local) = PrometheusSink::bind(addr)?;
@@ -76,9 +125,14 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
     if !cli.quiet {
         eprint!("{}", vqm::report::table(&report));
     }
-    if report.alerts_fired {
+    if report.alerts_fired || report.gates_failed {
         if !cli.quiet {
-            eprintln!("vqm: an alert rule fired (exit 3)");
+            let what = match (report.alerts_fired, report.gates_failed) {
+                (true, true) => "an alert rule fired and a quality gate failed",
+                (true, false) => "an alert rule fired",
+                _ => "a quality gate failed",
+            };
+            eprintln!("vqm: {what} (exit 3)");
         }
         return Ok(ExitCode::from(3));
     }

@@ -107,6 +107,7 @@ struct Dist {
     dist_skip: u64,
     sync: Option<Sync>,
     pairs: u64,
+    seen: u64,
     unpaired_ref: u64,
     unpaired_dist: u64,
     dropped: u64,
@@ -145,6 +146,14 @@ pub struct PairSettings {
     pub pts_tolerance: f64,
     /// Peak code value (for sync PSNR).
     pub peak: f64,
+    /// Stop after this many pairs per distorted input.
+    pub frames: Option<u64>,
+    /// Skip frames before this pts (seconds).
+    pub start: Option<f64>,
+    /// Measure every Nth pair.
+    pub every: u64,
+    /// Keeps pictures of the worst frames.
+    pub capture: Option<Arc<crate::worst::WorstCapture>>,
 }
 
 /// Runs pairing to the end of the reference (or a stop). Returns the next
@@ -169,6 +178,7 @@ pub fn pair_loop(
             sync: (settings.sync_at_start && settings.align == Align::Index)
                 .then(|| Sync::new(settings.sync_range)),
             pairs: 0,
+            seen: 0,
             unpaired_ref: 0,
             unpaired_dist: 0,
             dropped: 0,
@@ -249,6 +259,14 @@ impl Pairer<'_> {
             while self.release_ready(reference, dists)? {}
             if reference.ended && reference.queue.is_empty() {
                 break;
+            }
+            if let Some(limit) = self.settings.frames
+                && dists
+                    .iter()
+                    .all(|d| d.seen >= limit || (d.src.ended && d.src.queue.is_empty()))
+            {
+                // --frames: done; what was not reached is not a mismatch
+                return Ok(());
             }
             // A lost reference: keep the distorted inputs flowing, unpaired.
             if reference.lost && reference.queue.is_empty() {
@@ -463,6 +481,17 @@ impl Pairer<'_> {
             let Some(df) = d.src.queue.pop_front() else {
                 continue;
             };
+            if self.settings.frames.is_some_and(|n| d.seen >= n) {
+                d.src.pool.give(df);
+                continue;
+            }
+            let index = d.seen;
+            d.seen += 1;
+            if index % self.settings.every != 0 {
+                // --every: not measured, on purpose
+                d.src.pool.give(df);
+                continue;
+            }
             if !same_layout(&rf, &df) {
                 return Err(Error::Internal(format!(
                     "frame {} of '{}' was not converted to the reference layout",
@@ -476,7 +505,7 @@ impl Pairer<'_> {
             let job = Job {
                 seq: self.next_seq(),
                 input: i,
-                frame: d.pairs,
+                frame: index,
                 reference: rf.clone(),
                 distorted: df,
                 set: self.set.clone(),
@@ -484,6 +513,7 @@ impl Pairer<'_> {
                 ref_pool: reference.pool.clone(),
                 dist_pool: d.src.pool.clone(),
                 done: self.tokens.1.clone(),
+                capture: self.settings.capture.clone(),
             };
             d.pairs += 1;
             self.workers.spawn(move || job.run());
@@ -576,7 +606,12 @@ impl Pairer<'_> {
         match msg {
             DecodeEvent::Frame(f) => {
                 src.delivered += 1;
-                src.queue.push_back(f);
+                if self.settings.start.is_some_and(|t| f.pts < t - 1e-9) {
+                    // --start: before the requested time, skipped on purpose
+                    src.pool.give(f);
+                } else {
+                    src.queue.push_back(f);
+                }
             }
             DecodeEvent::DecodeError { cause } => {
                 let event = Event {
@@ -653,6 +688,7 @@ struct Job {
     ref_pool: FramePool,
     dist_pool: FramePool,
     done: Receiver<()>,
+    capture: Option<Arc<crate::worst::WorstCapture>>,
 }
 
 impl Job {
@@ -665,6 +701,11 @@ impl Job {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        if let (Some(c), Ok(r)) = (&self.capture, &row)
+            && let Some(v) = r.values.first()
+        {
+            c.offer(self.input, self.frame, *v, &self.reference, &self.distorted);
+        }
         let msg = match row {
             Ok(row) => AggMsg::Row {
                 seq: self.seq,

@@ -14,12 +14,15 @@ use crate::alert::Rule;
 use crate::align;
 use crate::error::Error;
 use crate::frame::FramePool;
+use crate::gate::Gate;
+use crate::input::decode::InputOptions;
 use crate::input::{self, DecodeEvent, OpenOptions, Target, format};
 use crate::metrics::{Layout, MetricOptions, MetricSet, Registration};
 use crate::pair::{Align, PairSettings, Source, pair_loop};
 use crate::record::{DistortedHeader, Header, Record, Summary};
 use crate::sink::Sink;
 use crate::stats::WindowSpec;
+use crate::worst::WorstCapture;
 
 /// Everything a run needs to know.
 #[derive(Clone)]
@@ -54,6 +57,18 @@ pub struct Settings {
     pub stall_timeout: Duration,
     /// Alert rules.
     pub alerts: Vec<Rule>,
+    /// Quality gates on pooled values.
+    pub gates: Vec<Gate>,
+    /// Stop after this many pairs per distorted input.
+    pub frames: Option<u64>,
+    /// Skip frames before this pts (seconds).
+    pub start: Option<f64>,
+    /// Measure every Nth pair.
+    pub every: u64,
+    /// Demuxer settings.
+    pub inputs: InputOptions,
+    /// `--dump-worst DIR` with `--worst N`.
+    pub dump_worst: Option<(String, usize)>,
 }
 
 impl Settings {
@@ -75,6 +90,12 @@ impl Settings {
             live: false,
             stall_timeout: Duration::from_secs(5),
             alerts: Vec::new(),
+            gates: Vec::new(),
+            frames: None,
+            start: None,
+            every: 1,
+            inputs: InputOptions::default(),
+            dump_worst: None,
         }
     }
 }
@@ -89,6 +110,8 @@ pub struct Report {
     pub timing: Timing,
     /// Whether an alert rule fired (exit 3).
     pub alerts_fired: bool,
+    /// Whether a quality gate failed (exit 3).
+    pub gates_failed: bool,
 }
 
 /// Whether an input can be opened a second time for a sync pre-pass.
@@ -102,11 +125,13 @@ fn presync(
     settings: &Settings,
     dist: &str,
     target: Target,
-    options: &OpenOptions,
+    ref_options: &OpenOptions,
+    dist_options: &OpenOptions,
     k: usize,
 ) -> Result<Option<(i64, f64)>, Error> {
     let need = k + align::COMPARE_FRAMES;
     let collect = |label: &str, is_ref: bool| -> Result<Vec<align::Thumb>, Error> {
+        let options = if is_ref { ref_options } else { dist_options };
         let mut dec = input::open(label, options)?;
         let t = if is_ref { dec.own_target()? } else { target };
         dec.set_target(t);
@@ -165,11 +190,20 @@ pub fn run(
         live,
         stall_timeout: settings.stall_timeout,
         stop: stop.clone(),
+        ..OpenOptions::default()
     };
-    let mut rdec = input::open(&settings.reference, &options)?;
+    let ref_options = settings
+        .inputs
+        .for_input(&settings.reference, true, &options)?;
+    let dist_options: Vec<OpenOptions> = settings
+        .distorted
+        .iter()
+        .map(|d| settings.inputs.for_input(d, false, &options))
+        .collect::<Result<_, _>>()?;
+    let mut rdec = input::open(&settings.reference, &ref_options)?;
     let mut ddecs = Vec::with_capacity(settings.distorted.len());
-    for d in &settings.distorted {
-        ddecs.push(input::open(d, &options)?);
+    for (d, o) in settings.distorted.iter().zip(&dist_options) {
+        ddecs.push(input::open(d, o)?);
     }
     let target = rdec.own_target()?;
     if let Some(c) = rdec.set_target(target) {
@@ -220,7 +254,11 @@ pub fn run(
                     target,
                     &OpenOptions {
                         live: false,
-                        ..options.clone()
+                        ..ref_options.clone()
+                    },
+                    &OpenOptions {
+                        live: false,
+                        ..dist_options[i].clone()
                     },
                     k,
                 )?;
@@ -278,6 +316,7 @@ pub fn run(
             window_every: settings.window_every,
             window: settings.window,
             alerts: settings.alerts.clone(),
+            gates: settings.gates.clone(),
             frame_rate: rdec.info.frame_rate,
         },
         &header,
@@ -338,6 +377,11 @@ pub fn run(
         })
         .map_err(|e| Error::Internal(format!("cannot start aggregator thread: {e}")))?;
 
+    let capture = settings.dump_worst.as_ref().and_then(|(dir, n)| {
+        set.keys()
+            .first()
+            .map(|k| Arc::new(WorstCapture::new(dir, *n, k, settings.distorted.len())))
+    });
     let peak = layout.peak();
     let pts_tolerance = rdec_tolerance(&header);
     let pair_settings = PairSettings {
@@ -349,6 +393,10 @@ pub fn run(
         queue_cap: qd,
         pts_tolerance,
         peak,
+        frames: settings.frames,
+        start: settings.start,
+        every: settings.every.max(1),
+        capture: capture.clone(),
     };
     let (paired, mut sources, counts) = pair_loop(
         &mut reference,
@@ -414,6 +462,18 @@ pub fn run(
             "aggregator stopped before the end".to_string(),
         ));
     }
+    if let Some(c) = &capture {
+        let written = c.write()?;
+        warn(&format!(
+            "wrote {} worst-frame picture(s) to '{}'",
+            written.len(),
+            settings
+                .dump_worst
+                .as_ref()
+                .map(|d| d.0.as_str())
+                .unwrap_or("")
+        ));
+    }
     let mut timing = result.timing;
     timing.wall = started.elapsed();
     timing.threads = threads;
@@ -422,6 +482,7 @@ pub fn run(
         summaries: result.summaries,
         timing,
         alerts_fired: result.alerts_fired,
+        gates_failed: result.gates_failed,
     })
 }
 

@@ -132,6 +132,8 @@ impl Header {
 pub struct FrameRecord<'a> {
     /// Distorted input index.
     pub input: usize,
+    /// The distorted input's path (not in the JSON: `input` says it).
+    pub path: &'a str,
     /// Index of the pair in output order.
     pub frame: u64,
     /// Index of the reference frame in its input.
@@ -281,6 +283,8 @@ pub struct Summary {
     pub reconnects: u64,
     /// Alert rules that fired on this input.
     pub alerts: Vec<String>,
+    /// Quality gates and their outcome.
+    pub gates: Vec<crate::gate::GateResult>,
     /// Latency from both frames decoded to the record written, ms:
     /// median, p99, max.
     pub latency_ms: Option<(f64, f64, f64)>,
@@ -353,6 +357,21 @@ impl Summary {
             .int("dropped_frames", self.dropped_frames)
             .int("reconnects", self.reconnects)
             .str_array("alerts", self.alerts.iter().map(String::as_str));
+        o.raw("gates", &{
+            let mut a = String::from("[");
+            for (i, g) in self.gates.iter().enumerate() {
+                if i > 0 {
+                    a.push(',');
+                }
+                let mut e = Obj::new(&mut a);
+                e.str("gate", &g.gate)
+                    .opt_num("value", g.value)
+                    .raw("failed", if g.failed { "true" } else { "false" });
+                e.close();
+            }
+            a.push(']');
+            a
+        });
         match self.latency_ms {
             Some((p50, p99, max)) => {
                 o.obj("latency_ms", |e| {

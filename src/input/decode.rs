@@ -51,9 +51,85 @@ pub enum DecodeEvent {
     Failed(Error),
 }
 
+/// Demuxer settings from the command line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InputOptions {
+    /// Demuxer for every input (`--input-format`).
+    pub format: Option<String>,
+    /// Options for raw inputs (`--size`, `--pix-fmt`, `--rate`).
+    pub raw: Vec<(String, String)>,
+    /// Options for the reference (`--ref-opt`).
+    pub reference: Vec<(String, String)>,
+    /// Options for every distorted input (`--dist-opt`).
+    pub distorted: Vec<(String, String)>,
+    /// The Nth video stream of every input (`--stream`).
+    pub stream: Option<usize>,
+}
+
+/// Whether `label` is read with the rawvideo demuxer.
+pub fn is_raw(label: &str, format: Option<&str>) -> bool {
+    if let Some(f) = format {
+        return f == "rawvideo";
+    }
+    let l = label.to_ascii_lowercase();
+    looks_local(label) && [".yuv", ".raw", ".rgb"].iter().any(|e| l.ends_with(e))
+}
+
+impl InputOptions {
+    /// The open options of the reference (`reference = true`) or of a
+    /// distorted input, on top of `base`; refuses a raw input without its
+    /// size and pixel format.
+    pub fn for_input(
+        &self,
+        label: &str,
+        reference: bool,
+        base: &OpenOptions,
+    ) -> Result<OpenOptions, Error> {
+        let raw = is_raw(label, self.format.as_deref());
+        let mut demuxer = Vec::new();
+        if raw {
+            demuxer.extend(self.raw.iter().cloned());
+        }
+        demuxer.extend(
+            if reference {
+                self.reference.iter()
+            } else {
+                self.distorted.iter()
+            }
+            .cloned(),
+        );
+        let format = match (&self.format, raw) {
+            (Some(f), _) => Some(f.clone()),
+            (None, true) => Some("rawvideo".to_string()),
+            (None, false) => None,
+        };
+        if raw {
+            let has = |k: &str| demuxer.iter().any(|(key, _)| key == k);
+            if !has("video_size") || !has("pixel_format") {
+                let flag = if reference { "--ref-opt" } else { "--dist-opt" };
+                return Err(Error::Usage(format!(
+                    "input '{label}': raw video needs its picture size and pixel format: give --size WxH and --pix-fmt FMT (and --rate FPS, default 25), or {flag} video_size=WxH and {flag} pixel_format=FMT"
+                )));
+            }
+        }
+        Ok(OpenOptions {
+            format,
+            demuxer,
+            stream: self.stream,
+            ..base.clone()
+        })
+    }
+}
+
 /// How inputs are opened and watched.
 #[derive(Debug, Clone)]
 pub struct OpenOptions {
+    /// Forced demuxer (`rawvideo`, …).
+    pub format: Option<String>,
+    /// Demuxer options.
+    pub demuxer: Vec<(String, String)>,
+    /// The Nth video stream instead of the best one.
+    pub stream: Option<usize>,
     /// Live monitoring: survive stalls and errors of network inputs.
     pub live: bool,
     /// A live input that delivers nothing for this long is lost.
@@ -65,6 +141,9 @@ pub struct OpenOptions {
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
+            format: None,
+            demuxer: Vec::new(),
+            stream: None,
             live: false,
             stall_timeout: Duration::from_secs(5),
             stop: Arc::new(AtomicBool::new(false)),
@@ -175,11 +254,25 @@ fn now_ms() -> u64 {
 /// callback (so a stalled live read returns) and demuxer options.
 fn open_input(
     url: &str,
+    format: Option<&str>,
     options: ff::Dictionary,
     interrupt: impl FnMut() -> bool + 'static,
 ) -> Result<ff::format::context::Input, ff::Error> {
     use ff::ffi;
     let curl = std::ffi::CString::new(url).map_err(|_| ff::Error::InvalidData)?;
+    let fmt = match format {
+        Some(name) => {
+            let cname = std::ffi::CString::new(name).map_err(|_| ff::Error::InvalidData)?;
+            // SAFETY: av_find_input_format returns a pointer to a static
+            // demuxer description, or null.
+            let f = unsafe { ffi::av_find_input_format(cname.as_ptr()) };
+            if f.is_null() {
+                return Err(ff::Error::DemuxerNotFound);
+            }
+            f
+        }
+        None => std::ptr::null(),
+    };
     // SAFETY: the context is allocated here and either handed to
     // `Input::wrap`, which owns and frees it, or freed by
     // avformat_open_input / avformat_close_input on failure. The interrupt
@@ -194,7 +287,7 @@ fn open_input(
         }
         (*ps).interrupt_callback = ff::util::interrupt::new(Box::new(interrupt)).interrupt;
         let mut opts = options.disown();
-        let res = ffi::avformat_open_input(&mut ps, curl.as_ptr(), std::ptr::null_mut(), &mut opts);
+        let res = ffi::avformat_open_input(&mut ps, curl.as_ptr(), fmt as _, &mut opts);
         ff::Dictionary::own(opts);
         if res != 0 {
             return Err(ff::Error::from(res));
@@ -215,6 +308,9 @@ fn open_session(
     activity: &Arc<AtomicU64>,
 ) -> Result<Session, Error> {
     let mut dict = ff::Dictionary::new();
+    for (k, v) in &options.demuxer {
+        dict.set(k, v);
+    }
     if network && label.to_ascii_lowercase().starts_with("udp://") {
         // A slow reader must not turn a burst into a fatal overrun.
         dict.set("overrun_nonfatal", "1");
@@ -229,7 +325,7 @@ fn open_session(
         stop.load(Ordering::Relaxed)
             || (watch && now_ms().saturating_sub(act.load(Ordering::Relaxed)) > stall_ms)
     };
-    let ictx = open_input(&url_of(label), dict, interrupt).map_err(|e| {
+    let ictx = open_input(&url_of(label), options.format.as_deref(), dict, interrupt).map_err(|e| {
         let hint = if looks_local(label) && is_mp4_without_moov(label) {
             " (an MP4/MOV file whose moov atom is missing: an unfinished or truncated recording)"
         } else if watch && matches!(e, ff::Error::Exit) {
@@ -239,10 +335,33 @@ fn open_session(
         };
         input_error(label, format!("cannot open: {e}{hint}"))
     })?;
-    let stream = ictx
-        .streams()
-        .best(ff::media::Type::Video)
-        .ok_or_else(|| input_error(label, "no video stream"))?;
+    let stream = match options.stream {
+        None => ictx
+            .streams()
+            .best(ff::media::Type::Video)
+            .ok_or_else(|| input_error(label, "no video stream"))?,
+        Some(n) => {
+            let videos: Vec<_> = ictx
+                .streams()
+                .filter(|s| s.parameters().medium() == ff::media::Type::Video)
+                .collect();
+            let count = videos.len();
+            if count == 1 {
+                // a single video stream is the one to use
+                videos
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| input_error(label, "no video stream"))?
+            } else {
+                videos.into_iter().nth(n).ok_or_else(|| {
+                    input_error(
+                        label,
+                        format!("--stream {n}: the input has {count} video stream(s)"),
+                    )
+                })?
+            }
+        }
+    };
     let stream_index = stream.index();
     let time_base = f64::from(stream.time_base());
     let rate = stream.avg_frame_rate();

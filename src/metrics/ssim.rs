@@ -14,8 +14,8 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::{Layout, Metric, PairContext, SsimMode, ssim_ffmpeg};
 use super::simd::{CpuLevel, cpu_level};
+use super::{Layout, Metric, PairContext, SsimMode, ssim_ffmpeg};
 use crate::frame::{Plane, PlaneView};
 use crate::with_views;
 
@@ -92,10 +92,13 @@ pub fn ssim_cs_gaussian<T: Copy + Into<f64> + Sync>(
     let c1 = (K1 * peak) * (K1 * peak);
     let c2 = (K2 * peak) * (K2 * peak);
     let level = cpu_level();
-    let (ssim, cs) = bands
+    // Bands run in parallel; their sums are added in band order so every
+    // run gives the same bits.
+    let sums: Vec<(f64, f64)> = bands
         .par_iter()
         .map(|&(y0, y1)| band_sum(a, b, y0, y1, &taps, c1, c2, level))
-        .reduce(|| (0.0, 0.0), |x, y| (x.0 + y.0, x.1 + y.1));
+        .collect();
+    let (ssim, cs) = sums.iter().fold((0.0, 0.0), |x, y| (x.0 + y.0, x.1 + y.1));
     let n = (out_w * out_h) as f64;
     Some(SsimMeans {
         ssim: ssim / n,
@@ -176,7 +179,11 @@ fn band_sum_body<T: Copy + Into<f64>>(
             sources(a.row(r), b.row(r), src, w);
             let row = &mut ring[slot * MOMENTS * ow..(slot + 1) * MOMENTS * ow];
             for m in 0..MOMENTS {
-                horizontal(&src[m * w..(m + 1) * w], taps, &mut row[m * ow..(m + 1) * ow]);
+                horizontal(
+                    &src[m * w..(m + 1) * w],
+                    taps,
+                    &mut row[m * ow..(m + 1) * ow],
+                );
             }
             if r + 1 >= y0 + WINDOW {
                 let o = r + 1 - WINDOW; // output row whose window ends at r
@@ -280,7 +287,8 @@ fn sum_lanes(v: &[f64]) -> f64 {
             acc[k] += c[k];
         }
     }
-    let mut total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    let mut total =
+        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for x in rem {
         total += x;
     }
@@ -518,7 +526,9 @@ mod dispatch_tests {
         let mut s = seed;
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 33) as u32) % (max + 1)
             })
             .collect()
@@ -529,8 +539,14 @@ mod dispatch_tests {
         for (w, h) in [(11, 11), (37, 29), (203, 77)] {
             let a8: Vec<u8> = noise(w * h, 1, 255).into_iter().map(|v| v as u8).collect();
             let b8: Vec<u8> = noise(w * h, 2, 255).into_iter().map(|v| v as u8).collect();
-            let a16: Vec<u16> = noise(w * h, 3, 65535).into_iter().map(|v| v as u16).collect();
-            let b16: Vec<u16> = noise(w * h, 4, 65535).into_iter().map(|v| v as u16).collect();
+            let a16: Vec<u16> = noise(w * h, 3, 65535)
+                .into_iter()
+                .map(|v| v as u16)
+                .collect();
+            let b16: Vec<u16> = noise(w * h, 4, 65535)
+                .into_iter()
+                .map(|v| v as u16)
+                .collect();
             let taps = gaussian_taps();
             let (c1, c2) = ((K1 * 255.0f64).powi(2), (K2 * 255.0f64).powi(2));
             let oh = h - (WINDOW - 1);
@@ -544,8 +560,14 @@ mod dispatch_tests {
                 let vb = PlaneView::new(&b16, w, h).unwrap();
                 results16.push(band_sum(va, vb, 0, oh, &taps, c1, c2, level));
             }
-            assert!(results8.windows(2).all(|p| p[0] == p[1]), "{w}x{h}: {results8:?}");
-            assert!(results16.windows(2).all(|p| p[0] == p[1]), "{w}x{h}: {results16:?}");
+            assert!(
+                results8.windows(2).all(|p| p[0] == p[1]),
+                "{w}x{h}: {results8:?}"
+            );
+            assert!(
+                results16.windows(2).all(|p| p[0] == p[1]),
+                "{w}x{h}: {results16:?}"
+            );
         }
     }
 }

@@ -1,0 +1,345 @@
+//! `--report report.html`: one self-contained HTML file (no scripts, no
+//! network: inline CSS and SVG) with a chart of every record key over time
+//! (one line per distorted input), the summary table and the worst frames.
+//! Charts keep a bounded number of points: past [`MAX_POINTS`] frames each
+//! point is the min/max envelope of a run of frames, so memory does not
+//! grow with the video.
+
+use std::fmt::Write as _;
+
+use super::{Output, Sink};
+use crate::error::Error;
+use crate::record::{Record, Summary};
+
+/// Points per chart line at most.
+pub const MAX_POINTS: usize = 600;
+
+/// Min/max envelope of a series in at most [`MAX_POINTS`] buckets.
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    buckets: Vec<(f64, f64)>,
+    per_bucket: u64,
+    in_last: u64,
+    /// Values pushed.
+    pub count: u64,
+}
+
+impl Envelope {
+    /// Adds the next value.
+    pub fn push(&mut self, v: f64) {
+        if self.per_bucket == 0 {
+            self.per_bucket = 1;
+        }
+        self.count += 1;
+        if !v.is_finite() {
+            return;
+        }
+        let full = self.in_last >= self.per_bucket || self.buckets.is_empty();
+        if full {
+            if self.buckets.len() == MAX_POINTS {
+                // halve the resolution: merge neighbours
+                let merged: Vec<(f64, f64)> = self
+                    .buckets
+                    .chunks(2)
+                    .map(|c| {
+                        c.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, b| {
+                            (a.0.min(b.0), a.1.max(b.1))
+                        })
+                    })
+                    .collect();
+                self.buckets = merged;
+                self.per_bucket *= 2;
+                self.in_last = self.per_bucket;
+                if self.in_last >= self.per_bucket {
+                    self.buckets.push((v, v));
+                    self.in_last = 1;
+                    return;
+                }
+            }
+            self.buckets.push((v, v));
+            self.in_last = 1;
+        } else if let Some(b) = self.buckets.last_mut() {
+            b.0 = b.0.min(v);
+            b.1 = b.1.max(v);
+            self.in_last += 1;
+        }
+    }
+
+    /// The buckets: (min, max) each, `frames_per_point` frames each.
+    pub fn points(&self) -> (&[(f64, f64)], u64) {
+        (&self.buckets, self.per_bucket.max(1))
+    }
+}
+
+/// Whether a lower value of `key` is worse (PSNR, SSIM) or a higher one
+/// (errors and divergences).
+pub fn lower_is_worse(key: &str) -> bool {
+    !["mse", "mae", "smooth_l1", "bce", "kl", "xent"]
+        .iter()
+        .any(|p| key.starts_with(p))
+}
+
+#[derive(Debug, Clone)]
+struct Worst {
+    value: f64,
+    frame: u64,
+    pts: f64,
+}
+
+/// Builds the HTML report.
+pub struct ReportSink {
+    out: Output,
+    worst_n: usize,
+    title: String,
+    keys: Vec<String>,
+    inputs: Vec<String>,
+    charts: Vec<Vec<Envelope>>,
+    worst: Vec<Vec<Worst>>,
+    summaries: Vec<Summary>,
+}
+
+const COLORS: [&str; 6] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+];
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+impl ReportSink {
+    /// A report at `out` listing the `worst_n` worst frames of each input.
+    pub fn new(out: Output, worst_n: usize) -> Self {
+        ReportSink {
+            out,
+            worst_n,
+            title: String::new(),
+            keys: Vec::new(),
+            inputs: Vec::new(),
+            charts: Vec::new(),
+            worst: Vec::new(),
+            summaries: Vec::new(),
+        }
+    }
+
+    fn chart(&self, k: usize) -> String {
+        let (w, h, pad) = (900.0, 180.0, 40.0);
+        let mut lo = f64::INFINITY;
+        let mut hi = f64::NEG_INFINITY;
+        let mut frames = 1u64;
+        for input in &self.charts {
+            let env = &input[k];
+            frames = frames.max(env.count);
+            for (a, b) in env.points().0 {
+                lo = lo.min(*a);
+                hi = hi.max(*b);
+            }
+        }
+        let mut s = String::new();
+        let _w = write!(
+            s,
+            "<svg class=\"chart\" viewBox=\"0 0 {w} {}\" width=\"{w}\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
+            h + 30.0,
+            h + 30.0,
+            esc(&self.keys[k])
+        );
+        let _w = write!(
+            s,
+            "<rect x=\"{pad}\" y=\"5\" width=\"{}\" height=\"{h}\" fill=\"#fafafa\" stroke=\"#ccc\"/>",
+            w - pad - 5.0
+        );
+        if !lo.is_finite() {
+            s.push_str("<text x=\"50\" y=\"90\">no values</text></svg>");
+            return s;
+        }
+        if hi - lo < 1e-12 {
+            hi = lo + 1.0;
+        }
+        let x = |f: f64| pad + (w - pad - 5.0) * f / (frames.max(2) - 1) as f64;
+        let y = |v: f64| 5.0 + h - h * (v - lo) / (hi - lo);
+        let _w = write!(
+            s,
+            "<text x=\"2\" y=\"15\" class=\"ax\">{:.4}</text><text x=\"2\" y=\"{}\" class=\"ax\">{:.4}</text><text x=\"{pad}\" y=\"{}\" class=\"ax\">frame 0</text><text x=\"{}\" y=\"{}\" class=\"ax\" text-anchor=\"end\">{}</text>",
+            hi,
+            h + 5.0,
+            lo,
+            h + 22.0,
+            w - 5.0,
+            h + 22.0,
+            frames.saturating_sub(1)
+        );
+        for (i, input) in self.charts.iter().enumerate() {
+            let (pts, per) = input[k].points();
+            if pts.is_empty() {
+                continue;
+            }
+            let color = COLORS[i % COLORS.len()];
+            let mut path = String::new();
+            for (j, (_, b)) in pts.iter().enumerate() {
+                let _w = write!(path, "{:.1},{:.1} ", x((j as u64 * per) as f64), y(*b));
+            }
+            for (j, (a, _)) in pts.iter().enumerate().rev() {
+                let _w = write!(path, "{:.1},{:.1} ", x((j as u64 * per) as f64), y(*a));
+            }
+            let _w = write!(
+                s,
+                "<polygon class=\"series\" points=\"{path}\" fill=\"{color}\" fill-opacity=\"0.3\" stroke=\"{color}\" stroke-width=\"1.5\"/>"
+            );
+        }
+        s.push_str("</svg>");
+        s
+    }
+
+    fn render(&self) -> String {
+        let mut s = String::new();
+        let _w = write!(
+            s,
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>vqm report: {}</title><style>\
+body{{font-family:sans-serif;margin:24px;color:#222}}h2{{margin-top:28px}}table{{border-collapse:collapse;font-size:13px}}\
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#eee}}td.l,th.l{{text-align:left}}\
+.ax{{font-size:10px;fill:#555}}.legend span{{display:inline-block;margin-right:16px}}.sw{{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}}\
+</style></head><body><h1>vqm report</h1><p>{}</p>",
+            esc(&self.title),
+            esc(&self.title)
+        );
+        s.push_str("<div class=\"legend\">");
+        for (i, p) in self.inputs.iter().enumerate() {
+            let _w = write!(
+                s,
+                "<span><i class=\"sw\" style=\"background:{}\"></i>input {i}: {}</span>",
+                COLORS[i % COLORS.len()],
+                esc(p)
+            );
+        }
+        s.push_str("</div>");
+        for (k, key) in self.keys.iter().enumerate() {
+            let _w = write!(s, "<h2>{}</h2>{}", esc(key), self.chart(k));
+        }
+        s.push_str("<h2>Summary</h2><table><tr><th class=\"l\">input</th><th class=\"l\">key</th><th>mean</th><th>min</th><th>max</th><th>median</th><th>p5</th><th>p95</th></tr>");
+        for sum in &self.summaries {
+            for (k, p) in &sum.metrics {
+                if let Some(p) = p {
+                    let _w = write!(
+                        s,
+                        "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.6}</td><td>{:.6}</td><td>{:.6}</td><td>{:.6}</td><td>{:.6}</td><td>{:.6}</td></tr>",
+                        sum.input,
+                        esc(k),
+                        p.mean,
+                        p.min,
+                        p.max,
+                        p.median,
+                        p.p5,
+                        p.p95
+                    );
+                }
+            }
+        }
+        s.push_str("</table>");
+        if let Some(key) = self.keys.first() {
+            let _w = write!(
+                s,
+                "<h2>Worst frames by {}</h2><table><tr><th class=\"l\">input</th><th>frame</th><th>time (s)</th><th>{}</th></tr>",
+                esc(key),
+                esc(key)
+            );
+            for (i, list) in self.worst.iter().enumerate() {
+                for w in list {
+                    let _w = write!(
+                        s,
+                        "<tr><td class=\"l\">{i}</td><td>{}</td><td>{:.3}</td><td>{:.6}</td></tr>",
+                        w.frame, w.pts, w.value
+                    );
+                }
+            }
+            s.push_str("</table>");
+        }
+        s.push_str("</body></html>");
+        s
+    }
+}
+
+impl Sink for ReportSink {
+    fn write(&mut self, record: &Record<'_>, _json: &str) -> Result<(), Error> {
+        match record {
+            Record::Header(h) => {
+                self.title = format!("reference {}", h.reference.path);
+                self.keys = h.keys.clone();
+                self.inputs = h.distorted.iter().map(|d| d.info.path.clone()).collect();
+                self.charts = vec![vec![Envelope::default(); h.keys.len()]; h.distorted.len()];
+                self.worst = vec![Vec::new(); h.distorted.len()];
+            }
+            Record::Frame(f) => {
+                if let Some(c) = self.charts.get_mut(f.input) {
+                    for (e, v) in c.iter_mut().zip(f.values) {
+                        e.push(*v);
+                    }
+                }
+                if let (Some(list), Some(v), Some(key)) = (
+                    self.worst.get_mut(f.input),
+                    f.values.first(),
+                    self.keys.first(),
+                ) && v.is_finite()
+                    && self.worst_n > 0
+                {
+                    {
+                        let lower = lower_is_worse(key);
+                        let worse = |a: f64, b: f64| if lower { a < b } else { a > b };
+                        let pos = list
+                            .iter()
+                            .position(|w| worse(*v, w.value))
+                            .unwrap_or(list.len());
+                        if pos < self.worst_n {
+                            list.insert(
+                                pos,
+                                Worst {
+                                    value: *v,
+                                    frame: f.frame,
+                                    pts: f.pts,
+                                },
+                            );
+                            list.truncate(self.worst_n);
+                        }
+                    }
+                }
+            }
+            Record::Summary(s) => self.summaries.push((*s).clone()),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        let html = self.render();
+        self.out.line(&html)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_stays_bounded_and_keeps_extremes() {
+        let mut e = Envelope::default();
+        for i in 0..100_000u64 {
+            e.push(if i == 77_777 { -5.0 } else { (i % 100) as f64 });
+        }
+        let (pts, per) = e.points();
+        assert!(pts.len() <= MAX_POINTS);
+        assert!(per > 1);
+        assert_eq!(pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min), -5.0);
+        assert_eq!(
+            pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max),
+            99.0
+        );
+        assert_eq!(e.count, 100_000);
+        let mut small = Envelope::default();
+        for i in 0..10 {
+            small.push(i as f64);
+        }
+        assert_eq!(small.points().0.len(), 10);
+        assert_eq!(small.points().1, 1);
+    }
+}

@@ -1,0 +1,523 @@
+//! What encoding engineers use: several encodes in one run, quality gates,
+//! raw YUV, input control, CSV, libvmaf JSON, the HTML report, worst-frame
+//! pictures, help and completions.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+fn c420() -> (String, String) {
+    (fixture("c420.ref.mkv"), fixture("c420.dist.mkv"))
+}
+
+#[test]
+fn several_encodes_against_one_reference() {
+    let (r, d) = c420();
+    let dir = tempfile::tempdir().unwrap();
+    let sum = dir.path().join("s.json");
+    let o = vqm(&[
+        &r,
+        &d,
+        &r,
+        "-m",
+        "psnr",
+        "--log",
+        "-",
+        "--summary-json",
+        s(&sum),
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let recs = ndjson(&out);
+    assert_eq!(recs[0]["distorted"].as_array().unwrap().len(), 2);
+    let f = of_type(&recs, "frame");
+    assert_eq!(f.iter().filter(|x| x["input"] == 0).count(), 4);
+    assert_eq!(f.iter().filter(|x| x["input"] == 1).count(), 4);
+    assert!(
+        f.iter()
+            .filter(|x| x["input"] == 1)
+            .all(|x| x["psnr_avg"] == 60)
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&sum)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        (lines[0]["input"].as_u64(), lines[1]["input"].as_u64()),
+        (Some(0), Some(1))
+    );
+    // a summary table block per input
+    assert_eq!(err.matches("frame(s) compared").count(), 2, "{err}");
+}
+
+#[test]
+fn quality_gates_fail_with_exit_3_and_say_which() {
+    let (r, d) = c420();
+    let o = vqm(&[
+        &r,
+        &d,
+        &r,
+        "-m",
+        "psnr,ssim",
+        "--fail-if",
+        "mean(psnr_avg)<38",
+        "--fail-if",
+        "p5(ssim_y)<0.5",
+        "--log",
+        "-",
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("quality gate failed: mean(psnr_avg)<38"),
+        "{err}"
+    );
+    let sums = of_type(&ndjson(&out), "summary")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    // input 0 (the encode) fails the PSNR gate; input 1 (the reference itself) passes both
+    assert_eq!(sums[0]["gates"][0]["failed"], true);
+    assert_eq!(sums[0]["gates"][1]["failed"], false);
+    assert!(
+        sums[1]["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["failed"] == false)
+    );
+    let mean = sums[0]["metrics"]["psnr_avg"]["mean"].as_f64().unwrap();
+    assert_eq!(sums[0]["gates"][0]["value"].as_f64().unwrap(), mean);
+    // passing gates: exit 0
+    let (code, _, _) = outcome(&vqm(&[
+        &r,
+        &r,
+        "-m",
+        "psnr",
+        "--fail-if",
+        "min(psnr_y)<59",
+        "-q",
+    ]));
+    assert_eq!(code, 0);
+    for (gate, why) in [
+        ("psnr_avg<38", "expected STAT(KEY)"),
+        ("avg(psnr_avg)<38", "unknown statistic"),
+        ("mean(vmaf)<90", "no record key 'vmaf'"),
+    ] {
+        let (code, _, err) = outcome(&vqm(&[&r, &d, "-m", "psnr", "--fail-if", gate]));
+        assert_eq!(code, 2, "{gate}: {err}");
+        assert!(err.contains(gate) && err.contains(why), "{gate}: {err}");
+    }
+}
+
+#[test]
+fn raw_yuv_inputs_with_size_format_and_rate() {
+    let (r, d) = c420();
+    let dir = tempfile::tempdir().unwrap();
+    let ry = dir.path().join("ref.yuv");
+    let dy = dir.path().join("dist.yuv");
+    ffmpeg(&["-i", &r, "-f", "rawvideo", "-pix_fmt", "yuv420p", s(&ry)]);
+    ffmpeg(&["-i", &d, "-f", "rawvideo", "-pix_fmt", "yuv420p", s(&dy)]);
+    let from_mkv = ndjson(&outcome(&vqm(&[&r, &d, "-m", "psnr,ssim", "--log", "-", "-q"])).1);
+    let o = vqm(&[
+        s(&ry),
+        s(&dy),
+        "--size",
+        "336x324",
+        "--pix-fmt",
+        "yuv420p",
+        "--rate",
+        "25",
+        "-m",
+        "psnr,ssim",
+        "--log",
+        "-",
+        "-q",
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let from_raw = ndjson(&out);
+    let a: Vec<&Value> = of_type(&from_mkv, "frame");
+    let b: Vec<&Value> = of_type(&from_raw, "frame");
+    assert_eq!(a, b, "the same pictures give the same values");
+    // a raw input without its size is a clear usage error
+    let (code, _, err) = outcome(&vqm(&[s(&ry), s(&dy), "-m", "psnr"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("ref.yuv") && err.contains("--size"), "{err}");
+    // per-input demuxer options: a half-size distorted raw input
+    let small = dir.path().join("small.yuv");
+    ffmpeg(&[
+        "-i",
+        &d,
+        "-vf",
+        "scale=168:162",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        s(&small),
+    ]);
+    let o = vqm(&[
+        s(&ry),
+        s(&small),
+        "--size",
+        "336x324",
+        "--pix-fmt",
+        "yuv420p",
+        "--dist-opt",
+        "video_size=168x162",
+        "-m",
+        "psnr",
+        "--log",
+        "-",
+        "-q",
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let recs = ndjson(&out);
+    assert!(
+        recs[0]["distorted"][0]["conversion"]
+            .as_str()
+            .unwrap()
+            .contains("168x162 -> yuv420p 336x324")
+    );
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--dist-opt", "novalue"]));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn frames_start_every_and_stream_select_what_is_measured() {
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    let recs = ndjson(
+        &outcome(&vqm(&[
+            &r, &d, "-m", "psnr", "--frames", "10", "--log", "-", "-q",
+        ]))
+        .1,
+    );
+    assert_eq!(of_type(&recs, "frame").len(), 10);
+    assert!(
+        of_type(&recs, "event")
+            .iter()
+            .all(|e| e["kind"] != "mismatch")
+    );
+    let recs = ndjson(
+        &outcome(&vqm(&[
+            &r, &d, "-m", "psnr", "--every", "10", "--log", "-", "-q",
+        ]))
+        .1,
+    );
+    let frames: Vec<u64> = of_type(&recs, "frame")
+        .iter()
+        .map(|f| f["frame"].as_u64().unwrap())
+        .collect();
+    assert_eq!(frames, [0, 10, 20, 30, 40, 50, 60, 70]);
+    let recs = ndjson(
+        &outcome(&vqm(&[
+            &r, &d, "-m", "psnr", "--start", "2", "--log", "-", "-q",
+        ]))
+        .1,
+    );
+    let f = of_type(&recs, "frame");
+    assert_eq!(f.len(), 25);
+    assert_eq!(f[0]["ref_frame"], 50);
+    assert!((f[0]["pts"].as_f64().unwrap() - 2.0).abs() < 1e-9);
+    // a file with two video streams: --stream 1 measures the second
+    let dir = tempfile::tempdir().unwrap();
+    let two = dir.path().join("two.mkv");
+    ffmpeg(&[
+        "-i",
+        &d,
+        "-i",
+        &r,
+        "-map",
+        "0:v",
+        "-map",
+        "1:v",
+        "-c",
+        "copy",
+        s(&two),
+    ]);
+    let recs = ndjson(
+        &outcome(&vqm(&[
+            &r,
+            s(&two),
+            "-m",
+            "psnr",
+            "--stream",
+            "1",
+            "--log",
+            "-",
+            "-q",
+        ]))
+        .1,
+    );
+    let f = of_type(&recs, "frame");
+    assert_eq!(f.len(), 75);
+    assert!(
+        f.iter().all(|f| f["psnr_avg"] == 60),
+        "stream 1 is the reference itself"
+    );
+    let recs = ndjson(&outcome(&vqm(&[&r, s(&two), "-m", "psnr", "--log", "-", "-q"])).1);
+    assert!(
+        of_type(&recs, "frame").iter().all(|f| f["psnr_avg"] != 60),
+        "without --stream: stream 0"
+    );
+    let (code, _, err) = outcome(&vqm(&[&r, s(&two), "-m", "psnr", "--stream", "2"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("2 video stream(s)"), "{err}");
+}
+
+#[test]
+fn csv_rows_match_the_frame_records() {
+    let (r, d) = c420();
+    let o = vqm(&[&r, &d, &r, "-m", "psnr,ssim", "--csv", "-", "-q"]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        &header[..6],
+        ["input", "path", "frame", "pts", "ref_frame", "dist_frame"]
+    );
+    assert!(header.contains(&"ssim_all"));
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 8);
+    let recs = ndjson(&outcome(&vqm(&[&r, &d, &r, "-m", "psnr,ssim", "--log", "-", "-q"])).1);
+    for (row, rec) in rows.iter().zip(of_type(&recs, "frame")) {
+        assert_eq!(row.len(), header.len());
+        for (h, v) in header.iter().zip(row).skip(6) {
+            assert_eq!(v.parse::<f64>().unwrap(), rec[*h].as_f64().unwrap(), "{h}");
+        }
+    }
+}
+
+#[test]
+fn summary_in_libvmaf_layout() {
+    let (r, d) = c420();
+    let o = vqm(&[
+        &r,
+        &d,
+        "-m",
+        "psnr,ssim",
+        "--summary-json",
+        "-",
+        "--summary-format",
+        "vmaf",
+        "-q",
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let frames = v["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 4);
+    assert_eq!(frames[2]["frameNum"], 2);
+    assert!(frames[0]["metrics"]["psnr_y"].as_f64().is_some());
+    for stat in ["min", "max", "mean", "harmonic_mean"] {
+        assert!(
+            v["pooled_metrics"]["ssim_y"][stat].as_f64().is_some(),
+            "{stat}"
+        );
+    }
+    let mean: f64 = frames
+        .iter()
+        .map(|f| f["metrics"]["ssim_y"].as_f64().unwrap())
+        .sum::<f64>()
+        / 4.0;
+    assert!((v["pooled_metrics"]["ssim_y"]["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+}
+
+#[test]
+fn worst_frames_are_drawn_as_pngs() {
+    let (r, d) = c420();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("new/worst");
+    let o = vqm(&[
+        &r,
+        &d,
+        "-m",
+        "psnr",
+        "--worst",
+        "2",
+        "--dump-worst",
+        s(&out),
+        "--log",
+        "-",
+        "-q",
+    ]);
+    let (code, log, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2);
+    // the worst by psnr_y is the frame with the lowest psnr_y
+    let recs = ndjson(&log);
+    let worst = of_type(&recs, "frame")
+        .into_iter()
+        .min_by(|a, b| {
+            a["psnr_y"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["psnr_y"].as_f64().unwrap())
+        })
+        .unwrap();
+    assert_eq!(names[0], format!("worst-0-01-frame{}.png", worst["frame"]));
+    let bytes = std::fs::read(out.join(&names[0])).unwrap();
+    let dec = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .unwrap();
+    assert_eq!((dec.info().width, dec.info().height), (3 * 336, 324));
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--dump-worst", "/proc/vqm-worst"]));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn every_output_path_is_checked_before_decoding() {
+    let (r, d) = c420();
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--csv", "--report", "--log", "--summary-json"] {
+        let p = dir.path().join("missing/dir/file");
+        let (code, _, err) = outcome(&vqm(&[&r, &d, flag, s(&p)]));
+        assert_eq!(code, 2, "{flag}: {err}");
+        assert!(err.contains(flag), "{err}");
+        let (code, _, _) = outcome(&vqm(&[&r, &d, flag, s(dir.path())]));
+        assert_eq!(code, 2, "{flag} on a directory");
+    }
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--csv", "/proc/vqm.csv"]));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn help_groups_options_and_completions_are_generated() {
+    let (code, out, _) = outcome(&vqm(&["--help"]));
+    assert_eq!(code, 0);
+    for h in [
+        "Inputs:",
+        "Metrics:",
+        "Outputs:",
+        "Alignment:",
+        "Live:",
+        "Alerts:",
+        "Examples:",
+    ] {
+        assert!(out.contains(h), "{h} missing from --help");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, err) = outcome(&vqm(&["completions", shell]));
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("dump-worst"), "{shell}");
+    }
+    let (code, _, _) = outcome(&vqm(&["completions", "tcsh"]));
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn progress_is_drawn_only_on_a_terminal() {
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    // not a terminal: no progress, no control characters
+    let (_, _, err) = outcome(&vqm(&[&r, &d, "-m", "psnr"]));
+    assert!(!err.contains('\r') && !err.contains('\u{1b}'), "{err:?}");
+    // a pseudo-terminal (util-linux `script`): the bar is drawn
+    let bin = env!("CARGO_BIN_EXE_vqm");
+    let o = Command::new("script")
+        .args(["-qec", &format!("{bin} {r} {d} -m psnr,ssim"), "/dev/null"])
+        .output();
+    if let Ok(o) = o {
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("/75 frames") || text.contains("75/75"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn html_report_is_self_contained_and_chromium_draws_its_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    let o = vqm(&[
+        &r,
+        &d,
+        &r,
+        "-m",
+        "psnr,ssim",
+        "--report",
+        s(&html),
+        "--worst",
+        "5",
+        "-q",
+    ]);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(text.starts_with("<!DOCTYPE html>"));
+    for banned in ["<script", "http://", "https://", "<link", "@import", "src="] {
+        assert!(
+            !text.contains(banned),
+            "the report must not load anything: found {banned}"
+        );
+    }
+    // a chart per key, a line (envelope) per input in each
+    assert_eq!(text.matches("<svg class=\"chart\"").count(), 9);
+    assert_eq!(text.matches("<polygon class=\"series\"").count(), 18);
+    assert!(text.contains("Worst frames by psnr_y"));
+    assert_eq!(
+        text.matches("<tr><td class=\"l\">0</td><td>").count(),
+        5,
+        "5 worst frames of input 0"
+    );
+    // headless Chromium renders it; the charts' pixels are there
+    let shot = dir.path().join("shot.png");
+    let profile = dir.path().join("profile");
+    let st = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--window-size=1000,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium (Debian package; .ci/deps installs it)");
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let dec = png::Decoder::new(std::io::Cursor::new(std::fs::read(&shot).unwrap()));
+    let mut reader = dec.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = info.color_type.samples();
+    let near = |p: &[u8], c: [u8; 3]| {
+        p.iter()
+            .zip(c)
+            .all(|(a, b)| (*a as i32 - b as i32).abs() < 40)
+    };
+    let (mut blue, mut red) = (0, 0);
+    for p in buf[..info.buffer_size()].chunks(px) {
+        blue += near(p, [31, 119, 180]) as usize;
+        red += near(p, [214, 39, 40]) as usize;
+    }
+    // input 1 is the reference itself: a flat line at the top of each chart
+    assert!(
+        blue > 500 && red > 50,
+        "chart lines not drawn: {blue} blue, {red} red pixels"
+    );
+}
