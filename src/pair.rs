@@ -112,6 +112,10 @@ struct Dist {
     unpaired_dist: u64,
     dropped: u64,
     offset: i64,
+    /// Index pairing checked by timestamps: the pts difference of the
+    /// first pair, which later pairs must keep.
+    guard: bool,
+    pts_delta: Option<f64>,
 }
 
 /// Per-input counts when pairing ends.
@@ -154,6 +158,10 @@ pub struct PairSettings {
     pub every: u64,
     /// Keeps pictures of the worst frames.
     pub capture: Option<Arc<crate::worst::WorstCapture>>,
+    /// Per distorted input: check index pairs against timestamps (same
+    /// constant frame rate on both sides), so a frame lost to a decode
+    /// error is never paired with the wrong one.
+    pub pts_guard: Vec<bool>,
 }
 
 /// Runs pairing to the end of the reference (or a stop). Returns the next
@@ -184,6 +192,9 @@ pub fn pair_loop(
             dropped: 0,
             offset: settings.ref_skip.get(i).copied().unwrap_or(0) as i64
                 - settings.dist_skip.get(i).copied().unwrap_or(0) as i64,
+            guard: settings.align == Align::Index
+                && settings.pts_guard.get(i).copied().unwrap_or(false),
+            pts_delta: None,
         })
         .collect();
     let mut p = Pairer {
@@ -366,6 +377,7 @@ impl Pairer<'_> {
             d.dist_skip += (c - o) as u64;
         }
         d.offset = o;
+        d.pts_delta = None;
         let message = match found {
             Some(_) => format!(
                 "'{}' synchronised: reference frame j+{o} pairs with distorted frame j (mean luma PSNR {psnr:.2} dB)",
@@ -403,6 +415,22 @@ impl Pairer<'_> {
                 || d.src.ended && d.src.queue.is_empty()
             {
                 continue;
+            }
+            if d.guard
+                && let (Some(h), Some(delta)) = (head.abs_pts, d.pts_delta)
+            {
+                // a distorted frame whose reference frame was lost
+                while let Some(f) = d.src.queue.front() {
+                    match f.abs_pts {
+                        Some(t) if (t - h) - delta < -tol => {
+                            if let Some(f) = d.src.queue.pop_front() {
+                                d.unpaired_dist += 1;
+                                d.src.pool.give(f);
+                            }
+                        }
+                        _ => break,
+                    }
+                }
             }
             if self.settings.align == Align::Pts {
                 // distorted frames earlier than this reference frame can
@@ -446,6 +474,11 @@ impl Pairer<'_> {
             let take = match d.src.queue.front() {
                 None => false,
                 Some(df) => match self.settings.align {
+                    Align::Index if d.guard => match (rf.abs_pts, df.abs_pts, d.pts_delta) {
+                        // later than expected: this reference frame's partner was lost
+                        (Some(r), Some(t), Some(delta)) => (t - r) - delta <= tol,
+                        _ => true,
+                    },
                     Align::Index => true,
                     Align::Pts => match (rf.abs_pts, df.abs_pts) {
                         (Some(r), Some(t)) => (t - r).abs() <= tol,
@@ -455,7 +488,7 @@ impl Pairer<'_> {
             };
             if !take {
                 d.unpaired_ref += 1;
-                if self.settings.align == Align::Pts
+                if (self.settings.align == Align::Pts || d.guard)
                     && !d.src.lost
                     && !(d.src.ended && d.src.queue.is_empty())
                 {
@@ -499,6 +532,12 @@ impl Pairer<'_> {
                 )));
             }
             d.offset = rf.index as i64 - df.index as i64;
+            if d.guard
+                && d.pts_delta.is_none()
+                && let (Some(r), Some(t)) = (rf.abs_pts, df.abs_pts)
+            {
+                d.pts_delta = Some(t - r);
+            }
             if self.tokens.0.send(()).is_err() {
                 return Err(Error::Internal("worker tokens closed".to_string()));
             }
@@ -577,6 +616,7 @@ impl Pairer<'_> {
                         None => (0..n).collect(),
                     };
                     for i in targets {
+                        dists[i].pts_delta = None;
                         dists[i].sync = Some(Sync::new(self.settings.sync_range));
                         dists[i].ref_skip = 0;
                         dists[i].dist_skip = 0;

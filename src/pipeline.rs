@@ -218,12 +218,30 @@ pub fn run(
                 "distorted '{path}' differs from the reference and is converted: {c}"
             ));
         }
+        if rdec.info.range != d.info.range
+            && rdec.info.range != "unknown"
+            && d.info.range != "unknown"
+        {
+            warn(&format!(
+                "distorted '{path}' is {} range and the reference {} range: every score is skewed; convert one of them first",
+                d.info.range, rdec.info.range
+            ));
+        }
         let rates = (rdec.info.frame_rate, d.info.frame_rate, settings.align);
         if let (Some(a), Some(b), Align::Index) = rates
             && (a - b).abs() > 1e-3 * a.max(b)
         {
             warn(&format!(
                 "distorted '{path}' runs at {b:.3} fps and the reference at {a:.3} fps; pairing by index (--align pts pairs by time)"
+            ));
+        }
+    }
+    for (label, info) in std::iter::once((&settings.reference, &rdec.info))
+        .chain(settings.distorted.iter().zip(ddecs.iter().map(|d| &d.info)))
+    {
+        if info.interlaced {
+            warn(&format!(
+                "'{label}' is interlaced: frames are measured as coded, which skews the scores; deinterlace both inputs the same way first"
             ));
         }
     }
@@ -397,6 +415,14 @@ pub fn run(
         start: settings.start,
         every: settings.every.max(1),
         capture: capture.clone(),
+        pts_guard: header
+            .distorted
+            .iter()
+            .map(|d| match (header.reference.frame_rate, d.info.frame_rate) {
+                (Some(a), Some(b)) => !live && (a - b).abs() <= 1e-3 * a.max(b),
+                _ => false,
+            })
+            .collect(),
     };
     let (paired, mut sources, counts) = pair_loop(
         &mut reference,

@@ -64,6 +64,8 @@ fn input_obj(o: &mut Obj<'_>, info: &InputInfo, offset: u64) {
         .int("bit_depth", info.bit_depth as u64)
         .opt_num("frame_rate", info.frame_rate)
         .opt_str("conversion", info.conversion.as_deref())
+        .str("range", &info.range)
+        .raw("interlaced", if info.interlaced { "true" } else { "false" })
         .int("offset", offset);
 }
 

@@ -107,8 +107,12 @@ fn scrape(port: u16) -> String {
 }
 
 fn interrupt(child: &mut Child) -> i32 {
+    signal(child, "-INT")
+}
+
+fn signal(child: &mut Child, sig: &str) -> i32 {
     let ok = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([sig, &child.id().to_string()])
         .status()
         .unwrap()
         .success();
@@ -314,6 +318,15 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
 
 #[test]
 fn sigint_on_a_pipe_writes_the_summary_of_the_frames_done() {
+    stop_a_pipe_run_with("-INT");
+}
+
+#[test]
+fn sigterm_on_a_pipe_writes_the_summary_of_the_frames_done() {
+    stop_a_pipe_run_with("-TERM");
+}
+
+fn stop_a_pipe_run_with(sig: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("pipe.ndjson");

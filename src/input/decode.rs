@@ -174,6 +174,10 @@ pub struct InputInfo {
     pub conversion: Option<String>,
     /// Whether the input is watched as a live stream.
     pub live: bool,
+    /// Sample range: `limited`, `full` or `unknown`.
+    pub range: String,
+    /// Interlaced (field-coded) content, as the stream declares it.
+    pub interlaced: bool,
 }
 
 /// One open demuxer + decoder session of an input.
@@ -186,6 +190,8 @@ struct Session {
     source: Target,
     codec: String,
     frames_announced: Option<u64>,
+    range: String,
+    interlaced: bool,
 }
 
 /// An opened input, ready to decode on its own thread.
@@ -390,6 +396,21 @@ fn open_session(
     if format::facts(pixel).is_none() {
         return Err(input_error(label, "unsupported pixel format"));
     }
+    let range = match (decoder.color_range(), pixel) {
+        (_, Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P | Pixel::YUVJ440P) => "full",
+        (ff::color::Range::JPEG, _) => "full",
+        (ff::color::Range::MPEG, _) => "limited",
+        _ => "unknown",
+    }
+    .to_string();
+    // SAFETY: reading a plain field of the stream's codec parameters,
+    // which live as long as the input context.
+    let field_order = unsafe { (*stream_params_ptr(&ictx, stream_index)).field_order };
+    use ff::ffi::AVFieldOrder as Fo;
+    let interlaced = matches!(
+        field_order,
+        Fo::AV_FIELD_TT | Fo::AV_FIELD_BB | Fo::AV_FIELD_TB | Fo::AV_FIELD_BT
+    );
     Ok(Session {
         ictx,
         decoder,
@@ -403,7 +424,23 @@ fn open_session(
         },
         codec,
         frames_announced,
+        range,
+        interlaced,
     })
+}
+
+/// The codec parameters of stream `index`.
+fn stream_params_ptr(
+    ictx: &ff::format::context::Input,
+    index: usize,
+) -> *const ff::ffi::AVCodecParameters {
+    // SAFETY: `index` came from this context's own stream list, so the
+    // stream pointer and its codecpar are valid while `ictx` lives.
+    unsafe {
+        let ctx = ictx.as_ptr();
+        let stream = *(*ctx).streams.add(index);
+        (*stream).codecpar
+    }
 }
 
 /// Opens `label` (a path, a URL, or `-`), finds its best video stream and
@@ -435,6 +472,8 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         frames_announced: session.frames_announced,
         conversion: None,
         live: options.live && network,
+        range: session.range.clone(),
+        interlaced: session.interlaced,
     };
     Ok(Decoder {
         label: label.to_string(),
@@ -718,6 +757,18 @@ impl Decoder {
             let mut frame = pool.take();
             match state.fill(decoded, &mut frame, sess.time_base) {
                 Ok(()) => {
+                    if state.missing > 0
+                        && tx
+                            .send(DecodeEvent::DecodeError {
+                                cause: format!(
+                                    "{} frame(s) missing before {:.3} s: the timestamps jump (lost to decode errors)",
+                                    state.missing, frame.pts
+                                ),
+                            })
+                            .is_err()
+                    {
+                        return false;
+                    }
                     let t0 = Instant::now();
                     let sent = tx.send(DecodeEvent::Frame(frame));
                     state.waiting += t0.elapsed();
@@ -757,6 +808,8 @@ struct Convert {
     last_pts: f64,
     frame_rate: Option<f64>,
     waiting: std::time::Duration,
+    /// Frames the timestamps say are missing before the frame just filled.
+    missing: u64,
 }
 
 impl Convert {
@@ -774,6 +827,7 @@ impl Convert {
             last_pts: 0.0,
             frame_rate,
             waiting: std::time::Duration::ZERO,
+            missing: 0,
         }
     }
 
@@ -890,6 +944,15 @@ impl Convert {
             },
         };
         out.decoded_at = Some(std::time::Instant::now());
+        // A constant-rate stream whose timestamps jump lost frames on the way
+        // (a decode error the decoder did not report otherwise).
+        self.missing = match self.frame_rate {
+            Some(r) if r > 0.0 && self.next_index > 0 && src.timestamp().is_some() => {
+                let gap = (out.pts - self.last_pts) * r - 1.0;
+                if gap >= 0.5 { gap.round() as u64 } else { 0 }
+            }
+            _ => 0,
+        };
         self.last_pts = out.pts;
         self.next_index += 1;
         Ok(())

@@ -1,15 +1,25 @@
 //! A destination for lines: a file or standard output, checked when opened.
+//! Each line is written whole and flushed; when a write fails (disk full),
+//! a file is cut back to its last whole line, so every record written before
+//! stays whole.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 
 use crate::error::Error;
 
+enum Target {
+    Stdout(BufWriter<io::Stdout>),
+    File(File),
+}
+
 /// A writable destination: a created file, or stdout for `-`.
 pub struct Output {
     label: String,
-    stdout: bool,
-    inner: Box<dyn Write + Send>,
+    target: Target,
+    /// Bytes of whole lines written to the file.
+    committed: u64,
+    buf: Vec<u8>,
 }
 
 impl Output {
@@ -19,8 +29,9 @@ impl Output {
         if path == "-" {
             return Ok(Output {
                 label: "<stdout>".to_string(),
-                stdout: true,
-                inner: Box::new(BufWriter::new(io::stdout())),
+                target: Target::Stdout(BufWriter::new(io::stdout())),
+                committed: 0,
+                buf: Vec::new(),
             });
         }
         let p = std::path::Path::new(path);
@@ -32,8 +43,9 @@ impl Output {
         match File::create(p) {
             Ok(f) => Ok(Output {
                 label: path.to_string(),
-                stdout: false,
-                inner: Box::new(BufWriter::new(f)),
+                target: Target::File(f),
+                committed: 0,
+                buf: Vec::new(),
             }),
             Err(e) => {
                 let cause = match e.kind() {
@@ -49,11 +61,11 @@ impl Output {
 
     /// Whether this is standard output.
     pub fn is_stdout(&self) -> bool {
-        self.stdout
+        matches!(self.target, Target::Stdout(_))
     }
 
     fn map(&self, e: io::Error) -> Error {
-        if self.stdout && e.kind() == io::ErrorKind::BrokenPipe {
+        if self.is_stdout() && e.kind() == io::ErrorKind::BrokenPipe {
             Error::StdoutClosed
         } else {
             Error::Output {
@@ -65,17 +77,37 @@ impl Output {
 
     /// Writes one line (a newline is added) and flushes it.
     pub fn line(&mut self, text: &str) -> Result<(), Error> {
-        let r = self
-            .inner
-            .write_all(text.as_bytes())
-            .and_then(|()| self.inner.write_all(b"\n"))
-            .and_then(|()| self.inner.flush());
-        r.map_err(|e| self.map(e))
+        self.buf.clear();
+        self.buf.extend_from_slice(text.as_bytes());
+        self.buf.push(b'\n');
+        let r = match &mut self.target {
+            Target::Stdout(w) => w.write_all(&self.buf).and_then(|()| w.flush()),
+            Target::File(f) => f.write_all(&self.buf),
+        };
+        match r {
+            Ok(()) => {
+                self.committed += self.buf.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                if let Target::File(f) = &mut self.target {
+                    // Cut a partly written line off; if even that fails the
+                    // error below still tells the user.
+                    if f.set_len(self.committed).is_err() {
+                        // the original error is what matters
+                    }
+                }
+                Err(self.map(e))
+            }
+        }
     }
 
     /// Flushes buffered bytes.
     pub fn flush(&mut self) -> Result<(), Error> {
-        let r = self.inner.flush();
+        let r = match &mut self.target {
+            Target::Stdout(w) => w.flush(),
+            Target::File(f) => f.flush(),
+        };
         r.map_err(|e| self.map(e))
     }
 }
