@@ -13,8 +13,8 @@ cargo build --release --quiet
 rm -f "$work/ref.fifo" "$work/dist.fifo"
 mkfifo "$work/ref.fifo" "$work/dist.fifo"
 src="testsrc2=s=320x180:r=25"
-ffmpeg -nostdin -v error -y -f lavfi -i "$src" -frames:v "$frames" -c:v rawvideo -f nut "$work/ref.fifo" &
-ffmpeg -nostdin -v error -y -f lavfi -i "$src" -frames:v "$frames" -vf "noise=alls=10:allf=t" -c:v rawvideo -f nut "$work/dist.fifo" &
+ffmpeg -nostdin -v error -y -f lavfi -i "$src" -frames:v "$frames" -pix_fmt yuv420p -f yuv4mpegpipe "$work/ref.fifo" &
+ffmpeg -nostdin -v error -y -f lavfi -i "$src" -frames:v "$frames" -vf "noise=alls=10:allf=t" -pix_fmt yuv420p -f yuv4mpegpipe "$work/dist.fifo" &
 start=$(date +%s)
 target/release/vqm "$work/ref.fifo" "$work/dist.fifo" -m psnr,ssim --log "$work/soak.ndjson" -q &
 pid=$!
