@@ -451,7 +451,9 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         match std::fs::metadata(p) {
             Err(e) => return Err(input_error(label, format!("cannot open: {e}"))),
             Ok(m) if m.is_dir() => return Err(input_error(label, "is a directory")),
-            Ok(m) if m.is_file() && m.len() == 0 => return Err(input_error(label, "file is empty")),
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                return Err(input_error(label, "file is empty"));
+            }
             Ok(_) => {}
         }
     }
