@@ -360,7 +360,7 @@ fn stop_a_pipe_run_with(sig: &str) {
     wait_for(&log, Duration::from_secs(40), "frames from the pipe", |r| {
         count(r, "frame", None) >= 5
     });
-    let code = interrupt(&mut vqm.0);
+    let code = signal(&mut vqm.0, sig);
     assert_eq!(code, 0);
     let all = ndjson(&std::fs::read_to_string(&log).unwrap());
     let frames = count(&all, "frame", None) as u64;
