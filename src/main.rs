@@ -109,6 +109,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
     }
     // VQM_CPU=scalar forces the portable kernels (for comparisons).
+    if std::env::var("VQM_SSIM_PRECISION").is_ok_and(|v| v == "double") {
+        vqm::metrics::ssim::set_precision(vqm::metrics::ssim::Precision::Double);
+    }
     if std::env::var("VQM_CPU").is_ok_and(|v| v == "scalar") {
         vqm::metrics::simd::force_level(Some(vqm::metrics::simd::CpuLevel::Scalar));
     }

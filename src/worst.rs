@@ -249,7 +249,8 @@ mod tests {
             255.0,
         )
         .unwrap();
-        assert!((mean - want).abs() < 1e-12);
+        // the plane value comes from the fast single-precision kernel
+        assert!((mean - want).abs() < 1e-6, "{mean} vs {want}");
     }
 
     #[test]

@@ -162,3 +162,43 @@ fn smooth_l1_beta_flag_reaches_the_linear_branch() {
         );
     }
 }
+
+#[test]
+fn double_precision_ssim_equals_scikit_image_to_rounding() {
+    // VQM_SSIM_PRECISION=double runs the Gaussian kernel in f64 throughout:
+    // it then agrees with scikit-image to floating-point rounding.
+    for clip in CLIPS {
+        let g = golden(clip);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .env("VQM_SSIM_PRECISION", "double")
+            .args([
+                &fixture(&format!("{clip}.ref.mkv")),
+                &fixture(&format!("{clip}.dist.mkv")),
+                "--metrics",
+                "ssim,ms-ssim",
+                "--log",
+                "-",
+                "-q",
+            ])
+            .output()
+            .unwrap();
+        let recs = ndjson(&String::from_utf8_lossy(&o.stdout));
+        let frames = of_type(&recs, "frame");
+        let want: Vec<Value> = g["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let m: serde_json::Map<String, Value> = f
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("ssim") || k.starts_with("ms_ssim"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                Value::Object(m)
+            })
+            .collect();
+        compare(clip, "double precision", &frames, &want, |_| (1e-9, false));
+    }
+}

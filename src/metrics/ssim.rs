@@ -77,6 +77,17 @@ pub fn ssim_cs_gaussian<T: Copy + Into<f64> + Sync>(
     b: PlaneView<'_, T>,
     peak: f64,
 ) -> Option<SsimMeans> {
+    ssim_cs_gaussian_in(a, b, peak, precision())
+}
+
+/// [`ssim_cs_gaussian`] in a chosen precision (`Double` is the reference
+/// computation; `Fast` uses `f32` up to 10 bits).
+pub fn ssim_cs_gaussian_in<T: Copy + Into<f64> + Sync>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    peak: f64,
+    prec: Precision,
+) -> Option<SsimMeans> {
     let (w, h) = (a.width, a.height);
     if w < WINDOW || h < WINDOW || (b.width, b.height) != (w, h) {
         return None;
@@ -94,10 +105,29 @@ pub fn ssim_cs_gaussian<T: Copy + Into<f64> + Sync>(
     let level = cpu_level();
     // Bands run in parallel; their sums are added in band order so every
     // run gives the same bits.
-    let sums: Vec<(f64, f64)> = bands
-        .par_iter()
-        .map(|&(y0, y1)| band_sum(a, b, y0, y1, &taps, c1, c2, level))
-        .collect();
+    let sums: Vec<(f64, f64)> = if peak <= 1023.0 && prec == Precision::Fast {
+        let p = BandParams {
+            taps: taps.map(|t| t as f32),
+            c1: c1 as f32,
+            c2: c2 as f32,
+            offset: ((peak + 1.0) / 2.0) as f32,
+        };
+        bands
+            .par_iter()
+            .map(|&(y0, y1)| band_sum(a, b, y0, y1, p, level))
+            .collect()
+    } else {
+        let p = BandParams {
+            taps,
+            c1,
+            c2,
+            offset: 0.0,
+        };
+        bands
+            .par_iter()
+            .map(|&(y0, y1)| band_sum(a, b, y0, y1, p, level))
+            .collect()
+    };
     let (ssim, cs) = sums.iter().fold((0.0, 0.0), |x, y| (x.0 + y.0, x.1 + y.1));
     let n = (out_w * out_h) as f64;
     Some(SsimMeans {
@@ -106,29 +136,106 @@ pub fn ssim_cs_gaussian<T: Copy + Into<f64> + Sync>(
     })
 }
 
+/// Which float type the Gaussian kernel uses for data up to 10 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// `f32` on centred samples (the default).
+    Fast,
+    /// `f64` everywhere.
+    Double,
+}
+
+static DOUBLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The precision in force (`VQM_SSIM_PRECISION=double` in the CLI).
+pub fn precision() -> Precision {
+    if DOUBLE.load(std::sync::atomic::Ordering::Relaxed) {
+        Precision::Double
+    } else {
+        Precision::Fast
+    }
+}
+
+/// Sets the precision of the Gaussian kernel for later calls.
+pub fn set_precision(p: Precision) {
+    DOUBLE.store(p == Precision::Double, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn band_height(out_h: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     out_h.div_ceil(threads * 4).max(64)
 }
 
+/// The float type a band is computed in: `f64` always works; `f32` (twice
+/// the lanes) is used up to 10-bit data, on samples centred around half the
+/// peak so the variance terms keep their precision (the difference to the
+/// `f64` result stays far below the 1e-4 tolerance; tests hold it to 1e-5).
+pub trait Lane: num_traits::Float + Send + Sync + 'static {
+    /// Runs `f` with this thread's scratch buffer of this type.
+    fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R;
+    /// Conversion from `f64`.
+    fn of(v: f64) -> Self;
+    /// Conversion to `f64`.
+    fn wide(self) -> f64;
+}
+
+thread_local! {
+    static SCRATCH32: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Lane for f64 {
+    fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R {
+        SCRATCH.with(|c| f(&mut c.borrow_mut()))
+    }
+    #[inline(always)]
+    fn of(v: f64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn wide(self) -> f64 {
+        self
+    }
+}
+
+impl Lane for f32 {
+    fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R {
+        SCRATCH32.with(|c| f(&mut c.borrow_mut()))
+    }
+    #[inline(always)]
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn wide(self) -> f64 {
+        self as f64
+    }
+}
+
+/// Constants of one band computation.
+#[derive(Clone, Copy)]
+struct BandParams<F> {
+    taps: [F; WINDOW],
+    c1: F,
+    c2: F,
+    /// Subtracted from every sample (and added back to the means).
+    offset: F,
+}
+
 /// Sums of the SSIM and cs maps over output rows `y0..y1` (valid-region
 /// coordinates), on the best code path the CPU has.
-#[allow(clippy::too_many_arguments)]
-fn band_sum<T: Copy + Into<f64>>(
+fn band_sum<T: Copy + Into<f64>, F: Lane>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     y0: usize,
     y1: usize,
-    taps: &[f64; WINDOW],
-    c1: f64,
-    c2: f64,
+    p: BandParams<F>,
     level: CpuLevel,
 ) -> (f64, f64) {
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Avx2` is only produced when the CPU reports AVX2.
-        CpuLevel::Avx2 => unsafe { band_sum_avx2(a, b, y0, y1, taps, c1, c2) },
-        _ => band_sum_body(a, b, y0, y1, taps, c1, c2),
+        CpuLevel::Avx2 => unsafe { band_sum_avx2(a, b, y0, y1, p) },
+        _ => band_sum_body(a, b, y0, y1, p),
     }
 }
 
@@ -136,37 +243,32 @@ fn band_sum<T: Copy + Into<f64>>(
 /// bit-identical to the portable path).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn band_sum_avx2<T: Copy + Into<f64>>(
+unsafe fn band_sum_avx2<T: Copy + Into<f64>, F: Lane>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     y0: usize,
     y1: usize,
-    taps: &[f64; WINDOW],
-    c1: f64,
-    c2: f64,
+    p: BandParams<F>,
 ) -> (f64, f64) {
-    band_sum_body(a, b, y0, y1, taps, c1, c2)
+    band_sum_body(a, b, y0, y1, p)
 }
 
 #[inline(always)]
-fn band_sum_body<T: Copy + Into<f64>>(
+fn band_sum_body<T: Copy + Into<f64>, F: Lane>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     y0: usize,
     y1: usize,
-    taps: &[f64; WINDOW],
-    c1: f64,
-    c2: f64,
+    p: BandParams<F>,
 ) -> (f64, f64) {
     let w = a.width;
     let ow = w - (WINDOW - 1);
-    SCRATCH.with(|cell| {
-        let mut buf = cell.borrow_mut();
+    F::with_scratch(|buf| {
         // ring: WINDOW rows × MOMENTS × ow; sources: MOMENTS × w;
         // vertical sums: MOMENTS × ow; maps: 2 × ow
         let need = WINDOW * MOMENTS * ow + MOMENTS * w + MOMENTS * ow + 2 * ow;
         if buf.len() < need {
-            buf.resize(need, 0.0);
+            buf.resize(need, F::zero());
         }
         let (ring, rest) = buf.split_at_mut(WINDOW * MOMENTS * ow);
         let (src, rest) = rest.split_at_mut(MOMENTS * w);
@@ -176,26 +278,26 @@ fn band_sum_body<T: Copy + Into<f64>>(
         let mut sum = (0.0, 0.0);
         for r in y0..y1 + WINDOW - 1 {
             let slot = r % WINDOW;
-            sources(a.row(r), b.row(r), src, w);
+            sources(a.row(r), b.row(r), src, w, p.offset);
             let row = &mut ring[slot * MOMENTS * ow..(slot + 1) * MOMENTS * ow];
             for m in 0..MOMENTS {
                 horizontal(
                     &src[m * w..(m + 1) * w],
-                    taps,
+                    &p.taps,
                     &mut row[m * ow..(m + 1) * ow],
                 );
             }
             if r + 1 >= y0 + WINDOW {
                 let o = r + 1 - WINDOW; // output row whose window ends at r
                 for m in 0..MOMENTS {
-                    let rows: [&[f64]; WINDOW] = std::array::from_fn(|k| {
+                    let rows: [&[F]; WINDOW] = std::array::from_fn(|k| {
                         let s = (o + k) % WINDOW;
                         let base = s * MOMENTS * ow + m * ow;
                         &ring[base..base + ow]
                     });
-                    vertical(rows, taps, &mut vert[m * ow..(m + 1) * ow]);
+                    vertical(rows, &p.taps, &mut vert[m * ow..(m + 1) * ow]);
                 }
-                ssim_maps(vert, ow, c1, c2, smap, cmap);
+                ssim_maps(vert, ow, p, smap, cmap);
                 sum.0 += sum_lanes(smap);
                 sum.1 += sum_lanes(cmap);
             }
@@ -204,9 +306,9 @@ fn band_sum_body<T: Copy + Into<f64>>(
     })
 }
 
-/// The five source rows: x, y, x², y², xy.
+/// The five source rows: x, y, x², y², xy (of the samples minus `offset`).
 #[inline(always)]
-fn sources<T: Copy + Into<f64>>(ra: &[T], rb: &[T], src: &mut [f64], w: usize) {
+fn sources<T: Copy + Into<f64>, F: Lane>(ra: &[T], rb: &[T], src: &mut [F], w: usize, offset: F) {
     let (sx, rest) = src.split_at_mut(w);
     let (sy, rest) = rest.split_at_mut(w);
     let (sxx, rest) = rest.split_at_mut(w);
@@ -214,8 +316,8 @@ fn sources<T: Copy + Into<f64>>(ra: &[T], rb: &[T], src: &mut [f64], w: usize) {
     let (ra, rb) = (&ra[..w], &rb[..w]);
     let sxy = &mut sxy[..w];
     for i in 0..w {
-        let x: f64 = ra[i].into();
-        let y: f64 = rb[i].into();
+        let x = F::of(ra[i].into()) - offset;
+        let y = F::of(rb[i].into()) - offset;
         sx[i] = x;
         sy[i] = y;
         sxx[i] = x * x;
@@ -226,7 +328,7 @@ fn sources<T: Copy + Into<f64>>(ra: &[T], rb: &[T], src: &mut [f64], w: usize) {
 
 /// Horizontal 11-tap filter of one source row, using the taps' symmetry.
 #[inline(always)]
-fn horizontal(s: &[f64], t: &[f64; WINDOW], out: &mut [f64]) {
+fn horizontal<F: Lane>(s: &[F], t: &[F; WINDOW], out: &mut [F]) {
     let ow = out.len();
     let s = &s[..ow + WINDOW - 1];
     for i in 0..ow {
@@ -242,7 +344,7 @@ fn horizontal(s: &[f64], t: &[f64; WINDOW], out: &mut [f64]) {
 /// Vertical 11-tap filter of one moment of one output row, using the taps'
 /// symmetry; `rows` are that moment's 11 horizontal rows, top first.
 #[inline(always)]
-fn vertical(rows: [&[f64]; WINDOW], t: &[f64; WINDOW], out: &mut [f64]) {
+fn vertical<F: Lane>(rows: [&[F]; WINDOW], t: &[F; WINDOW], out: &mut [F]) {
     let n = out.len();
     let [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10] = rows.map(|r| &r[..n]);
     for i in 0..n {
@@ -257,40 +359,45 @@ fn vertical(rows: [&[f64]; WINDOW], t: &[f64; WINDOW], out: &mut [f64]) {
 
 /// SSIM and cs maps of one output row from its five filtered moments.
 #[inline(always)]
-fn ssim_maps(v: &[f64], ow: usize, c1: f64, c2: f64, smap: &mut [f64], cmap: &mut [f64]) {
+fn ssim_maps<F: Lane>(v: &[F], ow: usize, p: BandParams<F>, smap: &mut [F], cmap: &mut [F]) {
     let (mx, rest) = v.split_at(ow);
     let (my, rest) = rest.split_at(ow);
     let (mxx, rest) = rest.split_at(ow);
     let (myy, mxy) = rest.split_at(ow);
     let (mxy, smap, cmap) = (&mxy[..ow], &mut smap[..ow], &mut cmap[..ow]);
+    let two = F::of(2.0);
     for i in 0..ow {
-        let ux = mx[i];
-        let uy = my[i];
-        let vx = mxx[i] - ux * ux;
-        let vy = myy[i] - uy * uy;
-        let vxy = mxy[i] - ux * uy;
-        let cs = (2.0 * vxy + c2) / (vx + vy + c2);
-        smap[i] = (2.0 * ux * uy + c1) / (ux * ux + uy * uy + c1) * cs;
-        cmap[i] = cs;
+        // centred moments give the variances; the means get the offset back
+        let (cx, cy) = (mx[i], my[i]);
+        let vx = mxx[i] - cx * cx;
+        let vy = myy[i] - cy * cy;
+        let vxy = mxy[i] - cx * cy;
+        let (ux, uy) = (cx + p.offset, cy + p.offset);
+        // one division for both maps: ssim = ln·cn/(ld·cd), cs = cn/cd
+        let (ln, ld) = (two * ux * uy + p.c1, ux * ux + uy * uy + p.c1);
+        let (cn, cd) = (two * vxy + p.c2, vx + vy + p.c2);
+        let r = F::one() / (ld * cd);
+        smap[i] = ln * cn * r;
+        cmap[i] = cn * ld * r;
     }
 }
 
 /// Sum in a fixed order of 8 interleaved partial sums (vectorisable, and
-/// the same on every code path).
+/// the same on every code path), returned in `f64`.
 #[inline(always)]
-fn sum_lanes(v: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
+fn sum_lanes<F: Lane>(v: &[F]) -> f64 {
+    let mut acc = [F::zero(); 8];
     let chunks = v.chunks_exact(8);
     let rem = chunks.remainder();
     for c in chunks {
         for k in 0..8 {
-            acc[k] += c[k];
+            acc[k] = acc[k] + c[k];
         }
     }
-    let mut total =
-        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    let mut total = ((acc[0].wide() + acc[4].wide()) + (acc[1].wide() + acc[5].wide()))
+        + ((acc[2].wide() + acc[6].wide()) + (acc[3].wide() + acc[7].wide()));
     for x in rem {
-        total += x;
+        total += x.wide();
     }
     total
 }
@@ -418,6 +525,15 @@ mod tests {
         PlaneView::new(d, w, h).unwrap()
     }
 
+    /// The double-precision reference computation.
+    fn exact<T: Copy + Into<f64> + Sync>(
+        a: PlaneView<'_, T>,
+        b: PlaneView<'_, T>,
+        peak: f64,
+    ) -> Option<f64> {
+        ssim_cs_gaussian_in(a, b, peak, Precision::Double).map(|m| m.ssim)
+    }
+
     #[test]
     fn taps_sum_to_one_and_are_symmetric() {
         let t = gaussian_taps();
@@ -431,7 +547,7 @@ mod tests {
     #[test]
     fn identical_planes_give_one() {
         let a: Vec<u8> = (0..17 * 13).map(|i| (i * 37 % 251) as u8).collect();
-        let s = ssim_gaussian(v(&a, 17, 13), v(&a, 17, 13), 255.0).unwrap();
+        let s = exact(v(&a, 17, 13), v(&a, 17, 13), 255.0).unwrap();
         assert!((s - 1.0).abs() < 1e-12, "{s}");
     }
 
@@ -442,7 +558,7 @@ mod tests {
         let b = vec![110u8; 11 * 11];
         let c1 = (0.01f64 * 255.0).powi(2);
         let want = (2.0 * 100.0 * 110.0 + c1) / (100.0f64.powi(2) + 110.0f64.powi(2) + c1);
-        let s = ssim_gaussian(v(&a, 11, 11), v(&b, 11, 11), 255.0).unwrap();
+        let s = exact(v(&a, 11, 11), v(&b, 11, 11), 255.0).unwrap();
         assert!((s - want).abs() < 1e-12, "{s} vs {want}");
     }
 
@@ -460,7 +576,7 @@ mod tests {
         let c1 = (0.01f64 * 255.0).powi(2);
         let c2 = (0.03f64 * 255.0).powi(2);
         let want = c1 * c2 / ((uy * uy + c1) * (vy + c2));
-        let s = ssim_gaussian(v(&a, 11, 11), v(&b, 11, 11), 255.0).unwrap();
+        let s = exact(v(&a, 11, 11), v(&b, 11, 11), 255.0).unwrap();
         assert!((s - want).abs() < 1e-12, "{s} vs {want}");
     }
 
@@ -468,7 +584,7 @@ mod tests {
     fn sixteen_bit_extremes_stay_finite() {
         let a = vec![0u16; 12 * 12];
         let b = vec![65535u16; 12 * 12];
-        let s = ssim_gaussian(v(&a, 12, 12), v(&b, 12, 12), 65535.0).unwrap();
+        let s = exact(v(&a, 12, 12), v(&b, 12, 12), 65535.0).unwrap();
         let c1 = (0.01f64 * 65535.0).powi(2);
         assert!((s - c1 / (65535.0f64.powi(2) + c1)).abs() < 1e-12);
     }
@@ -476,6 +592,7 @@ mod tests {
     #[test]
     fn too_small_planes_are_refused() {
         let a = vec![0u8; 10 * 20];
+        assert!(exact(v(&a, 10, 20), v(&a, 10, 20), 255.0).is_none());
         assert!(ssim_gaussian(v(&a, 10, 20), v(&a, 10, 20), 255.0).is_none());
     }
 
@@ -486,7 +603,10 @@ mod tests {
         let (w, h) = (23, 300);
         let a: Vec<u8> = (0..w * h).map(|i| ((i * 7919) % 256) as u8).collect();
         let b: Vec<u8> = a.iter().map(|x| x.wrapping_add((x % 5) * 3)).collect();
-        let got = ssim_gaussian(v(&a, w, h), v(&b, w, h), 255.0).unwrap();
+        let got = exact(v(&a, w, h), v(&b, w, h), 255.0).unwrap();
+        // the fast single-precision path stays far inside the 1e-4 tolerance
+        let fast = ssim_gaussian(v(&a, w, h), v(&b, w, h), 255.0).unwrap();
+        assert!((fast - got).abs() < 1e-6, "{fast} vs {got}");
         let t = gaussian_taps();
         let c1 = (0.01f64 * 255.0).powi(2);
         let c2 = (0.03f64 * 255.0).powi(2);
@@ -549,17 +669,38 @@ mod dispatch_tests {
                 .collect();
             let taps = gaussian_taps();
             let (c1, c2) = ((K1 * 255.0f64).powi(2), (K2 * 255.0f64).powi(2));
+            let p64 = BandParams {
+                taps,
+                c1,
+                c2,
+                offset: 0.0,
+            };
+            let p32 = BandParams {
+                taps: taps.map(|t| t as f32),
+                c1: c1 as f32,
+                c2: c2 as f32,
+                offset: 128.0f32,
+            };
             let oh = h - (WINDOW - 1);
             let mut results8 = Vec::new();
+            let mut results8f = Vec::new();
             let mut results16 = Vec::new();
             for level in available_levels() {
                 let va = PlaneView::new(&a8, w, h).unwrap();
                 let vb = PlaneView::new(&b8, w, h).unwrap();
-                results8.push(band_sum(va, vb, 0, oh, &taps, c1, c2, level));
+                results8.push(band_sum(va, vb, 0, oh, p64, level));
+                results8f.push(band_sum(va, vb, 0, oh, p32, level));
                 let va = PlaneView::new(&a16, w, h).unwrap();
                 let vb = PlaneView::new(&b16, w, h).unwrap();
-                results16.push(band_sum(va, vb, 0, oh, &taps, c1, c2, level));
+                results16.push(band_sum(va, vb, 0, oh, p64, level));
             }
+            assert!(
+                results8f.windows(2).all(|p| p[0] == p[1]),
+                "{w}x{h}: {results8f:?}"
+            );
+            // single and double precision agree far inside the tolerance
+            let n = ((w - 10) * oh) as f64;
+            assert!((results8f[0].0 / n - results8[0].0 / n).abs() < 1e-5);
             assert!(
                 results8.windows(2).all(|p| p[0] == p[1]),
                 "{w}x{h}: {results8:?}"

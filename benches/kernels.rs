@@ -1,0 +1,141 @@
+//! Criterion benches of every metric kernel on one 1920×1080 4:2:0 picture
+//! pair, 8-bit and 10-bit, reported in Mpixel/s (luma + chroma samples).
+//! Run: `cargo bench --bench kernels`.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use vqm::frame::Frame;
+use vqm::metrics::Layout;
+use vqm::metrics::{MetricOptions, MetricSet, REGISTRY, Registration, SsimMode, resolve_names};
+
+fn noise(n: usize, seed: u64, max: u32) -> Vec<u32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 33) as u32) % (max + 1)
+        })
+        .collect()
+}
+
+/// A smooth picture (a gradient) plus noise, and a noisier copy of it.
+fn pair(bits: u32) -> (Frame, Frame) {
+    let max = (1u32 << bits) - 1;
+    let dims = [(1920usize, 1080usize), (960, 540), (960, 540)];
+    let mut r = Vec::new();
+    let mut d = Vec::new();
+    for (i, (w, h)) in dims.iter().enumerate() {
+        let n1 = noise(w * h, 1 + i as u64, max / 32);
+        let n2 = noise(w * h, 9 + i as u64, max / 16);
+        let base: Vec<u32> = (0..w * h)
+            .map(|k| ((k % w) as u32 * max / *w as u32) / 2 + (k / w) as u32 % 64)
+            .collect();
+        r.push((
+            *w,
+            *h,
+            base.iter()
+                .zip(&n1)
+                .map(|(b, x)| (b + x).min(max))
+                .collect::<Vec<u32>>(),
+        ));
+        d.push((
+            *w,
+            *h,
+            base.iter()
+                .zip(&n2)
+                .map(|(b, x)| (b + x).min(max))
+                .collect::<Vec<u32>>(),
+        ));
+    }
+    let to8 = |p: Vec<(usize, usize, Vec<u32>)>| {
+        Frame::from_u8(
+            p.into_iter()
+                .map(|(w, h, v)| (w, h, v.into_iter().map(|x| x as u8).collect()))
+                .collect(),
+        )
+    };
+    let to16 = |p: Vec<(usize, usize, Vec<u32>)>| {
+        Frame::from_u16(
+            bits,
+            p.into_iter()
+                .map(|(w, h, v)| (w, h, v.into_iter().map(|x| x as u16).collect()))
+                .collect(),
+        )
+    };
+    if bits == 8 {
+        (to8(r), to8(d))
+    } else {
+        (to16(r), to16(d))
+    }
+}
+
+fn layout(f: &Frame) -> Layout {
+    Layout {
+        plane_names: vec!["y", "u", "v"],
+        plane_dims: f.planes.iter().map(|p| (p.width, p.height)).collect(),
+        bit_depth: f.bit_depth,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let samples = (1920 * 1080 + 2 * 960 * 540) as u64;
+    let mut g = c.benchmark_group("kernels_1080p_420");
+    g.throughput(Throughput::Elements(samples));
+    g.sample_size(10);
+    for bits in [8u32, 10] {
+        let (r, d) = pair(bits);
+        let lay = layout(&r);
+        let cases: Vec<(&str, Vec<&'static Registration>, SsimMode)> = vec![
+            (
+                "psnr",
+                resolve_names(&["psnr".into()]).unwrap_or_default(),
+                SsimMode::Gaussian,
+            ),
+            (
+                "ssim_gaussian",
+                resolve_names(&["ssim".into()]).unwrap_or_default(),
+                SsimMode::Gaussian,
+            ),
+            (
+                "ssim_ffmpeg",
+                resolve_names(&["ssim".into()]).unwrap_or_default(),
+                SsimMode::Ffmpeg,
+            ),
+            (
+                "ms_ssim",
+                resolve_names(&["ms-ssim".into()]).unwrap_or_default(),
+                SsimMode::Gaussian,
+            ),
+            (
+                "losses_mae_smoothl1_bce",
+                resolve_names(&["mae,smooth-l1,bce".into()]).unwrap_or_default(),
+                SsimMode::Gaussian,
+            ),
+            (
+                "histograms_entropy_kl_xent",
+                resolve_names(&["entropy,kl,xent".into()]).unwrap_or_default(),
+                SsimMode::Gaussian,
+            ),
+        ];
+        for (name, regs, mode) in cases {
+            let opts = MetricOptions {
+                ssim_mode: mode,
+                ..MetricOptions::default()
+            };
+            let Ok(set) = MetricSet::new(&regs, opts, &lay) else {
+                continue;
+            };
+            g.bench_with_input(
+                BenchmarkId::new(name, format!("{bits}bit")),
+                &(&r, &d),
+                |b, (r, d)| b.iter(|| set.compute(r, d)),
+            );
+        }
+    }
+    g.finish();
+    let _all = REGISTRY.len();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
