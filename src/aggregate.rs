@@ -39,62 +39,95 @@ pub const BLACK_MEAN: f64 = 0.125;
 /// …and its standard deviation at most this share of peak.
 pub const BLACK_STDDEV: f64 = 0.02;
 
+/// Accumulates a luma plane's identity hash and exact sums, row by row
+/// (the decoder feeds each row right after copying it, while it is hot in
+/// cache).
+#[derive(Debug, Clone, Copy)]
+pub struct SigAcc {
+    h: u64,
+    sum: u64,
+    sq: u64,
+    n: u64,
+}
+
+impl Default for SigAcc {
+    fn default() -> Self {
+        SigAcc {
+            h: 0x243f_6a88_85a3_08d3,
+            sum: 0,
+            sq: 0,
+            n: 0,
+        }
+    }
+}
+
+#[inline(always)]
+fn mix(h: u64, a: u64, b: u64) -> u64 {
+    let h = (h ^ a).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(31);
+    (h ^ b).wrapping_mul(0xc2b2_ae3d_27d4_eb4f).rotate_left(29)
+}
+
+impl SigAcc {
+    /// Feeds one row of 8-bit samples: per chunk the sum, the sum of
+    /// squares and a position-weighted sum (so moved samples change it),
+    /// mixed into the hash in order.
+    pub fn feed_u8(&mut self, row: &[u8]) {
+        // 1024 × 255 × 1024 < 2^32: a chunk's u32 sums cannot overflow
+        for c in row.chunks(1024) {
+            let (mut s1, mut s2, mut sw) = (0u32, 0u32, 0u32);
+            for (k, x) in c.iter().enumerate() {
+                let x = *x as u32;
+                s1 += x;
+                s2 += x * x;
+                sw = sw.wrapping_add(x * (k as u32 + 1));
+            }
+            self.h = mix(self.h, s1 as u64 | ((sw as u64) << 32), s2 as u64);
+            self.sum += s1 as u64;
+            self.sq += s2 as u64;
+        }
+        self.n += row.len() as u64;
+    }
+
+    /// Feeds one row of 9–16-bit samples.
+    pub fn feed_u16(&mut self, row: &[u16]) {
+        for c in row.chunks(1024) {
+            let (mut s1, mut s2, mut sw) = (0u64, 0u64, 0u64);
+            for (k, x) in c.iter().enumerate() {
+                let x = *x as u64;
+                s1 += x;
+                s2 += x * x;
+                sw = sw.wrapping_add(x * (k as u64 + 1));
+            }
+            self.h = mix(self.h, s1 ^ (sw << 20), s2);
+            self.sum += s1;
+            self.sq += s2;
+        }
+        self.n += row.len() as u64;
+    }
+
+    /// The hash and whether the plane is black (dark and nearly flat).
+    pub fn finish(&self, peak: f64) -> (u64, bool) {
+        let n = self.n.max(1) as f64;
+        let mean = self.sum as f64 / n;
+        let var = (self.sq as f64 / n - mean * mean).max(0.0);
+        let black = mean <= BLACK_MEAN * peak && var.sqrt() <= BLACK_STDDEV * peak;
+        (self.h, black)
+    }
+}
+
 fn luma_facts(f: &Frame) -> (u64, bool) {
+    if let Some(s) = f.luma_sig {
+        return s;
+    }
     let Some(p) = f.planes.first() else {
         return (0, false);
     };
-    let peak = f.peak();
-    let n = p.len().max(1) as f64;
-    // A fast 64-bit hash over 8-byte words, and exact integer sums for the
-    // mean and variance.
-    let (h, sum, sq) = match &p.samples {
-        Samples::U8(v) => {
-            let (mut h, mut sum, mut sq) = (0x9e37_79b9_7f4a_7c15u64, 0u64, 0u64);
-            let words = v.chunks_exact(8);
-            let tail = words.remainder();
-            for w in words {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(w);
-                h = (h ^ u64::from_le_bytes(b))
-                    .wrapping_mul(0x0100_0000_01b3)
-                    .rotate_left(29);
-            }
-            for (i, t) in tail.iter().enumerate() {
-                h = (h ^ ((*t as u64) << (8 * i))).wrapping_mul(0x0100_0000_01b3);
-            }
-            for c in v.chunks(1 << 16) {
-                let (mut s1, mut s2) = (0u64, 0u64);
-                for x in c {
-                    let x = *x as u64;
-                    s1 += x;
-                    s2 += x * x;
-                }
-                sum += s1;
-                sq += s2;
-            }
-            (h, sum, sq)
-        }
-        Samples::U16(v) => {
-            let (mut h, mut sum, mut sq) = (0x9e37_79b9_7f4a_7c15u64, 0u64, 0u64);
-            for w in v.chunks(4) {
-                let mut word = 0u64;
-                for (i, x) in w.iter().enumerate() {
-                    word |= (*x as u64) << (16 * i);
-                }
-                h = (h ^ word).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
-            }
-            for x in v {
-                let x = *x as u64;
-                sum += x;
-                sq += x * x;
-            }
-            (h, sum, sq)
-        }
-    };
-    let mean = sum as f64 / n;
-    let var = (sq as f64 / n - mean * mean).max(0.0);
-    let black = mean <= BLACK_MEAN * peak && var.sqrt() <= BLACK_STDDEV * peak;
-    (h, black)
+    let mut acc = SigAcc::default();
+    match &p.samples {
+        Samples::U8(v) => v.chunks(p.width.max(1)).for_each(|r| acc.feed_u8(r)),
+        Samples::U16(v) => v.chunks(p.width.max(1)).for_each(|r| acc.feed_u16(r)),
+    }
+    acc.finish(f.peak())
 }
 
 impl Signature {

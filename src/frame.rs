@@ -113,6 +113,9 @@ pub struct Frame {
     pub abs_pts: Option<f64>,
     /// When the decoder delivered the frame (for latency figures).
     pub decoded_at: Option<std::time::Instant>,
+    /// Luma identity hash and blackness, computed by the decoder while
+    /// copying (`None`: computed on demand).
+    pub luma_sig: Option<(u64, bool)>,
 }
 
 impl Frame {
@@ -125,6 +128,7 @@ impl Frame {
             pts: 0.0,
             abs_pts: None,
             decoded_at: None,
+            luma_sig: None,
         }
     }
 
@@ -144,6 +148,7 @@ impl Frame {
             pts: 0.0,
             abs_pts: None,
             decoded_at: None,
+            luma_sig: None,
         }
     }
 
@@ -163,6 +168,7 @@ impl Frame {
             pts: 0.0,
             abs_pts: None,
             decoded_at: None,
+            luma_sig: None,
         }
     }
 

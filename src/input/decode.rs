@@ -910,6 +910,7 @@ impl Convert {
             out.planes
                 .push(crate::frame::Plane::zeroed(0, 0, self.depth));
         }
+        let mut sig = crate::aggregate::SigAcc::default();
         for (i, (plane, &(w, h))) in out.planes.iter_mut().zip(&self.dims).enumerate() {
             plane.reshape(w, h, self.depth);
             let data_index = self.order[i];
@@ -920,6 +921,9 @@ impl Convert {
                     for (y, row) in dst.chunks_exact_mut(w).enumerate() {
                         let start = y * stride;
                         row.copy_from_slice(&bytes[start..start + w]);
+                        if i == 0 {
+                            sig.feed_u8(row);
+                        }
                     }
                 }
                 Samples::U16(dst) => {
@@ -929,10 +933,14 @@ impl Convert {
                         for (d, s) in row.iter_mut().zip(src_row.chunks_exact(2)) {
                             *d = u16::from_le_bytes([s[0], s[1]]);
                         }
+                        if i == 0 {
+                            sig.feed_u16(row);
+                        }
                     }
                 }
             }
         }
+        out.luma_sig = Some(sig.finish(((1u64 << self.depth) - 1) as f64));
         out.index = self.next_index;
         out.abs_pts = src.timestamp().map(|ts| ts as f64 * time_base);
         out.pts = match src.timestamp() {

@@ -373,12 +373,10 @@ fn ssim_maps<F: Lane>(v: &[F], ow: usize, p: BandParams<F>, smap: &mut [F], cmap
         let vy = myy[i] - cy * cy;
         let vxy = mxy[i] - cx * cy;
         let (ux, uy) = (cx + p.offset, cy + p.offset);
-        // one division for both maps: ssim = ln·cn/(ld·cd), cs = cn/cd
-        let (ln, ld) = (two * ux * uy + p.c1, ux * ux + uy * uy + p.c1);
-        let (cn, cd) = (two * vxy + p.c2, vx + vy + p.c2);
-        let r = F::one() / (ld * cd);
-        smap[i] = ln * cn * r;
-        cmap[i] = cn * ld * r;
+        // two quotients, so identical pictures give exactly 1
+        let cs = (two * vxy + p.c2) / (vx + vy + p.c2);
+        smap[i] = (two * ux * uy + p.c1) / (ux * ux + uy * uy + p.c1) * cs;
+        cmap[i] = cs;
     }
 }
 
