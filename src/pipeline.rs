@@ -436,6 +436,9 @@ pub fn run(
     if paired.is_err() {
         fatal.store(true, Ordering::Relaxed);
     }
+    // A stop asked before this point came from a signal (or a failure,
+    // which `fatal` tells apart).
+    let signalled = stop.load(Ordering::Relaxed);
     // Stop the decoders, unblock any waiting on a full queue, collect them.
     stop.store(true, Ordering::Relaxed);
     let mut ref_busy = Duration::ZERO;
@@ -466,13 +469,13 @@ pub fn run(
             return Err(e);
         }
     };
-    let interrupted = !fatal.load(Ordering::Relaxed);
+    let interrupted = signalled && !fatal.load(Ordering::Relaxed);
     let sent = atx.send(AggMsg::Finish {
         seq: finish_seq,
         counts,
         reference_frames: ref_frames,
         reference_decode: ref_busy,
-        interrupted: interrupted && stopped_early(&reference),
+        interrupted: interrupted && !reference.is_ended(),
     });
     drop(atx);
     let result = aggregator
@@ -518,9 +521,4 @@ fn rdec_tolerance(header: &Header) -> f64 {
         Some(r) if r > 0.0 => 0.5 / r,
         _ => 0.001,
     }
-}
-
-/// Whether pairing stopped before the reference ended (a signal).
-fn stopped_early(reference: &Source) -> bool {
-    !reference.is_ended()
 }

@@ -238,6 +238,17 @@ pub fn is_network(label: &str) -> bool {
     .any(|p| l.starts_with(p))
 }
 
+/// Protocols that carry a broadcast with no end of their own (udp, rtp,
+/// srt, rtmp, rtsp, tcp): an end of stream there is a loss.
+pub fn is_broadcast(label: &str) -> bool {
+    let l = label.to_ascii_lowercase();
+    [
+        "udp://", "srt://", "rtmp://", "rtmps://", "rtp://", "rtsp://", "tcp://",
+    ]
+    .iter()
+    .any(|p| l.starts_with(p))
+}
+
 /// An ISO-BMFF file (starts with an `ftyp` box) that FFmpeg could not
 /// open: almost always one whose `moov` atom is missing.
 fn is_mp4_without_moov(label: &str) -> bool {
@@ -551,7 +562,9 @@ impl Decoder {
         loop {
             match self.session_loop(&mut state, &tx, &pool) {
                 SessionEnd::Stopped => break,
-                SessionEnd::Eof if !self.live_network() => {
+                // The end of a file, or of an HTTP(S)/HLS presentation that
+                // ended, is the end; a broadcast protocol has no end.
+                SessionEnd::Eof if !self.live_network() || !is_broadcast(&self.label) => {
                     if tx
                         .send(DecodeEvent::End {
                             frames: state.next_index,
