@@ -871,7 +871,16 @@ impl Convert {
         out: &mut Frame,
         time_base: f64,
     ) -> Result<(), String> {
-        let native = (src.width(), src.height()) == (self.target.width, self.target.height)
+        // SAFETY: reading the line sizes of a frame the decoder filled.
+        let positive = unsafe {
+            (*src.as_ptr()).linesize[..self.dims.len().min(3)]
+                .iter()
+                .all(|l| *l > 0)
+        };
+        // Bottom-up pictures (negative line sizes) go through swscale, which
+        // writes a frame of our own with positive ones.
+        let native = positive
+            && (src.width(), src.height()) == (self.target.width, self.target.height)
             && format::same_planes(src.format(), self.target.pixel);
         let pic: &ff::frame::Video = if native {
             src
