@@ -871,12 +871,9 @@ impl Convert {
         out: &mut Frame,
         time_base: f64,
     ) -> Result<(), String> {
-        // SAFETY: reading the line sizes of a frame the decoder filled.
-        let positive = unsafe {
-            (*src.as_ptr()).linesize[..self.dims.len().min(3)]
-                .iter()
-                .all(|l| *l > 0)
-        };
+        // SAFETY: copying the line sizes of a frame the decoder filled.
+        let linesize = unsafe { (*src.as_ptr()).linesize };
+        let positive = linesize[..self.dims.len().min(3)].iter().all(|l| *l > 0);
         // Bottom-up pictures (negative line sizes) go through swscale, which
         // writes a frame of our own with positive ones.
         let native = positive
