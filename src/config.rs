@@ -257,7 +257,7 @@ mod tests {
         let c = Config::builtin().unwrap();
         assert_eq!(c.metrics, vec!["psnr", "ssim"]);
         assert_eq!(c.window, WindowSpec::Frames(30));
-        assert_eq!(c.queue_depth, 8);
+        assert_eq!(c.queue_depth, 4);
         assert_eq!(c.psnr_max, None);
     }
 

@@ -366,7 +366,7 @@ pub fn run(
     let spawn_decoder =
         |dec: input::Decoder, role: &'static str, path: &str| -> Result<Source, Error> {
             let (tx, rx) = bounded(qd);
-            let pool = FramePool::new(qd * 2 + 4);
+            let pool = FramePool::new(qd + 2);
             let p = pool.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("vqm-decode-{role}"))
@@ -408,7 +408,8 @@ pub fn run(
         dist_skip,
         sync_range: settings.sync.unwrap_or(align::DEFAULT_MAX_OFFSET),
         sync_at_start: sync_in_run,
-        queue_cap: qd,
+        // the channels already buffer `qd` frames per input
+        queue_cap: 2,
         pts_tolerance,
         peak,
         frames: settings.frames,

@@ -391,7 +391,11 @@ fn open_session(
     let frames_announced = (stream.frames() > 0).then(|| stream.frames() as u64);
     let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| input_error(label, format!("cannot read codec parameters: {e}")))?;
-    ctx.set_threading(ff::threading::Config::kind(ff::threading::Type::Frame));
+    // Two frame threads per decoder: on a small machine more buy little and
+    // hold more pictures in memory.
+    let mut threading = ff::threading::Config::kind(ff::threading::Type::Frame);
+    threading.count = 2;
+    ctx.set_threading(threading);
     let codec = ctx.id().name().to_string();
     let decoder = ctx
         .decoder()
