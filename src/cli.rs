@@ -13,8 +13,9 @@ use crate::pipeline::Settings;
 use crate::stats::WindowSpec;
 use std::time::Duration;
 
-/// Full-reference video quality monitor: per-frame PSNR, MSE and SSIM of
-/// one or more distorted videos against a reference.
+/// Full-reference video quality monitor: per-frame PSNR, SSIM, MS-SSIM and
+/// more of one or more distorted videos against a reference, from files,
+/// pipes or live streams.
 #[derive(Debug, Parser)]
 #[command(
     name = "vqm",
