@@ -102,7 +102,7 @@ pub struct Cli {
     #[arg(long = "ref-opt", value_name = "KEY=VALUE", help_heading = "Inputs")]
     pub ref_opts: Vec<String>,
 
-    /// FFmpeg demuxer option for every distorted input, KEY=VALUE (repeatable).
+    /// FFmpeg demuxer option for every distorted input, KEY=VALUE, or for distorted input N, N:KEY=VALUE (repeatable).
     #[arg(long = "dist-opt", value_name = "KEY=VALUE", help_heading = "Inputs")]
     pub dist_opts: Vec<String>,
 
@@ -334,7 +334,28 @@ impl Cli {
         }
         let mut dist_opts = Vec::new();
         for kv in &self.dist_opts {
-            dist_opts.push(key_value("--dist-opt", kv)?);
+            // N:KEY=VALUE targets distorted input N (0-based)
+            let (index, rest) = match kv.split_once(':') {
+                Some((n, rest))
+                    if !n.is_empty()
+                        && n.chars().all(|c| c.is_ascii_digit())
+                        && rest.contains('=') =>
+                {
+                    let i: usize = n
+                        .parse()
+                        .map_err(|_| Error::Usage(format!("--dist-opt '{kv}': bad input index")))?;
+                    if i >= self.distorted.len() {
+                        return Err(Error::Usage(format!(
+                            "--dist-opt '{kv}': there is no distorted input {i} (0 to {})",
+                            self.distorted.len().saturating_sub(1)
+                        )));
+                    }
+                    (Some(i), rest)
+                }
+                _ => (None, kv.as_str()),
+            };
+            let (k, v) = key_value("--dist-opt", rest)?;
+            dist_opts.push((index, k, v));
         }
         let inputs = InputOptions {
             format: self.input_format.clone(),

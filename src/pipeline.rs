@@ -194,11 +194,12 @@ pub fn run(
     };
     let ref_options = settings
         .inputs
-        .for_input(&settings.reference, true, &options)?;
+        .for_input(&settings.reference, None, &options)?;
     let dist_options: Vec<OpenOptions> = settings
         .distorted
         .iter()
-        .map(|d| settings.inputs.for_input(d, false, &options))
+        .enumerate()
+        .map(|(i, d)| settings.inputs.for_input(d, Some(i), &options))
         .collect::<Result<_, _>>()?;
     let mut rdec = input::open(&settings.reference, &ref_options)?;
     let mut ddecs = Vec::with_capacity(settings.distorted.len());

@@ -188,6 +188,36 @@ fn raw_yuv_inputs_with_size_format_and_rate() {
     );
     let (code, _, err) = outcome(&vqm(&[&r, &d, "--dist-opt", "novalue"]));
     assert_eq!(code, 2, "{err}");
+    // options for one distorted input: the second raw input is half size
+    let o = vqm(&[
+        s(&ry),
+        s(&dy),
+        s(&small),
+        "--size",
+        "336x324",
+        "--pix-fmt",
+        "yuv420p",
+        "--dist-opt",
+        "1:video_size=168x162",
+        "-m",
+        "psnr",
+        "--log",
+        "-",
+        "-q",
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let recs = ndjson(&out);
+    assert_eq!(recs[0]["distorted"][0]["conversion"], Value::Null);
+    assert!(
+        recs[0]["distorted"][1]["conversion"]
+            .as_str()
+            .unwrap()
+            .contains("168x162")
+    );
+    let (code, _, err) = outcome(&vqm(&[s(&ry), s(&dy), "--dist-opt", "3:video_size=1x1"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no distorted input 3"), "{err}");
 }
 
 #[test]

@@ -60,8 +60,9 @@ pub struct InputOptions {
     pub raw: Vec<(String, String)>,
     /// Options for the reference (`--ref-opt`).
     pub reference: Vec<(String, String)>,
-    /// Options for every distorted input (`--dist-opt`).
-    pub distorted: Vec<(String, String)>,
+    /// Options for the distorted inputs (`--dist-opt`): for every one
+    /// (`None`), or for the one of that index (`--dist-opt N:KEY=VALUE`).
+    pub distorted: Vec<(Option<usize>, String, String)>,
     /// The Nth video stream of every input (`--stream`).
     pub stream: Option<usize>,
 }
@@ -76,28 +77,32 @@ pub fn is_raw(label: &str, format: Option<&str>) -> bool {
 }
 
 impl InputOptions {
-    /// The open options of the reference (`reference = true`) or of a
-    /// distorted input, on top of `base`; refuses a raw input without its
+    /// The open options of the reference (`index = None`) or of distorted
+    /// input `index`, on top of `base`; refuses a raw input without its
     /// size and pixel format.
     pub fn for_input(
         &self,
         label: &str,
-        reference: bool,
+        index: Option<usize>,
         base: &OpenOptions,
     ) -> Result<OpenOptions, Error> {
+        let reference = index.is_none();
         let raw = is_raw(label, self.format.as_deref());
         let mut demuxer = Vec::new();
         if raw {
             demuxer.extend(self.raw.iter().cloned());
         }
-        demuxer.extend(
-            if reference {
-                self.reference.iter()
-            } else {
-                self.distorted.iter()
-            }
-            .cloned(),
-        );
+        if reference {
+            demuxer.extend(self.reference.iter().cloned());
+        } else {
+            // options for every distorted input first, then this one's own
+            let all = self.distorted.iter().filter(|(i, _, _)| i.is_none());
+            let own = self
+                .distorted
+                .iter()
+                .filter(|(i, _, _)| i.is_some() && *i == index);
+            demuxer.extend(all.chain(own).map(|(_, k, v)| (k.clone(), v.clone())));
+        }
         let format = match (&self.format, raw) {
             (Some(f), _) => Some(f.clone()),
             (None, true) => Some("rawvideo".to_string()),
