@@ -726,3 +726,32 @@ fn ssim_mode_and_beta_come_from_config_too() {
     let (code, _, err) = outcome(&vqm(&[&r, &d, "--smooth-l1-beta", "-1"]));
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn twelve_and_sixteen_bit_inputs_keep_their_planes() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = fixture("c420.ref.mkv");
+    for (fmt, depth, planes, cap) in [("yuv444p12le", 12, 3, 84), ("gray16le", 16, 1, 108)] {
+        let p = dir.path().join(format!("{fmt}.mkv"));
+        ffmpeg(&["-i", &r, "-pix_fmt", fmt, "-c:v", "ffv1", s(&p)]);
+        let o = vqm(&[s(&p), s(&p), "-m", "psnr,ssim", "--log", "-", "-q"]);
+        let (code, out, err) = outcome(&o);
+        assert_eq!(code, 0, "{fmt}: {err}");
+        let recs = ndjson(&out);
+        assert_eq!(recs[0]["bit_depth"], depth, "{fmt}");
+        assert_eq!(recs[0]["measured_format"], fmt);
+        assert_eq!(recs[0]["distorted"][0]["conversion"], Value::Null);
+        let f = of_type(&recs, "frame")[0];
+        assert_eq!(f["psnr_y"], cap, "{fmt}");
+        assert_eq!(f["ssim_all"], 1, "{fmt}");
+        assert_eq!(
+            f.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| k.starts_with("psnr_") && *k != "psnr_avg" && *k != "psnr_yuv611")
+                .count(),
+            planes,
+            "{fmt}"
+        );
+    }
+}
