@@ -755,3 +755,19 @@ fn twelve_and_sixteen_bit_inputs_keep_their_planes() {
         );
     }
 }
+
+#[test]
+fn a_prometheus_address_that_cannot_be_used_is_exit_2() {
+    let (r, d) = c420();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--prometheus", &addr]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--prometheus") && err.contains("cannot listen"),
+        "{err}"
+    );
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--prometheus", "not-an-address"]));
+    assert_eq!(code, 2, "{err}");
+    drop(busy);
+}
