@@ -508,7 +508,11 @@ fn html_report_is_self_contained_and_chromium_draws_its_charts() {
     // headless Chromium renders it; the charts' pixels are there
     let shot = dir.path().join("shot.png");
     let profile = dir.path().join("profile");
-    let st = Command::new("chromium")
+    let browser = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .unwrap_or("chromium");
+    let st = Command::new(browser)
         .args([
             "--headless",
             "--no-sandbox",
