@@ -510,7 +510,12 @@ fn html_report_is_self_contained_and_chromium_draws_its_charts() {
     let profile = dir.path().join("profile");
     let browser = ["chromium", "chromium-browser"]
         .into_iter()
-        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
         .unwrap_or("chromium");
     let st = Command::new(browser)
         .args([
