@@ -106,7 +106,6 @@ struct Dist {
     ref_skip: u64,
     dist_skip: u64,
     sync: Option<Sync>,
-    pairs: u64,
     seen: u64,
     unpaired_ref: u64,
     unpaired_dist: u64,
@@ -185,7 +184,6 @@ pub fn pair_loop(
             dist_skip: settings.dist_skip.get(i).copied().unwrap_or(0),
             sync: (settings.sync_at_start && settings.align == Align::Index)
                 .then(|| Sync::new(settings.sync_range)),
-            pairs: 0,
             seen: 0,
             unpaired_ref: 0,
             unpaired_dist: 0,
@@ -554,7 +552,6 @@ impl Pairer<'_> {
                 done: self.tokens.1.clone(),
                 capture: self.settings.capture.clone(),
             };
-            d.pairs += 1;
             self.workers.spawn(move || job.run());
         }
         if let Ok(f) = Arc::try_unwrap(rf) {

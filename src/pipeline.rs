@@ -71,35 +71,6 @@ pub struct Settings {
     pub dump_worst: Option<(String, usize)>,
 }
 
-impl Settings {
-    /// Settings with defaults for everything but the inputs and metrics.
-    pub fn new(reference: &str, distorted: &[&str], metrics: Vec<&'static Registration>) -> Self {
-        Settings {
-            reference: reference.to_string(),
-            distorted: distorted.iter().map(|s| s.to_string()).collect(),
-            metrics,
-            options: MetricOptions::default(),
-            window: WindowSpec::Frames(30),
-            window_every: 30,
-            queue_depth: 8,
-            threads: None,
-            ref_offset: 0,
-            dist_offset: 0,
-            sync: None,
-            align: Align::Index,
-            live: false,
-            stall_timeout: Duration::from_secs(5),
-            alerts: Vec::new(),
-            gates: Vec::new(),
-            frames: None,
-            start: None,
-            every: 1,
-            inputs: InputOptions::default(),
-            dump_worst: None,
-        }
-    }
-}
-
 /// What a finished run reports.
 pub struct Report {
     /// The header record written at the start.
