@@ -348,6 +348,9 @@ fn open_session(
             || (watch && now_ms().saturating_sub(act.load(Ordering::Relaxed)) > stall_ms)
     };
     let ictx = open_input(&url_of(label), options.format.as_deref(), dict, interrupt).map_err(|e| {
+        if let (ff::Error::DemuxerNotFound, Some(f)) = (&e, &options.format) {
+            return Error::Usage(format!("--input-format '{f}': FFmpeg has no such demuxer"));
+        }
         let hint = if looks_local(label) && is_mp4_without_moov(label) {
             " (an MP4/MOV file whose moov atom is missing: an unfinished or truncated recording)"
         } else if watch && matches!(e, ff::Error::Exit) {
