@@ -10,10 +10,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-fn c420() -> (String, String) {
-    (fixture("c420.ref.mkv"), fixture("c420.dist.mkv"))
-}
-
 #[test]
 fn log_holds_header_frames_windows_and_summary_in_order() {
     let (r, d) = c420();
@@ -770,4 +766,36 @@ fn a_prometheus_address_that_cannot_be_used_is_exit_2() {
     let (code, _, err) = outcome(&vqm(&[&r, &d, "--prometheus", "not-an-address"]));
     assert_eq!(code, 2, "{err}");
     drop(busy);
+}
+
+#[test]
+fn conflicting_or_impossible_flags_are_exit_2() {
+    let (r, d) = c420();
+    for (args, says) in [
+        (vec!["--start=-1"], "--start"),
+        (vec!["--stall-timeout", "0"], "--stall-timeout"),
+        (
+            vec!["--log", "-", "--summary-json", "-"],
+            "cannot both write to standard output",
+        ),
+        (vec!["--report", "-"], "--report needs a file path"),
+        (
+            vec!["--input-format", "nosuchdemuxer"],
+            "--input-format 'nosuchdemuxer'",
+        ),
+        (vec!["--sync", "auto", "--align", "pts"], "--align pts"),
+    ] {
+        let mut a = vec![r.as_str(), d.as_str()];
+        a.extend(&args);
+        let (code, _, err) = outcome(&vqm(&a));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let (code, _, err) = outcome(&vqm(&["-", "-"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("only one input can read standard input"),
+        "{err}"
+    );
 }

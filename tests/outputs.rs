@@ -9,10 +9,6 @@ use std::process::Command;
 use common::*;
 use serde_json::Value;
 
-fn c420() -> (String, String) {
-    (fixture("c420.ref.mkv"), fixture("c420.dist.mkv"))
-}
-
 #[test]
 fn several_encodes_against_one_reference() {
     let (r, d) = c420();

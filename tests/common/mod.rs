@@ -21,6 +21,11 @@ pub fn fixture(name: &str) -> String {
         .into_owned()
 }
 
+/// The 8-bit 4:2:0 fidelity pair (reference, distorted).
+pub fn c420() -> (String, String) {
+    (fixture("c420.ref.mkv"), fixture("c420.dist.mkv"))
+}
+
 /// A bundled sample.
 pub fn sample(name: &str) -> String {
     root()
