@@ -3,16 +3,17 @@
 # both inputs produced on the fly by the ffmpeg CLI through FIFOs), with
 # its resident memory sampled every second into rss.csv. Memory must stay
 # flat: the last samples are compared with the ones after warm-up.
-# Usage: benches/soak.sh [frames] [workdir]
+# Usage: benches/soak.sh [frames] [workdir] [size, default 320x180]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 frames="${1:-30000}"
 work="${2:-$(mktemp -d)}"
+size="${3:-320x180}"
 mkdir -p "$work"
 cargo build --release --quiet
 rm -f "$work/ref.fifo" "$work/dist.fifo"
 mkfifo "$work/ref.fifo" "$work/dist.fifo"
-src="testsrc2=s=320x180:r=25"
+src="testsrc2=s=$size:r=25"
 ffmpeg -nostdin -v error -y -f lavfi -i "$src" -frames:v "$frames" -pix_fmt yuv420p -f yuv4mpegpipe "$work/ref.fifo" &
 ffmpeg -nostdin -v error -y -f lavfi -i "$src" -frames:v "$frames" -vf "noise=alls=10:allf=t" -pix_fmt yuv420p -f yuv4mpegpipe "$work/dist.fifo" &
 start=$(date +%s)
