@@ -137,5 +137,41 @@ fn bench(c: &mut Criterion) {
     let _all = REGISTRY.len();
 }
 
-criterion_group!(benches, bench);
+/// The single-precision Gaussian SSIM kernel on one 1080p luma plane, one
+/// thread, on every code path this CPU has.
+fn bench_levels(c: &mut Criterion) {
+    use vqm::frame::PlaneView;
+    use vqm::metrics::simd::available_levels;
+    use vqm::metrics::ssim::gaussian_taps;
+    use vqm::metrics::ssim_f32::{Params, band_sum};
+    let (w, h) = (1920usize, 1080usize);
+    let a: Vec<u8> = noise(w * h, 1, 255).into_iter().map(|v| v as u8).collect();
+    let b: Vec<u8> = a
+        .iter()
+        .zip(noise(w * h, 2, 16))
+        .map(|(x, n)| x.saturating_add(n as u8))
+        .collect();
+    let p = Params {
+        taps: gaussian_taps().map(|t| t as f32),
+        c1: (0.01f32 * 255.0).powi(2),
+        c2: (0.03f32 * 255.0).powi(2),
+        offset: 128.0,
+        want_cs: false,
+    };
+    let mut g = c.benchmark_group("ssim_gaussian_luma_1thread");
+    g.throughput(Throughput::Elements((w * h) as u64));
+    g.sample_size(10);
+    for level in available_levels() {
+        g.bench_function(format!("{level:?}"), |bch| {
+            bch.iter(|| {
+                let (va, vb) = (PlaneView::new(&a, w, h), PlaneView::new(&b, w, h));
+                va.zip(vb)
+                    .map(|(va, vb)| band_sum(va, vb, 0, h - 10, &p, level))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_levels);
 criterion_main!(benches);

@@ -108,12 +108,15 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
             .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
     }
-    // VQM_CPU=scalar forces the portable kernels (for comparisons).
     if std::env::var("VQM_SSIM_PRECISION").is_ok_and(|v| v == "double") {
         vqm::metrics::ssim::set_precision(vqm::metrics::ssim::Precision::Double);
     }
-    if std::env::var("VQM_CPU").is_ok_and(|v| v == "scalar") {
-        vqm::metrics::simd::force_level(Some(vqm::metrics::simd::CpuLevel::Scalar));
+    // VQM_CPU=scalar forces the portable kernels, VQM_CPU=avx2 AVX2 without
+    // fused multiply-adds (for comparisons).
+    match std::env::var("VQM_CPU").as_deref() {
+        Ok("scalar") => vqm::metrics::simd::force_level(Some(vqm::metrics::simd::CpuLevel::Scalar)),
+        Ok("avx2") => vqm::metrics::simd::force_level(Some(vqm::metrics::simd::CpuLevel::Avx2)),
+        _ => {}
     }
     ffmpeg_next::init()
         .map_err(|e| Error::Internal(format!("FFmpeg initialisation failed: {e}")))?;

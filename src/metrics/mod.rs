@@ -11,6 +11,7 @@ pub mod ms_ssim;
 pub mod psnr;
 pub mod simd;
 pub mod ssim;
+pub mod ssim_f32;
 pub mod ssim_ffmpeg;
 
 use std::sync::OnceLock;
@@ -125,6 +126,7 @@ pub struct PairContext<'a> {
     pub options: &'a MetricOptions,
     sse: OnceLock<Vec<u64>>,
     gaussian: OnceLock<Vec<Option<ssim::SsimMeans>>>,
+    needs_cs: bool,
     histograms: OnceLock<Vec<histogram::PlaneHistograms>>,
 }
 
@@ -164,8 +166,16 @@ impl<'a> PairContext<'a> {
             options,
             sse: OnceLock::new(),
             gaussian: OnceLock::new(),
+            needs_cs: true,
             histograms: OnceLock::new(),
         }
+    }
+
+    /// Whether [`PairContext::gaussian_means`] must also compute the cs
+    /// means (MS-SSIM needs them; SSIM alone does not). On by default.
+    pub fn with_cs(mut self, needs_cs: bool) -> Self {
+        self.needs_cs = needs_cs;
+        self
     }
 
     /// Gaussian SSIM and cs means of each plane at full scale, computed once
@@ -179,7 +189,10 @@ impl<'a> PairContext<'a> {
                 .par_iter()
                 .zip(self.distorted.planes.par_iter())
                 .map(|(r, d)| {
-                    with_views!(r, d, |a, b| ssim::ssim_cs_gaussian(a, b, peak)).flatten()
+                    with_views!(r, d, |a, b| {
+                        ssim::gaussian_in(a, b, peak, ssim::precision(), self.needs_cs)
+                    })
+                    .flatten()
                 })
                 .collect()
         })
@@ -416,7 +429,8 @@ impl MetricSet {
         if !same_layout(reference, distorted) {
             return Err("the frames of a pair differ in planes, size or bit depth".to_string());
         }
-        let ctx = PairContext::new(reference, distorted, &self.options);
+        let ctx = PairContext::new(reference, distorted, &self.options)
+            .with_cs(self.names.contains(&"ms-ssim"));
         let mut values = vec![0.0; self.keys.len()];
         let mut slots: Vec<&mut [f64]> = Vec::with_capacity(self.metrics.len());
         let mut rest: &mut [f64] = &mut values;

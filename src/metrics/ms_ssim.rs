@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::ssim::{SsimMeans, ssim_cs_gaussian};
+use super::ssim::{Sample, SsimMeans, ssim_cs_gaussian};
 use super::{Layout, Metric, PairContext};
 use crate::frame::{Plane, PlaneView};
 use crate::with_views;
@@ -50,7 +50,7 @@ pub fn combine(cs: [f64; 4], ssim5: f64) -> f64 {
 
 /// MS-SSIM of two planes given their full-scale means (from
 /// [`ssim_cs_gaussian`]); `None` if a side is under [`MIN_SIDE`].
-pub fn ms_ssim_from_scale1<T: Copy + Into<f64> + Sync>(
+pub fn ms_ssim_from_scale1<T: Sample>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     peak: f64,
@@ -87,11 +87,7 @@ pub fn ms_ssim_from_scale1<T: Copy + Into<f64> + Sync>(
 }
 
 /// MS-SSIM of two planes (computes the full scale too).
-pub fn ms_ssim<T: Copy + Into<f64> + Sync>(
-    a: PlaneView<'_, T>,
-    b: PlaneView<'_, T>,
-    peak: f64,
-) -> Option<f64> {
+pub fn ms_ssim<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>, peak: f64) -> Option<f64> {
     let s1 = ssim_cs_gaussian(a, b, peak)?;
     ms_ssim_from_scale1(a, b, peak, s1)
 }

@@ -2,15 +2,18 @@
 //! it as an argument and keep a portable path that is tested equal to every
 //! accelerated one. No `target-cpu=native`: the binary runs on any x86-64.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Code paths a kernel can take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Code paths a kernel can take, from the most portable up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CpuLevel {
     /// Portable code (SSE2 on x86-64).
     Scalar,
-    /// AVX2 (x86-64 only).
+    /// AVX2 without fused multiply-adds (bit-identical to `Scalar`).
     Avx2,
+    /// AVX2 with fused multiply-adds where a kernel has a use for them.
+    Avx2Fma,
 }
 
 static FORCED: AtomicU8 = AtomicU8::new(0);
@@ -18,40 +21,45 @@ static FORCED: AtomicU8 = AtomicU8::new(0);
 /// The best level this CPU supports (detected on first use), unless
 /// [`force_level`] capped it.
 pub fn cpu_level() -> CpuLevel {
+    let best = detected();
     match FORCED.load(Ordering::Relaxed) {
-        1 => return CpuLevel::Scalar,
-        2 => return detected(),
-        _ => {}
+        1 => CpuLevel::Scalar,
+        2 => best.min(CpuLevel::Avx2),
+        _ => best,
     }
-    detected()
 }
 
 fn detected() -> CpuLevel {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return CpuLevel::Avx2;
+    static LEVEL: OnceLock<CpuLevel> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                if std::arch::is_x86_feature_detected!("fma") {
+                    return CpuLevel::Avx2Fma;
+                }
+                return CpuLevel::Avx2;
+            }
         }
-    }
-    CpuLevel::Scalar
+        CpuLevel::Scalar
+    })
 }
 
 /// Every level this CPU can run, portable first (for tests and benches).
 pub fn available_levels() -> Vec<CpuLevel> {
-    let mut v = vec![CpuLevel::Scalar];
-    if detected() == CpuLevel::Avx2 {
-        v.push(CpuLevel::Avx2);
-    }
-    v
+    [CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx2Fma]
+        .into_iter()
+        .filter(|l| *l <= detected())
+        .collect()
 }
 
-/// Caps the level used from now on (`VQM_CPU=scalar` in the CLI); `None`
-/// restores detection.
+/// Caps the level used from now on (`VQM_CPU=scalar` or `VQM_CPU=avx2` in
+/// the CLI); `None` restores detection.
 pub fn force_level(level: Option<CpuLevel>) {
     let v = match level {
         Some(CpuLevel::Scalar) => 1,
         Some(CpuLevel::Avx2) => 2,
-        None => 0,
+        Some(CpuLevel::Avx2Fma) | None => 0,
     };
     FORCED.store(v, Ordering::Relaxed);
 }

@@ -4,17 +4,21 @@
 //! plane. This is scikit-image's `structural_similarity(gaussian_weights=True,
 //! sigma=1.5, use_sample_covariance=False, data_range=peak)`.
 //!
-//! The filter is separable: each band of output rows keeps a ring of 11
-//! horizontally filtered rows of the five moments (x, y, x², y², xy), and
-//! each output row is one vertical pass over the ring. Bands run in
-//! parallel. Arithmetic is `f64` so the variance terms (E[x²] − E[x]²) keep
-//! full precision at 16 bits.
+//! Bands of output rows run in parallel. Data up to 10 bits goes through
+//! the single-precision kernel of [`ssim_f32`] (four moments, AVX2/FMA when
+//! the CPU has them); deeper data, and every depth under
+//! `VQM_SSIM_PRECISION=double`, through the `f64` kernel here: each band
+//! keeps a ring of 11 horizontally filtered rows of the five moments (x, y,
+//! x², y², xy) and each output row is one vertical pass over the ring, in
+//! `f64` so the variance terms (E[x²] − E[x]²) keep full precision at 16
+//! bits.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 
 use rayon::prelude::*;
 
 use super::simd::{CpuLevel, cpu_level};
+use super::ssim_f32;
 use super::{Layout, Metric, PairContext, SsimMode, ssim_ffmpeg};
 use crate::frame::{Plane, PlaneView};
 use crate::with_views;
@@ -46,18 +50,19 @@ pub fn gaussian_taps() -> [f64; WINDOW] {
 const MOMENTS: usize = 5;
 
 thread_local! {
-    static SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+    /// Per-worker scratch, taken out for a band and put back after.
+    static SCRATCH: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
 }
 
 /// Mean Gaussian SSIM of two planes of equal size, each side at least
 /// [`WINDOW`]; `peak` is the data range L. Returns `None` if the plane is too
 /// small for one window.
-pub fn ssim_gaussian<T: Copy + Into<f64> + Sync>(
+pub fn ssim_gaussian<T: Sample>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     peak: f64,
 ) -> Option<f64> {
-    ssim_cs_gaussian(a, b, peak).map(|m| m.ssim)
+    gaussian_in(a, b, peak, precision(), false).map(|m| m.ssim)
 }
 
 /// Means of the SSIM map and of the contrast-structure map
@@ -66,27 +71,43 @@ pub fn ssim_gaussian<T: Copy + Into<f64> + Sync>(
 pub struct SsimMeans {
     /// Mean SSIM.
     pub ssim: f64,
-    /// Mean contrast-structure term (what MS-SSIM uses at scales 1–4).
+    /// Mean contrast-structure term (what MS-SSIM uses at scales 1–4); zero
+    /// when it was not asked for.
     pub cs: f64,
 }
 
+/// Sample types the Gaussian kernels read.
+pub trait Sample: Copy + Into<f64> + Sync + ssim_f32::Centre {}
+impl<T: Copy + Into<f64> + Sync + ssim_f32::Centre> Sample for T {}
+
 /// Mean SSIM and mean cs over the valid region of two equal-size planes
 /// (any sample type that converts to `f64`); `None` under one window.
-pub fn ssim_cs_gaussian<T: Copy + Into<f64> + Sync>(
+pub fn ssim_cs_gaussian<T: Sample>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     peak: f64,
 ) -> Option<SsimMeans> {
-    ssim_cs_gaussian_in(a, b, peak, precision())
+    gaussian_in(a, b, peak, precision(), true)
 }
 
 /// [`ssim_cs_gaussian`] in a chosen precision (`Double` is the reference
 /// computation; `Fast` uses `f32` up to 10 bits).
-pub fn ssim_cs_gaussian_in<T: Copy + Into<f64> + Sync>(
+pub fn ssim_cs_gaussian_in<T: Sample>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     peak: f64,
     prec: Precision,
+) -> Option<SsimMeans> {
+    gaussian_in(a, b, peak, prec, true)
+}
+
+/// The Gaussian SSIM (and cs when `want_cs`) means of two planes.
+pub fn gaussian_in<T: Sample>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    peak: f64,
+    prec: Precision,
+    want_cs: bool,
 ) -> Option<SsimMeans> {
     let (w, h) = (a.width, a.height);
     if w < WINDOW || h < WINDOW || (b.width, b.height) != (w, h) {
@@ -106,23 +127,19 @@ pub fn ssim_cs_gaussian_in<T: Copy + Into<f64> + Sync>(
     // Bands run in parallel; their sums are added in band order so every
     // run gives the same bits.
     let sums: Vec<(f64, f64)> = if peak <= 1023.0 && prec == Precision::Fast {
-        let p = BandParams {
+        let p = ssim_f32::Params {
             taps: taps.map(|t| t as f32),
             c1: c1 as f32,
             c2: c2 as f32,
             offset: ((peak + 1.0) / 2.0) as f32,
+            want_cs,
         };
         bands
             .par_iter()
-            .map(|&(y0, y1)| band_sum(a, b, y0, y1, p, level))
+            .map(|&(y0, y1)| ssim_f32::band_sum(a, b, y0, y1, &p, level))
             .collect()
     } else {
-        let p = BandParams {
-            taps,
-            c1,
-            c2,
-            offset: 0.0,
-        };
+        let p = BandParams { taps, c1, c2 };
         bands
             .par_iter()
             .map(|&(y0, y1)| band_sum(a, b, y0, y1, p, level))
@@ -132,7 +149,7 @@ pub fn ssim_cs_gaussian_in<T: Copy + Into<f64> + Sync>(
     let n = (out_w * out_h) as f64;
     Some(SsimMeans {
         ssim: ssim / n,
-        cs: cs / n,
+        cs: if want_cs { cs / n } else { 0.0 },
     })
 }
 
@@ -166,75 +183,28 @@ fn band_height(out_h: usize) -> usize {
     out_h.div_ceil(threads * 4).max(64)
 }
 
-/// The float type a band is computed in: `f64` always works; `f32` (twice
-/// the lanes) is used up to 10-bit data, on samples centred around half the
-/// peak so the variance terms keep their precision (the difference to the
-/// `f64` result stays far below the 1e-4 tolerance; tests hold it to 1e-5).
-pub trait Lane: num_traits::Float + Send + Sync + 'static {
-    /// Runs `f` with this thread's scratch buffer of this type.
-    fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R;
-    /// Conversion from `f64`.
-    fn of(v: f64) -> Self;
-    /// Conversion to `f64`.
-    fn wide(self) -> f64;
-}
-
-thread_local! {
-    static SCRATCH32: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-impl Lane for f64 {
-    fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R {
-        SCRATCH.with(|c| f(&mut c.borrow_mut()))
-    }
-    #[inline(always)]
-    fn of(v: f64) -> Self {
-        v
-    }
-    #[inline(always)]
-    fn wide(self) -> f64 {
-        self
-    }
-}
-
-impl Lane for f32 {
-    fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R {
-        SCRATCH32.with(|c| f(&mut c.borrow_mut()))
-    }
-    #[inline(always)]
-    fn of(v: f64) -> Self {
-        v as f32
-    }
-    #[inline(always)]
-    fn wide(self) -> f64 {
-        self as f64
-    }
-}
-
-/// Constants of one band computation.
+/// Constants of one band computation in `f64`.
 #[derive(Clone, Copy)]
-struct BandParams<F> {
-    taps: [F; WINDOW],
-    c1: F,
-    c2: F,
-    /// Subtracted from every sample (and added back to the means).
-    offset: F,
+struct BandParams {
+    taps: [f64; WINDOW],
+    c1: f64,
+    c2: f64,
 }
 
 /// Sums of the SSIM and cs maps over output rows `y0..y1` (valid-region
 /// coordinates), on the best code path the CPU has.
-fn band_sum<T: Copy + Into<f64>, F: Lane>(
+fn band_sum<T: Copy + Into<f64>>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     y0: usize,
     y1: usize,
-    p: BandParams<F>,
+    p: BandParams,
     level: CpuLevel,
 ) -> (f64, f64) {
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Avx2` is only produced when the CPU reports AVX2.
-        CpuLevel::Avx2 => unsafe { band_sum_avx2(a, b, y0, y1, p) },
+        CpuLevel::Avx2 | CpuLevel::Avx2Fma => unsafe { band_sum_avx2(a, b, y0, y1, p) },
         _ => band_sum_body(a, b, y0, y1, p),
     }
 }
@@ -243,32 +213,33 @@ fn band_sum<T: Copy + Into<f64>, F: Lane>(
 /// bit-identical to the portable path).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn band_sum_avx2<T: Copy + Into<f64>, F: Lane>(
+unsafe fn band_sum_avx2<T: Copy + Into<f64>>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     y0: usize,
     y1: usize,
-    p: BandParams<F>,
+    p: BandParams,
 ) -> (f64, f64) {
     band_sum_body(a, b, y0, y1, p)
 }
 
 #[inline(always)]
-fn band_sum_body<T: Copy + Into<f64>, F: Lane>(
+fn band_sum_body<T: Copy + Into<f64>>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     y0: usize,
     y1: usize,
-    p: BandParams<F>,
+    p: BandParams,
 ) -> (f64, f64) {
     let w = a.width;
     let ow = w - (WINDOW - 1);
-    F::with_scratch(|buf| {
+    let mut buf = SCRATCH.take();
+    let sum = {
         // ring: WINDOW rows × MOMENTS × ow; sources: MOMENTS × w;
         // vertical sums: MOMENTS × ow; maps: 2 × ow
         let need = WINDOW * MOMENTS * ow + MOMENTS * w + MOMENTS * ow + 2 * ow;
         if buf.len() < need {
-            buf.resize(need, F::zero());
+            buf.resize(need, 0.0);
         }
         let (ring, rest) = buf.split_at_mut(WINDOW * MOMENTS * ow);
         let (src, rest) = rest.split_at_mut(MOMENTS * w);
@@ -278,7 +249,7 @@ fn band_sum_body<T: Copy + Into<f64>, F: Lane>(
         let mut sum = (0.0, 0.0);
         for r in y0..y1 + WINDOW - 1 {
             let slot = r % WINDOW;
-            sources(a.row(r), b.row(r), src, w, p.offset);
+            sources(a.row(r), b.row(r), src, w);
             let row = &mut ring[slot * MOMENTS * ow..(slot + 1) * MOMENTS * ow];
             for m in 0..MOMENTS {
                 horizontal(
@@ -290,7 +261,7 @@ fn band_sum_body<T: Copy + Into<f64>, F: Lane>(
             if r + 1 >= y0 + WINDOW {
                 let o = r + 1 - WINDOW; // output row whose window ends at r
                 for m in 0..MOMENTS {
-                    let rows: [&[F]; WINDOW] = std::array::from_fn(|k| {
+                    let rows: [&[f64]; WINDOW] = std::array::from_fn(|k| {
                         let s = (o + k) % WINDOW;
                         let base = s * MOMENTS * ow + m * ow;
                         &ring[base..base + ow]
@@ -303,12 +274,14 @@ fn band_sum_body<T: Copy + Into<f64>, F: Lane>(
             }
         }
         sum
-    })
+    };
+    SCRATCH.set(buf);
+    sum
 }
 
-/// The five source rows: x, y, x², y², xy (of the samples minus `offset`).
+/// The five source rows: x, y, x², y², xy.
 #[inline(always)]
-fn sources<T: Copy + Into<f64>, F: Lane>(ra: &[T], rb: &[T], src: &mut [F], w: usize, offset: F) {
+fn sources<T: Copy + Into<f64>>(ra: &[T], rb: &[T], src: &mut [f64], w: usize) {
     let (sx, rest) = src.split_at_mut(w);
     let (sy, rest) = rest.split_at_mut(w);
     let (sxx, rest) = rest.split_at_mut(w);
@@ -316,8 +289,8 @@ fn sources<T: Copy + Into<f64>, F: Lane>(ra: &[T], rb: &[T], src: &mut [F], w: u
     let (ra, rb) = (&ra[..w], &rb[..w]);
     let sxy = &mut sxy[..w];
     for i in 0..w {
-        let x = F::of(ra[i].into()) - offset;
-        let y = F::of(rb[i].into()) - offset;
+        let x: f64 = ra[i].into();
+        let y: f64 = rb[i].into();
         sx[i] = x;
         sy[i] = y;
         sxx[i] = x * x;
@@ -328,7 +301,7 @@ fn sources<T: Copy + Into<f64>, F: Lane>(ra: &[T], rb: &[T], src: &mut [F], w: u
 
 /// Horizontal 11-tap filter of one source row, using the taps' symmetry.
 #[inline(always)]
-fn horizontal<F: Lane>(s: &[F], t: &[F; WINDOW], out: &mut [F]) {
+fn horizontal(s: &[f64], t: &[f64; WINDOW], out: &mut [f64]) {
     let ow = out.len();
     let s = &s[..ow + WINDOW - 1];
     for i in 0..ow {
@@ -344,7 +317,7 @@ fn horizontal<F: Lane>(s: &[F], t: &[F; WINDOW], out: &mut [F]) {
 /// Vertical 11-tap filter of one moment of one output row, using the taps'
 /// symmetry; `rows` are that moment's 11 horizontal rows, top first.
 #[inline(always)]
-fn vertical<F: Lane>(rows: [&[F]; WINDOW], t: &[F; WINDOW], out: &mut [F]) {
+fn vertical(rows: [&[f64]; WINDOW], t: &[f64; WINDOW], out: &mut [f64]) {
     let n = out.len();
     let [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10] = rows.map(|r| &r[..n]);
     for i in 0..n {
@@ -359,20 +332,19 @@ fn vertical<F: Lane>(rows: [&[F]; WINDOW], t: &[F; WINDOW], out: &mut [F]) {
 
 /// SSIM and cs maps of one output row from its five filtered moments.
 #[inline(always)]
-fn ssim_maps<F: Lane>(v: &[F], ow: usize, p: BandParams<F>, smap: &mut [F], cmap: &mut [F]) {
+fn ssim_maps(v: &[f64], ow: usize, p: BandParams, smap: &mut [f64], cmap: &mut [f64]) {
     let (mx, rest) = v.split_at(ow);
     let (my, rest) = rest.split_at(ow);
     let (mxx, rest) = rest.split_at(ow);
     let (myy, mxy) = rest.split_at(ow);
     let (mxy, smap, cmap) = (&mxy[..ow], &mut smap[..ow], &mut cmap[..ow]);
-    let two = F::of(2.0);
+    let two = 2.0;
     for i in 0..ow {
-        // centred moments give the variances; the means get the offset back
         let (cx, cy) = (mx[i], my[i]);
         let vx = mxx[i] - cx * cx;
         let vy = myy[i] - cy * cy;
         let vxy = mxy[i] - cx * cy;
-        let (ux, uy) = (cx + p.offset, cy + p.offset);
+        let (ux, uy) = (cx, cy);
         // two quotients, so identical pictures give exactly 1
         let cs = (two * vxy + p.c2) / (vx + vy + p.c2);
         smap[i] = (two * ux * uy + p.c1) / (ux * ux + uy * uy + p.c1) * cs;
@@ -383,19 +355,19 @@ fn ssim_maps<F: Lane>(v: &[F], ow: usize, p: BandParams<F>, smap: &mut [F], cmap
 /// Sum in a fixed order of 8 interleaved partial sums (vectorisable, and
 /// the same on every code path), returned in `f64`.
 #[inline(always)]
-fn sum_lanes<F: Lane>(v: &[F]) -> f64 {
-    let mut acc = [F::zero(); 8];
+fn sum_lanes(v: &[f64]) -> f64 {
+    let mut acc = [0.0; 8];
     let chunks = v.chunks_exact(8);
     let rem = chunks.remainder();
     for c in chunks {
         for k in 0..8 {
-            acc[k] = acc[k] + c[k];
+            acc[k] += c[k];
         }
     }
-    let mut total = ((acc[0].wide() + acc[4].wide()) + (acc[1].wide() + acc[5].wide()))
-        + ((acc[2].wide() + acc[6].wide()) + (acc[3].wide() + acc[7].wide()));
+    let mut total =
+        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for x in rem {
-        total += x.wide();
+        total += x;
     }
     total
 }
@@ -524,11 +496,7 @@ mod tests {
     }
 
     /// The double-precision reference computation.
-    fn exact<T: Copy + Into<f64> + Sync>(
-        a: PlaneView<'_, T>,
-        b: PlaneView<'_, T>,
-        peak: f64,
-    ) -> Option<f64> {
+    fn exact<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>, peak: f64) -> Option<f64> {
         ssim_cs_gaussian_in(a, b, peak, Precision::Double).map(|m| m.ssim)
     }
 
@@ -637,6 +605,10 @@ mod tests {
 #[cfg(test)]
 mod dispatch_tests {
     use super::*;
+
+    fn v<T>(d: &[T], w: usize, h: usize) -> PlaneView<'_, T> {
+        PlaneView::new(d, w, h).unwrap()
+    }
     use crate::metrics::simd::available_levels;
 
     /// A deterministic pseudo-random sequence.
@@ -657,6 +629,14 @@ mod dispatch_tests {
         for (w, h) in [(11, 11), (37, 29), (203, 77)] {
             let a8: Vec<u8> = noise(w * h, 1, 255).into_iter().map(|v| v as u8).collect();
             let b8: Vec<u8> = noise(w * h, 2, 255).into_iter().map(|v| v as u8).collect();
+            let a10: Vec<u16> = noise(w * h, 5, 1023)
+                .into_iter()
+                .map(|v| v as u16)
+                .collect();
+            let b10: Vec<u16> = noise(w * h, 6, 1023)
+                .into_iter()
+                .map(|v| v as u16)
+                .collect();
             let a16: Vec<u16> = noise(w * h, 3, 65535)
                 .into_iter()
                 .map(|v| v as u16)
@@ -667,46 +647,98 @@ mod dispatch_tests {
                 .collect();
             let taps = gaussian_taps();
             let (c1, c2) = ((K1 * 255.0f64).powi(2), (K2 * 255.0f64).powi(2));
-            let p64 = BandParams {
-                taps,
-                c1,
-                c2,
-                offset: 0.0,
-            };
-            let p32 = BandParams {
-                taps: taps.map(|t| t as f32),
-                c1: c1 as f32,
-                c2: c2 as f32,
-                offset: 128.0f32,
-            };
+            let p64 = BandParams { taps, c1, c2 };
             let oh = h - (WINDOW - 1);
-            let mut results8 = Vec::new();
-            let mut results8f = Vec::new();
-            let mut results16 = Vec::new();
-            for level in available_levels() {
-                let va = PlaneView::new(&a8, w, h).unwrap();
-                let vb = PlaneView::new(&b8, w, h).unwrap();
-                results8.push(band_sum(va, vb, 0, oh, p64, level));
-                results8f.push(band_sum(va, vb, 0, oh, p32, level));
-                let va = PlaneView::new(&a16, w, h).unwrap();
-                let vb = PlaneView::new(&b16, w, h).unwrap();
-                results16.push(band_sum(va, vb, 0, oh, p64, level));
-            }
-            assert!(
-                results8f.windows(2).all(|p| p[0] == p[1]),
-                "{w}x{h}: {results8f:?}"
-            );
-            // single and double precision agree far inside the tolerance
             let n = ((w - 10) * oh) as f64;
-            assert!((results8f[0].0 / n - results8[0].0 / n).abs() < 1e-5);
-            assert!(
-                results8.windows(2).all(|p| p[0] == p[1]),
-                "{w}x{h}: {results8:?}"
-            );
-            assert!(
-                results16.windows(2).all(|p| p[0] == p[1]),
-                "{w}x{h}: {results16:?}"
-            );
+            let v8 = (v(&a8, w, h), v(&b8, w, h));
+            let v10 = (v(&a10, w, h), v(&b10, w, h));
+            let v16 = (v(&a16, w, h), v(&b16, w, h));
+            // the f64 kernel: identical bits on every level
+            let r8: Vec<_> = available_levels()
+                .into_iter()
+                .map(|l| band_sum(v8.0, v8.1, 0, oh, p64, l))
+                .collect();
+            let r16: Vec<_> = available_levels()
+                .into_iter()
+                .map(|l| band_sum(v16.0, v16.1, 0, oh, p64, l))
+                .collect();
+            assert!(r8.windows(2).all(|p| p[0] == p[1]), "{w}x{h}: {r8:?}");
+            assert!(r16.windows(2).all(|p| p[0] == p[1]), "{w}x{h}: {r16:?}");
+            // the f32 kernel, 8 and 10 bits, with and without cs: portable
+            // and AVX2 give identical bits, the FMA path the same bits as
+            // portable code with fused multiply-adds, and all of them agree
+            // with the f64 kernel far inside the tolerance
+            for want_cs in [false, true] {
+                check_f32(v8, 255.0, want_cs, oh, n);
+                check_f32(v10, 1023.0, want_cs, oh, n);
+            }
         }
+    }
+
+    /// The f32 kernel: portable and AVX2 give identical bits, the FMA path
+    /// the same bits as portable code with fused multiply-adds, and all of
+    /// them agree with the f64 kernel far inside the tolerance.
+    fn check_f32<T: Sample>(
+        pair: (PlaneView<'_, T>, PlaneView<'_, T>),
+        peak: f64,
+        want_cs: bool,
+        oh: usize,
+        n: f64,
+    ) {
+        let taps = gaussian_taps();
+        let p = ssim_f32::Params {
+            taps: taps.map(|t| t as f32),
+            c1: ((K1 * peak).powi(2)) as f32,
+            c2: ((K2 * peak).powi(2)) as f32,
+            offset: ((peak + 1.0) / 2.0) as f32,
+            want_cs,
+        };
+        let fused = ssim_f32::band_sum_fused_reference(pair.0, pair.1, 0, oh, &p);
+        let plain = ssim_f32::band_sum(pair.0, pair.1, 0, oh, &p, CpuLevel::Scalar);
+        for level in available_levels() {
+            let got = ssim_f32::band_sum(pair.0, pair.1, 0, oh, &p, level);
+            let want = if level == CpuLevel::Avx2Fma {
+                fused
+            } else {
+                plain
+            };
+            assert_eq!(got, want, "{peak} {level:?}");
+        }
+        let pd = BandParams {
+            taps,
+            c1: (K1 * peak).powi(2),
+            c2: (K2 * peak).powi(2),
+        };
+        let exact = band_sum(pair.0, pair.1, 0, oh, pd, CpuLevel::Scalar);
+        for got in [fused, plain] {
+            assert!((got.0 / n - exact.0 / n).abs() < 1e-6, "{got:?} {exact:?}");
+            if want_cs {
+                assert!((got.1 / n - exact.1 / n).abs() < 1e-6);
+            } else {
+                assert_eq!(got.1, 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn identical_pictures_give_exactly_one_on_every_path() {
+        let (w, h) = (203, 77);
+        let a: Vec<u8> = noise(w * h, 7, 255).into_iter().map(|v| v as u8).collect();
+        let p = ssim_f32::Params {
+            taps: gaussian_taps().map(|t| t as f32),
+            c1: (K1 * 255.0f64).powi(2) as f32,
+            c2: (K2 * 255.0f64).powi(2) as f32,
+            offset: 128.0,
+            want_cs: true,
+        };
+        let oh = h - (WINDOW - 1);
+        let n = ((w - 10) * oh) as f64;
+        let va = v(&a, w, h);
+        for level in available_levels() {
+            let (s, cs) = ssim_f32::band_sum(va, va, 0, oh, &p, level);
+            assert_eq!((s / n, cs / n), (1.0, 1.0), "{level:?}");
+        }
+        let (s, cs) = ssim_f32::band_sum_fused_reference(va, va, 0, oh, &p);
+        assert_eq!((s / n, cs / n), (1.0, 1.0));
     }
 }
