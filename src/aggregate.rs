@@ -71,6 +71,7 @@ impl SigAcc {
     /// Feeds one row of 8-bit samples: per chunk the sum, the sum of
     /// squares and a position-weighted sum (so moved samples change it),
     /// mixed into the hash in order.
+    #[inline(always)]
     pub fn feed_u8(&mut self, row: &[u8]) {
         // 1024 × 255 × 1024 < 2^32: a chunk's u32 sums cannot overflow
         for c in row.chunks(1024) {
@@ -89,6 +90,7 @@ impl SigAcc {
     }
 
     /// Feeds one row of 9–16-bit samples.
+    #[inline(always)]
     pub fn feed_u16(&mut self, row: &[u16]) {
         for c in row.chunks(1024) {
             let (mut s1, mut s2, mut sw) = (0u64, 0u64, 0u64);

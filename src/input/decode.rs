@@ -19,8 +19,10 @@ use ff::software::scaling;
 use ffmpeg_next as ff;
 
 use super::format::{self, Target};
+use crate::aggregate::SigAcc;
 use crate::error::Error;
 use crate::frame::{Frame, FramePool, Samples};
+use crate::metrics::simd::{CpuLevel, cpu_level};
 
 /// What a decoder thread reports, in order.
 #[derive(Debug)]
@@ -941,34 +943,16 @@ impl Convert {
             out.planes
                 .push(crate::frame::Plane::zeroed(0, 0, self.depth));
         }
-        let mut sig = crate::aggregate::SigAcc::default();
+        let mut sig = SigAcc::default();
         for (i, (plane, &(w, h))) in out.planes.iter_mut().zip(&self.dims).enumerate() {
             plane.reshape(w, h, self.depth);
             let data_index = self.order[i];
             let stride = pic.stride(data_index);
             let bytes = pic.data(data_index);
+            let sig = if i == 0 { Some(&mut sig) } else { None };
             match &mut plane.samples {
-                Samples::U8(dst) => {
-                    for (y, row) in dst.chunks_exact_mut(w).enumerate() {
-                        let start = y * stride;
-                        row.copy_from_slice(&bytes[start..start + w]);
-                        if i == 0 {
-                            sig.feed_u8(row);
-                        }
-                    }
-                }
-                Samples::U16(dst) => {
-                    for (y, row) in dst.chunks_exact_mut(w).enumerate() {
-                        let start = y * stride;
-                        let src_row = &bytes[start..start + 2 * w];
-                        for (d, s) in row.iter_mut().zip(src_row.chunks_exact(2)) {
-                            *d = u16::from_le_bytes([s[0], s[1]]);
-                        }
-                        if i == 0 {
-                            sig.feed_u16(row);
-                        }
-                    }
-                }
+                Samples::U8(dst) => copy_rows_u8(cpu_level(), dst, bytes, stride, w, sig),
+                Samples::U16(dst) => copy_rows_u16(cpu_level(), dst, bytes, stride, w, sig),
             }
         }
         out.luma_sig = Some(sig.finish(((1u64 << self.depth) - 1) as f64));
@@ -997,5 +981,105 @@ impl Convert {
         self.last_pts = out.pts;
         self.next_index += 1;
         Ok(())
+    }
+}
+
+/// Copies a plane of 8-bit rows out of a frame with the given stride,
+/// feeding each row to `sig` while it is in cache (luma only).
+fn copy_rows_u8(
+    level: CpuLevel,
+    dst: &mut [u8],
+    src: &[u8],
+    stride: usize,
+    w: usize,
+    sig: Option<&mut SigAcc>,
+) {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: these levels are only produced when the CPU reports AVX2.
+        CpuLevel::Avx2 | CpuLevel::Avx2Fma => unsafe {
+            copy_rows_u8_avx2(dst, src, stride, w, sig)
+        },
+        _ => copy_rows_u8_body(dst, src, stride, w, sig),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn copy_rows_u8_avx2(
+    dst: &mut [u8],
+    src: &[u8],
+    stride: usize,
+    w: usize,
+    sig: Option<&mut SigAcc>,
+) {
+    copy_rows_u8_body(dst, src, stride, w, sig)
+}
+
+#[inline(always)]
+fn copy_rows_u8_body(
+    dst: &mut [u8],
+    src: &[u8],
+    stride: usize,
+    w: usize,
+    mut sig: Option<&mut SigAcc>,
+) {
+    for (y, row) in dst.chunks_exact_mut(w.max(1)).enumerate() {
+        let start = y * stride;
+        row.copy_from_slice(&src[start..start + w]);
+        if let Some(sig) = sig.as_deref_mut() {
+            sig.feed_u8(row);
+        }
+    }
+}
+
+/// [`copy_rows_u8`] for 9–16-bit little-endian rows.
+fn copy_rows_u16(
+    level: CpuLevel,
+    dst: &mut [u16],
+    src: &[u8],
+    stride: usize,
+    w: usize,
+    sig: Option<&mut SigAcc>,
+) {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: these levels are only produced when the CPU reports AVX2.
+        CpuLevel::Avx2 | CpuLevel::Avx2Fma => unsafe {
+            copy_rows_u16_avx2(dst, src, stride, w, sig)
+        },
+        _ => copy_rows_u16_body(dst, src, stride, w, sig),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn copy_rows_u16_avx2(
+    dst: &mut [u16],
+    src: &[u8],
+    stride: usize,
+    w: usize,
+    sig: Option<&mut SigAcc>,
+) {
+    copy_rows_u16_body(dst, src, stride, w, sig)
+}
+
+#[inline(always)]
+fn copy_rows_u16_body(
+    dst: &mut [u16],
+    src: &[u8],
+    stride: usize,
+    w: usize,
+    mut sig: Option<&mut SigAcc>,
+) {
+    for (y, row) in dst.chunks_exact_mut(w.max(1)).enumerate() {
+        let start = y * stride;
+        let src_row = &src[start..start + 2 * w];
+        for (d, s) in row.iter_mut().zip(src_row.chunks_exact(2)) {
+            *d = u16::from_le_bytes([s[0], s[1]]);
+        }
+        if let Some(sig) = sig.as_deref_mut() {
+            sig.feed_u16(row);
+        }
     }
 }

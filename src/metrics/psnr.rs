@@ -2,6 +2,7 @@
 //! of squared differences per plane, `mse_avg` weighted by plane size, and
 //! PSNR = 10·log10(peak²/mse), capped so identical planes give a finite value.
 
+use super::simd::{CpuLevel, cpu_level};
 use super::{Layout, Metric, PairContext};
 use crate::frame::{PlaneView, Sample};
 
@@ -10,6 +11,28 @@ use crate::frame::{PlaneView, Sample};
 /// 8-bit rows accumulate in `u32` over chunks small enough never to overflow
 /// and then in `u64`; 16-bit differences are squared in `u64`.
 pub fn sse<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>) -> u64 {
+    sse_at(cpu_level(), a, b)
+}
+
+/// [`sse`] on a chosen code path (integer sums: every path gives the same
+/// result).
+pub fn sse_at<T: Sample>(level: CpuLevel, a: PlaneView<'_, T>, b: PlaneView<'_, T>) -> u64 {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: these levels are only produced when the CPU reports AVX2.
+        CpuLevel::Avx2 | CpuLevel::Avx2Fma => unsafe { sse_avx2(a, b) },
+        _ => sse_body(a, b),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn sse_avx2<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>) -> u64 {
+    sse_body(a, b)
+}
+
+#[inline(always)]
+fn sse_body<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>) -> u64 {
     debug_assert_eq!((a.width, a.height), (b.width, b.height));
     // (2^16-1)^2 * 65536 would overflow u64 only past 4e9 rows; chunks keep
     // the u32 path exact for 8-bit data: 4096 * 255^2 < 2^32.
@@ -19,8 +42,9 @@ pub fn sse<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>) -> u64 {
         if eight_bit {
             let mut acc = 0u32;
             for (x, y) in ca.iter().zip(cb) {
-                let d = x.to_u32().abs_diff(y.to_u32());
-                acc += d * d;
+                // 16-bit differences squared and summed in pairs (pmaddwd)
+                let d = x.to_u32() as i32 - y.to_u32() as i32;
+                acc += (d * d) as u32;
             }
             total += acc as u64;
         } else {
@@ -139,6 +163,46 @@ mod tests {
 
     fn v<T>(d: &[T], w: usize, h: usize) -> PlaneView<'_, T> {
         PlaneView::new(d, w, h).unwrap()
+    }
+
+    #[test]
+    fn every_code_path_gives_the_same_sse() {
+        let mut seed = 5u64;
+        let mut next = move |max: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % (max + 1)
+        };
+        for (w, h) in [(1, 1), (37, 29), (4099, 3)] {
+            let a8: Vec<u8> = (0..w * h).map(|_| next(255) as u8).collect();
+            let b8: Vec<u8> = (0..w * h).map(|_| next(255) as u8).collect();
+            let a16: Vec<u16> = (0..w * h).map(|_| next(65535) as u16).collect();
+            let b16: Vec<u16> = (0..w * h).map(|_| next(65535) as u16).collect();
+            // the plain definition, in u64
+            let want8: u64 = a8
+                .iter()
+                .zip(&b8)
+                .map(|(x, y)| (*x as i64 - *y as i64).pow(2) as u64)
+                .sum();
+            let want16: u64 = a16
+                .iter()
+                .zip(&b16)
+                .map(|(x, y)| (*x as i64 - *y as i64).pow(2) as u64)
+                .sum();
+            for level in crate::metrics::simd::available_levels() {
+                assert_eq!(
+                    sse_at(level, v(&a8, w, h), v(&b8, w, h)),
+                    want8,
+                    "{level:?}"
+                );
+                assert_eq!(
+                    sse_at(level, v(&a16, w, h), v(&b16, w, h)),
+                    want16,
+                    "{level:?}"
+                );
+            }
+        }
     }
 
     #[test]
