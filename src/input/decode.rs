@@ -951,8 +951,8 @@ impl Convert {
             let bytes = pic.data(data_index);
             let sig = if i == 0 { Some(&mut sig) } else { None };
             match &mut plane.samples {
-                Samples::U8(dst) => copy_rows_u8(cpu_level(), dst, bytes, stride, w, sig),
-                Samples::U16(dst) => copy_rows_u16(cpu_level(), dst, bytes, stride, w, sig),
+                Samples::U8(dst) => copy_rows(cpu_level(), dst, bytes, stride, w, sig),
+                Samples::U16(dst) => copy_rows(cpu_level(), dst, bytes, stride, w, sig),
             }
         }
         out.luma_sig = Some(sig.finish(((1u64 << self.depth) - 1) as f64));
@@ -984,102 +984,85 @@ impl Convert {
     }
 }
 
-/// Copies a plane of 8-bit rows out of a frame with the given stride,
-/// feeding each row to `sig` while it is in cache (luma only).
-fn copy_rows_u8(
-    level: CpuLevel,
-    dst: &mut [u8],
-    src: &[u8],
-    stride: usize,
-    w: usize,
-    sig: Option<&mut SigAcc>,
-) {
-    match level {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: these levels are only produced when the CPU reports AVX2.
-        CpuLevel::Avx2 | CpuLevel::Avx2Fma => unsafe {
-            copy_rows_u8_avx2(dst, src, stride, w, sig)
-        },
-        _ => copy_rows_u8_body(dst, src, stride, w, sig),
+/// Sample types a plane is copied into from FFmpeg's bytes.
+trait RowSample: Copy {
+    /// Bytes per sample.
+    const BYTES: usize;
+    /// Converts one row of little-endian bytes.
+    fn copy_row(dst: &mut [Self], src: &[u8]);
+    /// Feeds the row to the luma signature.
+    fn feed(sig: &mut SigAcc, row: &[Self]);
+}
+
+impl RowSample for u8 {
+    const BYTES: usize = 1;
+    #[inline(always)]
+    fn copy_row(dst: &mut [u8], src: &[u8]) {
+        dst.copy_from_slice(src);
+    }
+    #[inline(always)]
+    fn feed(sig: &mut SigAcc, row: &[u8]) {
+        sig.feed_u8(row);
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn copy_rows_u8_avx2(
-    dst: &mut [u8],
-    src: &[u8],
-    stride: usize,
-    w: usize,
-    sig: Option<&mut SigAcc>,
-) {
-    copy_rows_u8_body(dst, src, stride, w, sig)
-}
-
-#[inline(always)]
-fn copy_rows_u8_body(
-    dst: &mut [u8],
-    src: &[u8],
-    stride: usize,
-    w: usize,
-    mut sig: Option<&mut SigAcc>,
-) {
-    for (y, row) in dst.chunks_exact_mut(w.max(1)).enumerate() {
-        let start = y * stride;
-        row.copy_from_slice(&src[start..start + w]);
-        if let Some(sig) = sig.as_deref_mut() {
-            sig.feed_u8(row);
-        }
-    }
-}
-
-/// [`copy_rows_u8`] for 9–16-bit little-endian rows.
-fn copy_rows_u16(
-    level: CpuLevel,
-    dst: &mut [u16],
-    src: &[u8],
-    stride: usize,
-    w: usize,
-    sig: Option<&mut SigAcc>,
-) {
-    match level {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: these levels are only produced when the CPU reports AVX2.
-        CpuLevel::Avx2 | CpuLevel::Avx2Fma => unsafe {
-            copy_rows_u16_avx2(dst, src, stride, w, sig)
-        },
-        _ => copy_rows_u16_body(dst, src, stride, w, sig),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn copy_rows_u16_avx2(
-    dst: &mut [u16],
-    src: &[u8],
-    stride: usize,
-    w: usize,
-    sig: Option<&mut SigAcc>,
-) {
-    copy_rows_u16_body(dst, src, stride, w, sig)
-}
-
-#[inline(always)]
-fn copy_rows_u16_body(
-    dst: &mut [u16],
-    src: &[u8],
-    stride: usize,
-    w: usize,
-    mut sig: Option<&mut SigAcc>,
-) {
-    for (y, row) in dst.chunks_exact_mut(w.max(1)).enumerate() {
-        let start = y * stride;
-        let src_row = &src[start..start + 2 * w];
-        for (d, s) in row.iter_mut().zip(src_row.chunks_exact(2)) {
+impl RowSample for u16 {
+    const BYTES: usize = 2;
+    #[inline(always)]
+    fn copy_row(dst: &mut [u16], src: &[u8]) {
+        for (d, s) in dst.iter_mut().zip(src.chunks_exact(2)) {
             *d = u16::from_le_bytes([s[0], s[1]]);
         }
+    }
+    #[inline(always)]
+    fn feed(sig: &mut SigAcc, row: &[u16]) {
+        sig.feed_u16(row);
+    }
+}
+
+/// Copies a plane's rows out of a frame with the given stride, feeding
+/// each row to `sig` while it is in cache (luma only).
+fn copy_rows<T: RowSample>(
+    level: CpuLevel,
+    dst: &mut [T],
+    src: &[u8],
+    stride: usize,
+    w: usize,
+    sig: Option<&mut SigAcc>,
+) {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: these levels are only produced when the CPU reports AVX2.
+        CpuLevel::Avx2 | CpuLevel::Avx2Fma => unsafe { copy_rows_avx2(dst, src, stride, w, sig) },
+        _ => copy_rows_body(dst, src, stride, w, sig),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn copy_rows_avx2<T: RowSample>(
+    dst: &mut [T],
+    src: &[u8],
+    stride: usize,
+    w: usize,
+    sig: Option<&mut SigAcc>,
+) {
+    copy_rows_body(dst, src, stride, w, sig)
+}
+
+#[inline(always)]
+fn copy_rows_body<T: RowSample>(
+    dst: &mut [T],
+    src: &[u8],
+    stride: usize,
+    w: usize,
+    mut sig: Option<&mut SigAcc>,
+) {
+    for (y, row) in dst.chunks_exact_mut(w.max(1)).enumerate() {
+        let start = y * stride;
+        T::copy_row(row, &src[start..start + T::BYTES * w]);
         if let Some(sig) = sig.as_deref_mut() {
-            sig.feed_u16(row);
+            T::feed(sig, row);
         }
     }
 }
