@@ -5,6 +5,9 @@
 //! `width % 4` and `height % 4` leftover samples are not measured; the plane
 //! value is the mean over `(h/4 − 1)·(w/4 − 1)` windows.
 
+use rayon::prelude::*;
+
+use super::simd::{CpuLevel, cpu_level};
 use crate::frame::{Plane, PlaneView, Sample};
 use crate::with_views;
 
@@ -20,33 +23,53 @@ struct BlockSums {
     cross: u64,
 }
 
+/// Column sums over the four rows of block row `by`, then the 4×4 block
+/// sums (vectorisable: one pass along the rows per column array).
+#[inline(always)]
 fn block_row<T: Sample>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     by: usize,
+    cols: &mut [[u64; 4]],
     out: &mut [BlockSums],
 ) {
-    for s in out.iter_mut() {
-        *s = BlockSums::default();
-    }
+    let w4 = 4 * out.len();
+    let cols = &mut cols[..w4];
+    cols.fill([0; 4]);
     for y in 4 * by..4 * by + 4 {
-        let ra = a.row(y);
-        let rb = b.row(y);
-        for (bx, s) in out.iter_mut().enumerate() {
-            for x in 4 * bx..4 * bx + 4 {
-                let p = ra[x].to_u32() as u64;
-                let q = rb[x].to_u32() as u64;
-                s.a += p;
-                s.b += q;
-                s.squares += p * p + q * q;
-                s.cross += p * q;
-            }
+        let (ra, rb) = (&a.row(y)[..w4], &b.row(y)[..w4]);
+        for ((c, p), q) in cols.iter_mut().zip(ra).zip(rb) {
+            let (p, q) = (p.to_u32() as u64, q.to_u32() as u64);
+            c[0] += p;
+            c[1] += q;
+            c[2] += p * p + q * q;
+            c[3] += p * q;
         }
+    }
+    for (s, c) in out.iter_mut().zip(cols.chunks_exact(4)) {
+        let sum = |k: usize| c[0][k] + c[1][k] + c[2][k] + c[3][k];
+        *s = BlockSums {
+            a: sum(0),
+            b: sum(1),
+            squares: sum(2),
+            cross: sum(3),
+        };
     }
 }
 
 /// One 8×8 window's SSIM from its sums, in single precision like the filter.
+#[inline(always)]
 fn window(s1: i64, s2: i64, ss: i64, s12: i64, c1: i64, c2: i64) -> f32 {
+    let vars = ss * 64 - s1 * s1 - s2 * s2;
+    let covar = s12 * 64 - s1 * s2;
+    ((2 * s1 * s2 + c1) as f32 * (2 * covar + c2) as f32)
+        / ((s1 * s1 + s2 * s2 + c1) as f32 * (vars + c2) as f32)
+}
+
+/// [`window`] in `i32`, for 8-bit sums (the same integers, so the same
+/// result).
+#[inline(always)]
+fn window32(s1: i32, s2: i32, ss: i32, s12: i32, c1: i32, c2: i32) -> f32 {
     let vars = ss * 64 - s1 * s1 - s2 * s2;
     let covar = s12 * 64 - s1 * s2;
     ((2 * s1 * s2 + c1) as f32 * (2 * covar + c2) as f32)
@@ -55,7 +78,20 @@ fn window(s1: i64, s2: i64, ss: i64, s12: i64, c1: i64, c2: i64) -> f32 {
 
 /// FFmpeg-convention SSIM of two equal-size planes at `bit_depth`; `None`
 /// if a side is under [`MIN_SIDE`] or the sizes differ.
+///
+/// Lines of windows are computed in parallel bands; their values are then
+/// added in line order, as the filter adds them.
 pub fn ssim_ffmpeg<T: Sample>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    bit_depth: u32,
+) -> Option<f64> {
+    ssim_ffmpeg_at(cpu_level(), a, b, bit_depth)
+}
+
+/// [`ssim_ffmpeg`] on a chosen code path (every path gives the same bits).
+pub fn ssim_ffmpeg_at<T: Sample>(
+    level: CpuLevel,
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     bit_depth: u32,
@@ -64,41 +100,112 @@ pub fn ssim_ffmpeg<T: Sample>(
         return None;
     }
     let max = ((1u64 << bit_depth) - 1) as f64;
-    let c1 = (0.01 * 0.01 * max * max * 64.0 + 0.5) as i64;
-    let c2 = (0.03 * 0.03 * max * max * 64.0 * 63.0 + 0.5) as i64;
+    let k = Consts {
+        c1: (0.01 * 0.01 * max * max * 64.0 + 0.5) as i64,
+        c2: (0.03 * 0.03 * max * max * 64.0 * 63.0 + 0.5) as i64,
+        bit_depth,
+    };
     let bw = a.width / 4;
     let bh = a.height / 4;
+    // lines 1..bh (each pairs block rows by-1 and by), in bands
+    let per = (bh - 1)
+        .div_ceil(rayon::current_num_threads().max(1) * 4)
+        .max(16);
+    let bands: Vec<(usize, usize)> = (1..bh)
+        .step_by(per)
+        .map(|b0| (b0, (b0 + per).min(bh)))
+        .collect();
+    let lines: Vec<Vec<f64>> = bands
+        .par_iter()
+        .map(|&(b0, b1)| match level {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: these levels are only produced when the CPU reports AVX2.
+            CpuLevel::Avx2 | CpuLevel::Avx2Fma => unsafe { lines_avx2(a, b, b0, b1, bw, k) },
+            _ => lines_body(a, b, b0, b1, bw, k),
+        })
+        .collect();
+    let total = lines.iter().flatten().fold(0.0f64, |t, l| t + l);
+    Some(total / ((bh - 1) * (bw - 1)) as f64)
+}
+
+/// The filter's constants for one plane.
+#[derive(Clone, Copy)]
+struct Consts {
+    c1: i64,
+    c2: i64,
+    bit_depth: u32,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lines_avx2<T: Sample>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    b0: usize,
+    b1: usize,
+    bw: usize,
+    k: Consts,
+) -> Vec<f64> {
+    lines_body(a, b, b0, b1, bw, k)
+}
+
+/// The values of window lines `b0..b1`, each summed as the filter sums a
+/// line: in `f64` at 8 bits, in `f32` above.
+#[inline(always)]
+fn lines_body<T: Sample>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    b0: usize,
+    b1: usize,
+    bw: usize,
+    k: Consts,
+) -> Vec<f64> {
+    let mut cols = vec![[0u64; 4]; 4 * bw];
     let mut above = vec![BlockSums::default(); bw];
     let mut below = vec![BlockSums::default(); bw];
-    block_row(a, b, 0, &mut above);
-    let mut total = 0.0f64;
-    for by in 1..bh {
-        block_row(a, b, by, &mut below);
-        // The filter sums a line of windows in double at 8 bit and in
-        // single precision above 8 bit.
+    block_row(a, b, b0 - 1, &mut cols, &mut above);
+    let mut out = Vec::with_capacity(b1 - b0);
+    let mut vals = vec![0.0f32; bw - 1];
+    for by in b0..b1 {
+        block_row(a, b, by, &mut cols, &mut below);
+        // window values first (vectorisable), then summed in order
+        for (x, v) in vals.iter_mut().enumerate() {
+            let (p, q, r, t) = (above[x], above[x + 1], below[x], below[x + 1]);
+            let s1 = p.a + q.a + r.a + t.a;
+            let s2 = p.b + q.b + r.b + t.b;
+            let ss = p.squares + q.squares + r.squares + t.squares;
+            let s12 = p.cross + q.cross + r.cross + t.cross;
+            *v = if k.bit_depth <= 8 {
+                // every intermediate fits in i32 at 8 bits (ss·64 < 2^30)
+                window32(
+                    s1 as i32,
+                    s2 as i32,
+                    ss as i32,
+                    s12 as i32,
+                    k.c1 as i32,
+                    k.c2 as i32,
+                )
+            } else {
+                window(s1 as i64, s2 as i64, ss as i64, s12 as i64, k.c1, k.c2)
+            };
+        }
         let mut line64 = 0.0f64;
         let mut line32 = 0.0f32;
-        for x in 0..bw - 1 {
-            let q = [above[x], above[x + 1], below[x], below[x + 1]];
-            let sum = |f: fn(&BlockSums) -> u64| q.iter().map(f).sum::<u64>() as i64;
-            let v = window(
-                sum(|s| s.a),
-                sum(|s| s.b),
-                sum(|s| s.squares),
-                sum(|s| s.cross),
-                c1,
-                c2,
-            );
-            if bit_depth > 8 {
+        for v in &vals {
+            if k.bit_depth > 8 {
                 line32 += v;
             } else {
-                line64 += v as f64;
+                line64 += *v as f64;
             }
         }
-        total += if bit_depth > 8 { line32 as f64 } else { line64 };
+        out.push(if k.bit_depth > 8 {
+            line32 as f64
+        } else {
+            line64
+        });
         std::mem::swap(&mut above, &mut below);
     }
-    Some(total / ((bh - 1) * (bw - 1)) as f64)
+    out
 }
 
 /// FFmpeg-convention SSIM of one pair of planes (main first, as the filter
@@ -113,6 +220,49 @@ mod tests {
 
     fn v<T>(d: &[T], w: usize, h: usize) -> PlaneView<'_, T> {
         PlaneView::new(d, w, h).unwrap()
+    }
+
+    #[test]
+    fn every_code_path_and_band_split_gives_the_same_bits() {
+        let mut seed = 11u64;
+        let mut next = move |max: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % (max + 1)
+        };
+        for (w, h) in [(8, 8), (37, 29), (203, 301)] {
+            let a8: Vec<u8> = (0..w * h).map(|_| next(255) as u8).collect();
+            let b8: Vec<u8> = (0..w * h).map(|_| next(255) as u8).collect();
+            let a10: Vec<u16> = (0..w * h).map(|_| next(1023) as u16).collect();
+            let b10: Vec<u16> = (0..w * h).map(|_| next(1023) as u16).collect();
+            // one sequential pass over all lines is the reference
+            let whole = |f: &dyn Fn(usize, usize) -> Vec<f64>| {
+                let (bw, bh) = (w / 4, h / 4);
+                let t = f(bw, bh).iter().fold(0.0f64, |t, l| t + l);
+                t / ((bh - 1) * (bw - 1)) as f64
+            };
+            let max8 = 255.0f64;
+            let k8 = Consts {
+                c1: (0.0001 * max8 * max8 * 64.0 + 0.5) as i64,
+                c2: (0.0009 * max8 * max8 * 64.0 * 63.0 + 0.5) as i64,
+                bit_depth: 8,
+            };
+            let max10 = 1023.0f64;
+            let k10 = Consts {
+                c1: (0.0001 * max10 * max10 * 64.0 + 0.5) as i64,
+                c2: (0.0009 * max10 * max10 * 64.0 * 63.0 + 0.5) as i64,
+                bit_depth: 10,
+            };
+            let want8 = whole(&|bw, bh| lines_body(v(&a8, w, h), v(&b8, w, h), 1, bh, bw, k8));
+            let want10 = whole(&|bw, bh| lines_body(v(&a10, w, h), v(&b10, w, h), 1, bh, bw, k10));
+            for level in crate::metrics::simd::available_levels() {
+                let got8 = ssim_ffmpeg_at(level, v(&a8, w, h), v(&b8, w, h), 8);
+                let got10 = ssim_ffmpeg_at(level, v(&a10, w, h), v(&b10, w, h), 10);
+                assert_eq!(got8, Some(want8), "{w}x{h} {level:?}");
+                assert_eq!(got10, Some(want10), "{w}x{h} {level:?}");
+            }
+        }
     }
 
     #[test]
