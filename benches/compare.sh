@@ -17,19 +17,31 @@ cargo build --release --quiet
 V=target/release/vqm
 R="$work/r1080.y4m"; D="$work/d1080.y4m"
 FF="ffmpeg -nostdin -v error"
-hyperfine -N -w 1 -r 5 --export-markdown "$work/y4m.md" \
+hyperfine -N -w 1 -r 7 --export-markdown "$work/y4m.md" --export-json "$work/y4m.json" \
   -n "vqm psnr" "$V $R $D -m psnr -q" \
   -n "ffmpeg psnr" "$FF -i $D -i $R -lavfi [0:v][1:v]psnr -f null -" \
   -n "vqm psnr,ssim (ffmpeg mode)" "$V $R $D -m psnr,ssim --ssim-mode ffmpeg -q" \
   -n "vqm psnr,ssim (gaussian)" "$V $R $D -m psnr,ssim -q" \
   -n "vqm psnr,ssim (gaussian) --threads 1" "$V $R $D -m psnr,ssim -q --threads 1" \
+  -n "vqm psnr,ssim (gaussian) --threads 2" "$V $R $D -m psnr,ssim -q --threads 2" \
   -n "ffmpeg psnr+ssim" "$FF -i $D -i $R -lavfi [0:v]split[a][b];[1:v]split[c][d];[a][c]psnr;[b][d]ssim -f null -"
 R="$work/r1080.mp4"; D="$work/d1080.mp4"
-hyperfine -N -w 1 -r 5 --export-markdown "$work/h264.md" \
+hyperfine -N -w 1 -r 7 --export-markdown "$work/h264.md" --export-json "$work/h264.json" \
   -n "vqm psnr,ssim (H.264)" "$V $R $D -m psnr,ssim -q" \
   -n "ffmpeg psnr+ssim (H.264)" "$FF -i $D -i $R -lavfi [0:v]split[a][b];[1:v]split[c][d];[a][c]psnr;[b][d]ssim -f null -" \
   -n "ffmpeg decode both (H.264)" "$FF -i $R -i $D -map 0:v -map 1:v -f null -"
+# CPU time (user + system, median of 5) of vqm on the H.264 pair against
+# decoding both inputs alone
+cpu() { for _ in 1 2 3 4 5; do /usr/bin/time -f "%U %S" "$@" 2>&1 >/dev/null | tail -1 | awk '{print $1 + $2}'; done | sort -n | sed -n 3p; }
+echo "CPU s, H.264 pair: vqm psnr,ssim $(cpu "$V" "$R" "$D" -m psnr,ssim -q)," \
+  "ffmpeg decode both $(cpu $FF -i "$R" -i "$D" -map 0:v -map 1:v -f null -)"
 for m in psnr psnr,ssim; do
   /usr/bin/time -v "$V" "$work/r1080.y4m" "$work/d1080.y4m" -m "$m" -q 2>&1 | grep -E "Maximum resident" | sed "s/^/$m: /"
 done
 cat "$work/y4m.md" "$work/h264.md"
+# medians (what BENCHMARKS.md quotes)
+for j in "$work/y4m.json" "$work/h264.json"; do
+  python3 -c 'import json,sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print("median %8.1f ms  %s" % (r["median"] * 1000, r["command"]))' "$j"
+done
