@@ -171,6 +171,22 @@ fn bench_levels(c: &mut Criterion) {
         });
     }
     g.finish();
+    let mut g = c.benchmark_group("ssim_gaussian_width_probe");
+    g.sample_size(10);
+    for cw in [74usize, 138, 266, 522, 1920] {
+        let a: Vec<u8> = a.chunks(w).flat_map(|r| r[..cw].to_vec()).collect();
+        let b: Vec<u8> = b.chunks(w).flat_map(|r| r[..cw].to_vec()).collect();
+        g.throughput(Throughput::Elements((cw * h) as u64));
+        g.bench_function(format!("w{cw}"), |bch| {
+            bch.iter(|| {
+                let (va, vb) = (PlaneView::new(&a, cw, h), PlaneView::new(&b, cw, h));
+                va.zip(vb).map(|(va, vb)| {
+                    band_sum(va, vb, 0, h - 10, &p, vqm::metrics::simd::cpu_level())
+                })
+            })
+        });
+    }
+    g.finish();
 }
 
 criterion_group!(benches, bench, bench_levels);

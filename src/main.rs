@@ -112,10 +112,11 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         vqm::metrics::ssim::set_precision(vqm::metrics::ssim::Precision::Double);
     }
     // VQM_CPU=scalar forces the portable kernels, VQM_CPU=avx2 AVX2 without
-    // fused multiply-adds (for comparisons).
+    // fused multiply-adds, VQM_CPU=fma AVX2 with them (for comparisons).
     match std::env::var("VQM_CPU").as_deref() {
         Ok("scalar") => vqm::metrics::simd::force_level(Some(vqm::metrics::simd::CpuLevel::Scalar)),
         Ok("avx2") => vqm::metrics::simd::force_level(Some(vqm::metrics::simd::CpuLevel::Avx2)),
+        Ok("fma") => vqm::metrics::simd::force_level(Some(vqm::metrics::simd::CpuLevel::Avx2Fma)),
         _ => {}
     }
     ffmpeg_next::init()

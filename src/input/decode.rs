@@ -1033,7 +1033,9 @@ fn copy_rows<T: RowSample>(
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: these levels are only produced when the CPU reports AVX2.
-        CpuLevel::Avx2 | CpuLevel::Avx2Fma => unsafe { copy_rows_avx2(dst, src, stride, w, sig) },
+        CpuLevel::Avx2 | CpuLevel::Avx2Fma | CpuLevel::Avx512 => unsafe {
+            copy_rows_avx2(dst, src, stride, w, sig)
+        },
         _ => copy_rows_body(dst, src, stride, w, sig),
     }
 }

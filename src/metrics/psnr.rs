@@ -20,7 +20,7 @@ pub fn sse_at<T: Sample>(level: CpuLevel, a: PlaneView<'_, T>, b: PlaneView<'_, 
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: these levels are only produced when the CPU reports AVX2.
-        CpuLevel::Avx2 | CpuLevel::Avx2Fma => unsafe { sse_avx2(a, b) },
+        CpuLevel::Avx2 | CpuLevel::Avx2Fma | CpuLevel::Avx512 => unsafe { sse_avx2(a, b) },
         _ => sse_body(a, b),
     }
 }

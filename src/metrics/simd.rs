@@ -14,6 +14,9 @@ pub enum CpuLevel {
     Avx2,
     /// AVX2 with fused multiply-adds where a kernel has a use for them.
     Avx2Fma,
+    /// AVX-512F (with AVX2 and FMA) where a kernel has a 16-lane build;
+    /// the others run their AVX2 build.
+    Avx512,
 }
 
 static FORCED: AtomicU8 = AtomicU8::new(0);
@@ -25,6 +28,7 @@ pub fn cpu_level() -> CpuLevel {
     match FORCED.load(Ordering::Relaxed) {
         1 => CpuLevel::Scalar,
         2 => best.min(CpuLevel::Avx2),
+        3 => best.min(CpuLevel::Avx2Fma),
         _ => best,
     }
 }
@@ -36,6 +40,9 @@ fn detected() -> CpuLevel {
         {
             if std::arch::is_x86_feature_detected!("avx2") {
                 if std::arch::is_x86_feature_detected!("fma") {
+                    if std::arch::is_x86_feature_detected!("avx512f") {
+                        return CpuLevel::Avx512;
+                    }
                     return CpuLevel::Avx2Fma;
                 }
                 return CpuLevel::Avx2;
@@ -47,19 +54,25 @@ fn detected() -> CpuLevel {
 
 /// Every level this CPU can run, portable first (for tests and benches).
 pub fn available_levels() -> Vec<CpuLevel> {
-    [CpuLevel::Scalar, CpuLevel::Avx2, CpuLevel::Avx2Fma]
-        .into_iter()
-        .filter(|l| *l <= detected())
-        .collect()
+    [
+        CpuLevel::Scalar,
+        CpuLevel::Avx2,
+        CpuLevel::Avx2Fma,
+        CpuLevel::Avx512,
+    ]
+    .into_iter()
+    .filter(|l| *l <= detected())
+    .collect()
 }
 
-/// Caps the level used from now on (`VQM_CPU=scalar` or `VQM_CPU=avx2` in
+/// Caps the level used from now on (`VQM_CPU=scalar`, `avx2` or `fma` in
 /// the CLI); `None` restores detection.
 pub fn force_level(level: Option<CpuLevel>) {
     let v = match level {
         Some(CpuLevel::Scalar) => 1,
         Some(CpuLevel::Avx2) => 2,
-        Some(CpuLevel::Avx2Fma) | None => 0,
+        Some(CpuLevel::Avx2Fma) => 3,
+        Some(CpuLevel::Avx512) | None => 0,
     };
     FORCED.store(v, Ordering::Relaxed);
 }

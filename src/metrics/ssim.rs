@@ -204,7 +204,9 @@ fn band_sum<T: Copy + Into<f64>>(
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Avx2` is only produced when the CPU reports AVX2.
-        CpuLevel::Avx2 | CpuLevel::Avx2Fma => unsafe { band_sum_avx2(a, b, y0, y1, p) },
+        CpuLevel::Avx2 | CpuLevel::Avx2Fma | CpuLevel::Avx512 => unsafe {
+            band_sum_avx2(a, b, y0, y1, p)
+        },
         _ => band_sum_body(a, b, y0, y1, p),
     }
 }
@@ -693,14 +695,15 @@ mod dispatch_tests {
             offset: ((peak + 1.0) / 2.0) as f32,
             want_cs,
         };
-        let fused = ssim_f32::band_sum_fused_reference(pair.0, pair.1, 0, oh, &p);
+        let fused = ssim_f32::band_sum_fused_reference(pair.0, pair.1, 0, oh, &p, 8);
+        let fused16 = ssim_f32::band_sum_fused_reference(pair.0, pair.1, 0, oh, &p, 16);
         let plain = ssim_f32::band_sum(pair.0, pair.1, 0, oh, &p, CpuLevel::Scalar);
         for level in available_levels() {
             let got = ssim_f32::band_sum(pair.0, pair.1, 0, oh, &p, level);
-            let want = if level == CpuLevel::Avx2Fma {
-                fused
-            } else {
-                plain
+            let want = match level {
+                CpuLevel::Scalar | CpuLevel::Avx2 => plain,
+                CpuLevel::Avx2Fma => fused,
+                CpuLevel::Avx512 => fused16,
             };
             assert_eq!(got, want, "{peak} {level:?}");
         }
@@ -710,7 +713,7 @@ mod dispatch_tests {
             c2: (K2 * peak).powi(2),
         };
         let exact = band_sum(pair.0, pair.1, 0, oh, pd, CpuLevel::Scalar);
-        for got in [fused, plain] {
+        for got in [fused, fused16, plain] {
             assert!((got.0 / n - exact.0 / n).abs() < 1e-6, "{got:?} {exact:?}");
             if want_cs {
                 assert!((got.1 / n - exact.1 / n).abs() < 1e-6);
@@ -738,7 +741,9 @@ mod dispatch_tests {
             let (s, cs) = ssim_f32::band_sum(va, va, 0, oh, &p, level);
             assert_eq!((s / n, cs / n), (1.0, 1.0), "{level:?}");
         }
-        let (s, cs) = ssim_f32::band_sum_fused_reference(va, va, 0, oh, &p);
-        assert_eq!((s / n, cs / n), (1.0, 1.0));
+        for lanes in [8, 16] {
+            let (s, cs) = ssim_f32::band_sum_fused_reference(va, va, 0, oh, &p, lanes);
+            assert_eq!((s / n, cs / n), (1.0, 1.0));
+        }
     }
 }

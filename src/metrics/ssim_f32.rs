@@ -23,9 +23,9 @@ use crate::frame::PlaneView;
 
 const WINDOW: usize = super::ssim::WINDOW;
 const MOMENTS: usize = 4;
-const LANES: usize = 8;
-/// Ring floats per vector of columns: 2 × 11 slots of the four moments.
-const BLOCK: usize = 2 * WINDOW * MOMENTS * LANES;
+/// Output columns per strip: the strip's ring (2 × 11 slots of the four
+/// moments, 22.5 KiB) stays in the L1 data cache.
+const STRIP: usize = 64;
 
 /// Sample types the kernel reads, each converted to centred `f32`.
 pub trait Centre: Copy {
@@ -72,18 +72,20 @@ pub struct Params {
     pub want_cs: bool,
 }
 
-/// Eight `f32` lanes.
+/// A vector of `N` `f32` lanes (8 or 16).
 ///
 /// # Safety
-/// The methods are `unsafe` so that the AVX implementations can carry
+/// The methods are `unsafe` so that the SIMD implementations can carry
 /// their target features (and be inlined into the kernels compiled for
 /// them): they may only be called on CPUs that have those features.
 trait Vf: Copy {
+    /// Lanes.
+    const N: usize;
     /// Every lane `v`.
     unsafe fn splat(v: f32) -> Self;
-    /// `s[i..i + 8]`.
+    /// `s[i..i + N]`.
     unsafe fn load(s: &[f32], i: usize) -> Self;
-    /// Writes the lanes to `s[i..i + 8]`.
+    /// Writes the lanes to `s[i..i + N]`.
     unsafe fn store(self, s: &mut [f32], i: usize);
     /// Lane-wise sum.
     unsafe fn add(self, o: Self) -> Self;
@@ -93,18 +95,21 @@ trait Vf: Copy {
     unsafe fn mul(self, o: Self) -> Self;
     /// Lane-wise quotient.
     unsafe fn div(self, o: Self) -> Self;
-    /// `self * b + c`, fused on the FMA path, two roundings elsewhere.
+    /// `self * b + c`, fused on the FMA paths, two roundings elsewhere.
     unsafe fn madd(self, b: Self, c: Self) -> Self;
-    /// The lanes.
-    unsafe fn lanes(self) -> [f32; LANES];
+    /// The lanes, in the first `N` places.
+    unsafe fn lanes(self) -> [f32; MAX_LANES];
 }
+
+/// The most lanes a [`Vf`] has.
+const MAX_LANES: usize = 16;
 
 /// The portable vector: an array the compiler vectorises as it can;
 /// `FUSED` makes `madd` a fused multiply-add ([`f32::mul_add`]).
 #[derive(Clone, Copy)]
-struct Portable<const FUSED: bool>([f32; LANES]);
+struct Portable<const L: usize, const FUSED: bool>([f32; L]);
 
-impl<const FUSED: bool> Portable<FUSED> {
+impl<const L: usize, const FUSED: bool> Portable<L, FUSED> {
     #[inline(always)]
     fn zip(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
         let mut r = self.0;
@@ -115,20 +120,21 @@ impl<const FUSED: bool> Portable<FUSED> {
     }
 }
 
-impl<const FUSED: bool> Vf for Portable<FUSED> {
+impl<const L: usize, const FUSED: bool> Vf for Portable<L, FUSED> {
+    const N: usize = L;
     #[inline(always)]
     unsafe fn splat(v: f32) -> Self {
-        Portable([v; LANES])
+        Portable([v; L])
     }
     #[inline(always)]
     unsafe fn load(s: &[f32], i: usize) -> Self {
-        let mut r = [0.0; LANES];
-        r.copy_from_slice(&s[i..i + LANES]);
+        let mut r = [0.0; L];
+        r.copy_from_slice(&s[i..i + L]);
         Portable(r)
     }
     #[inline(always)]
     unsafe fn store(self, s: &mut [f32], i: usize) {
-        s[i..i + LANES].copy_from_slice(&self.0);
+        s[i..i + L].copy_from_slice(&self.0);
     }
     #[inline(always)]
     unsafe fn add(self, o: Self) -> Self {
@@ -155,63 +161,68 @@ impl<const FUSED: bool> Vf for Portable<FUSED> {
         Portable(r)
     }
     #[inline(always)]
-    unsafe fn lanes(self) -> [f32; LANES] {
-        self.0
+    unsafe fn lanes(self) -> [f32; MAX_LANES] {
+        let mut r = [0.0; MAX_LANES];
+        r[..L].copy_from_slice(&self.0);
+        r
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx {
-    use super::{LANES, Vf};
+    use super::{MAX_LANES, Vf};
     use std::arch::x86_64::*;
 
-    /// Implements [`Vf`] on an AVX register for the given target features,
-    /// with `$madd` as the multiply-add.
-    macro_rules! avx_vector {
-        ($name:ident, $features:literal, |$a:ident, $b:ident, $c:ident| $madd:block) => {
-            /// Eight `f32` in an AVX register.
+    /// Implements [`Vf`] on a SIMD register type for the given target
+    /// features, from its intrinsics; `$madd` is the multiply-add.
+    macro_rules! simd_vector {
+        ($name:ident, $reg:ty, $n:literal, $features:literal,
+         $set1:ident, $loadu:ident, $storeu:ident, $add:ident, $sub:ident, $mul:ident, $div:ident,
+         |$a:ident, $b:ident, $c:ident| $madd:block) => {
+            /// `f32` lanes in one SIMD register.
             #[derive(Clone, Copy)]
-            pub(super) struct $name(__m256);
+            pub(super) struct $name($reg);
 
             impl Vf for $name {
+                const N: usize = $n;
                 #[inline]
                 #[target_feature(enable = $features)]
                 unsafe fn splat(v: f32) -> Self {
-                    $name(_mm256_set1_ps(v))
+                    $name($set1(v))
                 }
                 #[inline]
                 #[target_feature(enable = $features)]
                 unsafe fn load(s: &[f32], i: usize) -> Self {
-                    let s = &s[i..i + LANES];
-                    // SAFETY: `s` holds eight floats.
-                    $name(unsafe { _mm256_loadu_ps(s.as_ptr()) })
+                    let s = &s[i..i + $n];
+                    // SAFETY: `s` holds N floats.
+                    $name(unsafe { $loadu(s.as_ptr()) })
                 }
                 #[inline]
                 #[target_feature(enable = $features)]
                 unsafe fn store(self, s: &mut [f32], i: usize) {
-                    let s = &mut s[i..i + LANES];
-                    // SAFETY: `s` holds eight floats.
-                    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), self.0) }
+                    let s = &mut s[i..i + $n];
+                    // SAFETY: `s` holds N floats.
+                    unsafe { $storeu(s.as_mut_ptr(), self.0) }
                 }
                 #[inline]
                 #[target_feature(enable = $features)]
                 unsafe fn add(self, o: Self) -> Self {
-                    $name(_mm256_add_ps(self.0, o.0))
+                    $name($add(self.0, o.0))
                 }
                 #[inline]
                 #[target_feature(enable = $features)]
                 unsafe fn sub(self, o: Self) -> Self {
-                    $name(_mm256_sub_ps(self.0, o.0))
+                    $name($sub(self.0, o.0))
                 }
                 #[inline]
                 #[target_feature(enable = $features)]
                 unsafe fn mul(self, o: Self) -> Self {
-                    $name(_mm256_mul_ps(self.0, o.0))
+                    $name($mul(self.0, o.0))
                 }
                 #[inline]
                 #[target_feature(enable = $features)]
                 unsafe fn div(self, o: Self) -> Self {
-                    $name(_mm256_div_ps(self.0, o.0))
+                    $name($div(self.0, o.0))
                 }
                 #[inline]
                 #[target_feature(enable = $features)]
@@ -221,20 +232,58 @@ mod avx {
                 }
                 #[inline]
                 #[target_feature(enable = $features)]
-                unsafe fn lanes(self) -> [f32; LANES] {
-                    let mut r = [0.0; LANES];
-                    // SAFETY: `r` holds eight floats.
-                    unsafe { _mm256_storeu_ps(r.as_mut_ptr(), self.0) };
+                unsafe fn lanes(self) -> [f32; MAX_LANES] {
+                    let mut r = [0.0; MAX_LANES];
+                    // SAFETY: `r` holds at least N floats.
+                    unsafe { $storeu(r.as_mut_ptr(), self.0) };
                     r
                 }
             }
         };
     }
 
-    avx_vector!(Avx, "avx2", |a, b, c| {
-        _mm256_add_ps(_mm256_mul_ps(a, b), c)
-    });
-    avx_vector!(AvxFma, "avx2,fma", |a, b, c| { _mm256_fmadd_ps(a, b, c) });
+    simd_vector!(
+        Avx,
+        __m256,
+        8,
+        "avx2",
+        _mm256_set1_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_add_ps,
+        _mm256_sub_ps,
+        _mm256_mul_ps,
+        _mm256_div_ps,
+        |a, b, c| { _mm256_add_ps(_mm256_mul_ps(a, b), c) }
+    );
+    simd_vector!(
+        AvxFma,
+        __m256,
+        8,
+        "avx2,fma",
+        _mm256_set1_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_add_ps,
+        _mm256_sub_ps,
+        _mm256_mul_ps,
+        _mm256_div_ps,
+        |a, b, c| { _mm256_fmadd_ps(a, b, c) }
+    );
+    simd_vector!(
+        Avx512,
+        __m512,
+        16,
+        "avx512f,avx2,fma",
+        _mm512_set1_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_add_ps,
+        _mm512_sub_ps,
+        _mm512_mul_ps,
+        _mm512_div_ps,
+        |a, b, c| { _mm512_fmadd_ps(a, b, c) }
+    );
 }
 
 thread_local! {
@@ -262,22 +311,34 @@ pub fn band_sum<T: Centre>(
         // SAFETY: `Avx2Fma` is only produced when the CPU reports AVX2 and
         // FMA.
         CpuLevel::Avx2Fma => unsafe { band_avx2_fma(a, b, y0, y1, p) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Avx512` is only produced when the CPU reports AVX-512F,
+        // AVX2 and FMA.
+        CpuLevel::Avx512 => unsafe { band_avx512(a, b, y0, y1, p) },
         // SAFETY: the portable vector needs no CPU feature.
-        _ => unsafe { band_cs::<T, Portable<false>>(a, b, y0, y1, p) },
+        _ => unsafe { band_cs::<T, Portable<8, false>>(a, b, y0, y1, p) },
     }
 }
 
-/// The FMA path's arithmetic in portable code (software `mul_add`, slow):
-/// what the tests compare the FMA path with, bit for bit.
+/// The arithmetic of an FMA path with `lanes` lanes (8: AVX2 + FMA, 16:
+/// AVX-512) in portable code (software `mul_add`, slow): what the tests
+/// compare those paths with, bit for bit.
 pub fn band_sum_fused_reference<T: Centre>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     y0: usize,
     y1: usize,
     p: &Params,
+    lanes: usize,
 ) -> (f64, f64) {
     // SAFETY: the portable vector needs no CPU feature.
-    unsafe { band_cs::<T, Portable<true>>(a, b, y0, y1, p) }
+    unsafe {
+        if lanes == 16 {
+            band_cs::<T, Portable<16, true>>(a, b, y0, y1, p)
+        } else {
+            band_cs::<T, Portable<8, true>>(a, b, y0, y1, p)
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -304,6 +365,19 @@ fn band_avx2_fma<T: Centre>(
 ) -> (f64, f64) {
     // SAFETY: compiled for AVX2 and FMA, which the caller checked.
     unsafe { band_cs::<T, avx::AvxFma>(a, b, y0, y1, p) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn band_avx512<T: Centre>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    y0: usize,
+    y1: usize,
+    p: &Params,
+) -> (f64, f64) {
+    // SAFETY: compiled for AVX-512F, AVX2 and FMA, which the caller checked.
+    unsafe { band_cs::<T, avx::Avx512>(a, b, y0, y1, p) }
 }
 
 /// Symmetric 11-tap filter: eight outputs from the vectors at
@@ -348,7 +422,8 @@ unsafe fn band_cs<T: Centre, V: Vf>(
     }
 }
 
-/// The kernel over one band of output rows.
+/// The kernel over one band of output rows, strip by strip of [`STRIP`]
+/// output columns so the strip's ring stays in the L1 cache.
 ///
 /// # Safety
 /// `V`'s target features must be present.
@@ -362,11 +437,9 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
 ) -> (f64, f64) {
     // SAFETY: the caller's guarantee covers every `V` method called here.
     unsafe {
-        let w = a.width;
-        let ow = w - (WINDOW - 1);
-        // outputs rounded up to whole vectors; sources padded to match
-        let owp = ow.div_ceil(LANES) * LANES;
-        let sw = owp + WINDOW - 1;
+        let ow = a.width - (WINDOW - 1);
+        // source floats per moment: a strip's inputs, padded with zeros
+        let sw = STRIP + WINDOW - 1;
         let t = &p.taps;
         let taps: [V; 6] = [
             V::splat(t[0]),
@@ -382,26 +455,31 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
             V::splat(2.0),
             V::splat(p.offset),
         );
+        let lanes = V::N;
+        // ring floats per vector of columns: 2 × 11 slots of the moments
+        let block_len = 2 * WINDOW * MOMENTS * lanes;
         let mut buf = SCRATCH.take();
-        let total = {
-            let chunks = owp / LANES;
-            let need = MOMENTS * sw + chunks * BLOCK;
-            if buf.len() < need {
-                buf.resize(need, 0.0);
-            }
-            let (src, ring) = buf.split_at_mut(MOMENTS * sw);
-            let ring = &mut ring[..chunks * BLOCK];
-            // padding past the row's end: zeros, only ever read by the lanes
-            // past the valid outputs, which are not summed
-            src.fill(0.0);
-            let mut total = (0.0f64, 0.0f64);
+        let need = MOMENTS * sw + STRIP / lanes * block_len;
+        if buf.len() < need {
+            buf.resize(need, 0.0);
+        }
+        let (src, ring_all) = buf.split_at_mut(MOMENTS * sw);
+        let mut total = (0.0f64, 0.0f64);
+        for s0 in (0..ow).step_by(STRIP) {
+            let n_out = (ow - s0).min(STRIP);
+            let n_in = n_out + WINDOW - 1;
+            let ring = &mut ring_all[..n_out.div_ceil(lanes) * block_len];
             for r in y0..y1 + WINDOW - 1 {
                 let (sx, rest) = src.split_at_mut(sw);
                 let (sy, rest) = rest.split_at_mut(sw);
                 let (sq, sp) = rest.split_at_mut(sw);
-                T::centre(a.row(r), p.offset, &mut sx[..w]);
-                T::centre(b.row(r), p.offset, &mut sy[..w]);
-                for i in 0..w {
+                T::centre(&a.row(r)[s0..s0 + n_in], p.offset, &mut sx[..n_in]);
+                T::centre(&b.row(r)[s0..s0 + n_in], p.offset, &mut sy[..n_in]);
+                // zeros past the plane's edge, only ever read by lanes past
+                // the valid outputs, which are not summed
+                sx[n_in..].fill(0.0);
+                sy[n_in..].fill(0.0);
+                for i in 0..sw {
                     let (x, y) = (sx[i], sy[i]);
                     sq[i] = x * x + y * y;
                     sp[i] = x * y;
@@ -409,13 +487,13 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
                 // each filtered row goes to slot j and j + 11, so the 11
                 // rows of any window are consecutive slots
                 let slot = (r - y0) % WINDOW;
-                let sources = [&sx[..sw], &sy[..sw], &sq[..sw], &sp[..sw]];
-                for (c, block) in ring.chunks_exact_mut(BLOCK).enumerate() {
-                    let i = c * LANES;
+                let sources = [&*sx, &*sy, &*sq, &*sp];
+                for (c, block) in ring.chunks_exact_mut(block_len).enumerate() {
+                    let i = c * lanes;
                     for (m, s) in sources.iter().enumerate() {
                         let v = filter(&taps, s, i, 1);
-                        v.store(block, (slot * MOMENTS + m) * LANES);
-                        v.store(block, ((slot + WINDOW) * MOMENTS + m) * LANES);
+                        v.store(block, (slot * MOMENTS + m) * lanes);
+                        v.store(block, ((slot + WINDOW) * MOMENTS + m) * lanes);
                     }
                 }
                 if r + 1 < y0 + WINDOW {
@@ -426,14 +504,14 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
                 let mut acc_s = V::splat(0.0);
                 let mut acc_c = V::splat(0.0);
                 let mut tail = (0.0f64, 0.0f64);
-                for (c, block) in ring.chunks_exact(BLOCK).enumerate() {
-                    let i = c * LANES;
-                    let rows = &block[first * MOMENTS * LANES..(first + WINDOW) * MOMENTS * LANES];
-                    let stride = MOMENTS * LANES;
+                for (c, block) in ring.chunks_exact(block_len).enumerate() {
+                    let i = c * lanes;
+                    let rows = &block[first * MOMENTS * lanes..(first + WINDOW) * MOMENTS * lanes];
+                    let stride = MOMENTS * lanes;
                     let mx = filter(&taps, rows, 0, stride);
-                    let my = filter(&taps, rows, LANES, stride);
-                    let mq = filter(&taps, rows, 2 * LANES, stride);
-                    let mp = filter(&taps, rows, 3 * LANES, stride);
+                    let my = filter(&taps, rows, lanes, stride);
+                    let mq = filter(&taps, rows, 2 * lanes, stride);
+                    let mp = filter(&taps, rows, 3 * lanes, stride);
                     // no fused operations here: identical pictures give 1
                     let mxy = mx.mul(my);
                     let den_cs = mq.sub(mx.mul(mx).add(my.mul(my))).add(c2);
@@ -447,30 +525,28 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
                     } else {
                         V::splat(0.0)
                     };
-                    if i + LANES <= ow {
+                    if i + lanes <= n_out {
                         acc_s = acc_s.add(s);
                         acc_c = acc_c.add(cs);
                     } else {
                         let (s, cs) = (s.lanes(), cs.lanes());
-                        for k in 0..ow - i {
+                        for k in 0..n_out - i {
                             tail.0 += s[k] as f64;
                             tail.1 += cs[k] as f64;
                         }
                     }
                 }
-                total.0 += lane_sum(acc_s.lanes()) + tail.0;
-                total.1 += lane_sum(acc_c.lanes()) + tail.1;
+                total.0 += lane_sum(acc_s.lanes(), lanes) + tail.0;
+                total.1 += lane_sum(acc_c.lanes(), lanes) + tail.1;
             }
-            total
-        };
+        }
         SCRATCH.set(buf);
         total
     }
 }
 
-/// The lanes' sum in `f64`, in a fixed order.
+/// The first `n` lanes' sum in `f64`, in order.
 #[inline(always)]
-fn lane_sum(l: [f32; LANES]) -> f64 {
-    let w = l.map(|v| v as f64);
-    ((w[0] + w[4]) + (w[1] + w[5])) + ((w[2] + w[6]) + (w[3] + w[7]))
+fn lane_sum(l: [f32; MAX_LANES], n: usize) -> f64 {
+    l[..n].iter().map(|v| *v as f64).sum()
 }

@@ -120,7 +120,9 @@ pub fn ssim_ffmpeg_at<T: Sample>(
         .map(|&(b0, b1)| match level {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: these levels are only produced when the CPU reports AVX2.
-            CpuLevel::Avx2 | CpuLevel::Avx2Fma => unsafe { lines_avx2(a, b, b0, b1, bw, k) },
+            CpuLevel::Avx2 | CpuLevel::Avx2Fma | CpuLevel::Avx512 => unsafe {
+                lines_avx2(a, b, b0, b1, bw, k)
+            },
             _ => lines_body(a, b, b0, b1, bw, k),
         })
         .collect();
