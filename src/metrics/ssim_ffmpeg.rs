@@ -5,6 +5,7 @@
 //! `width % 4` and `height % 4` leftover samples are not measured; the plane
 //! value is the mean over `(h/4 − 1)·(w/4 − 1)` windows.
 
+use num_traits::PrimInt;
 use rayon::prelude::*;
 
 use super::simd::{CpuLevel, cpu_level};
@@ -24,35 +25,45 @@ struct BlockSums {
 }
 
 /// Column sums over the four rows of block row `by`, then the 4×4 block
-/// sums (vectorisable: one pass along the rows per column array).
+/// sums (vectorisable: one pass along the rows per column array), in `A`:
+/// `u32` is exact at 8 bits (a block's Σ(a² + b²) ≤ 2,080,800), `u64` at
+/// any depth.
 #[inline(always)]
-fn block_row<T: Sample>(
+fn block_row<T: Sample, A: PrimInt + From<u32> + Into<u64>>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     by: usize,
-    cols: &mut [[u64; 4]],
+    cols: &mut [A],
     out: &mut [BlockSums],
 ) {
     let w4 = 4 * out.len();
-    let cols = &mut cols[..w4];
-    cols.fill([0; 4]);
+    // four column arrays, one per sum (no shuffles between them)
+    let (ca, rest) = cols.split_at_mut(w4);
+    let (cb, rest) = rest.split_at_mut(w4);
+    let (csq, rest) = rest.split_at_mut(w4);
+    let ccr = &mut rest[..w4];
+    for c in [&mut *ca, &mut *cb, &mut *csq, &mut *ccr] {
+        c.fill(A::zero());
+    }
     for y in 4 * by..4 * by + 4 {
         let (ra, rb) = (&a.row(y)[..w4], &b.row(y)[..w4]);
-        for ((c, p), q) in cols.iter_mut().zip(ra).zip(rb) {
-            let (p, q) = (p.to_u32() as u64, q.to_u32() as u64);
-            c[0] += p;
-            c[1] += q;
-            c[2] += p * p + q * q;
-            c[3] += p * q;
+        for x in 0..w4 {
+            let p = <A as From<u32>>::from(ra[x].to_u32());
+            let q = <A as From<u32>>::from(rb[x].to_u32());
+            ca[x] = ca[x] + p;
+            cb[x] = cb[x] + q;
+            csq[x] = csq[x] + p * p + q * q;
+            ccr[x] = ccr[x] + p * q;
         }
     }
-    for (s, c) in out.iter_mut().zip(cols.chunks_exact(4)) {
-        let sum = |k: usize| c[0][k] + c[1][k] + c[2][k] + c[3][k];
+    let four = |c: &[A], i: usize| -> u64 { (c[i] + c[i + 1] + c[i + 2] + c[i + 3]).into() };
+    for (bx, s) in out.iter_mut().enumerate() {
+        let i = 4 * bx;
         *s = BlockSums {
-            a: sum(0),
-            b: sum(1),
-            squares: sum(2),
-            cross: sum(3),
+            a: four(ca, i),
+            b: four(cb, i),
+            squares: four(csq, i),
+            cross: four(ccr, i),
         };
     }
 }
@@ -162,14 +173,26 @@ fn lines_body<T: Sample>(
     bw: usize,
     k: Consts,
 ) -> Vec<f64> {
-    let mut cols = vec![[0u64; 4]; 4 * bw];
+    let mut cols32 = vec![0u32; if k.bit_depth <= 8 { 16 * bw } else { 0 }];
+    let mut cols64 = vec![0u64; if k.bit_depth <= 8 { 0 } else { 16 * bw }];
+    // no closure here: the body must be compiled in the caller's target
+    // features
+    macro_rules! sums {
+        ($by:expr, $out:expr) => {
+            if k.bit_depth <= 8 {
+                block_row(a, b, $by, &mut cols32, $out)
+            } else {
+                block_row(a, b, $by, &mut cols64, $out)
+            }
+        };
+    }
     let mut above = vec![BlockSums::default(); bw];
     let mut below = vec![BlockSums::default(); bw];
-    block_row(a, b, b0 - 1, &mut cols, &mut above);
+    sums!(b0 - 1, &mut above);
     let mut out = Vec::with_capacity(b1 - b0);
     let mut vals = vec![0.0f32; bw - 1];
     for by in b0..b1 {
-        block_row(a, b, by, &mut cols, &mut below);
+        sums!(by, &mut below);
         // window values first (vectorisable), then summed in order
         for (x, v) in vals.iter_mut().enumerate() {
             let (p, q, r, t) = (above[x], above[x + 1], below[x], below[x + 1]);
