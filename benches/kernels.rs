@@ -171,6 +171,9 @@ fn bench_levels(c: &mut Criterion) {
         });
     }
     g.finish();
+    // The same plane cut to narrower widths, on the detected code path: how
+    // much the working set's size costs per sample (what the strips of the
+    // kernel are for).
     let mut g = c.benchmark_group("ssim_gaussian_width_probe");
     g.sample_size(10);
     for cw in [74usize, 138, 266, 522, 1920] {
