@@ -15,28 +15,20 @@ use crate::with_views;
 /// Smallest plane side the convention can measure (two 4×4 blocks).
 pub const MIN_SIDE: usize = 8;
 
-/// Sums over one 4×4 block: Σa, Σb, Σ(a²+b²), Σab.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct BlockSums {
-    a: u64,
-    b: u64,
-    squares: u64,
-    cross: u64,
-}
-
 /// Column sums over the four rows of block row `by`, then the 4×4 block
-/// sums (vectorisable: one pass along the rows per column array), in `A`:
-/// `u32` is exact at 8 bits (a block's Σ(a² + b²) ≤ 2,080,800), `u64` at
-/// any depth.
+/// sums Σa, Σb, Σ(a² + b²), Σab into `out` as four arrays of `bw` (one
+/// pass along the rows per array, vectorisable), in `A`: `u32` is exact at
+/// 8 bits (a window's Σ(a² + b²) ≤ 8,323,200), `u64` at any depth.
 #[inline(always)]
-fn block_row<T: Sample, A: PrimInt + From<u32> + Into<u64>>(
+fn block_row<T: Sample, A: PrimInt + From<u32>>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     by: usize,
     cols: &mut [A],
-    out: &mut [BlockSums],
+    out: &mut [A],
 ) {
-    let w4 = 4 * out.len();
+    let bw = out.len() / 4;
+    let w4 = 4 * bw;
     // four column arrays, one per sum (no shuffles between them)
     let (ca, rest) = cols.split_at_mut(w4);
     let (cb, rest) = rest.split_at_mut(w4);
@@ -56,15 +48,14 @@ fn block_row<T: Sample, A: PrimInt + From<u32> + Into<u64>>(
             ccr[x] = ccr[x] + p * q;
         }
     }
-    let four = |c: &[A], i: usize| -> u64 { (c[i] + c[i + 1] + c[i + 2] + c[i + 3]).into() };
-    for (bx, s) in out.iter_mut().enumerate() {
-        let i = 4 * bx;
-        *s = BlockSums {
-            a: four(ca, i),
-            b: four(cb, i),
-            squares: four(csq, i),
-            cross: four(ccr, i),
-        };
+    for (c, o) in [&*ca, &*cb, &*csq, &*ccr]
+        .into_iter()
+        .zip(out.chunks_exact_mut(bw))
+    {
+        for (x, o) in o.iter_mut().enumerate() {
+            let i = 4 * x;
+            *o = c[i] + c[i + 1] + c[i + 2] + c[i + 3];
+        }
     }
 }
 
@@ -173,33 +164,45 @@ fn lines_body<T: Sample>(
     bw: usize,
     k: Consts,
 ) -> Vec<f64> {
-    let mut cols32 = vec![0u32; if k.bit_depth <= 8 { 16 * bw } else { 0 }];
-    let mut cols64 = vec![0u64; if k.bit_depth <= 8 { 0 } else { 16 * bw }];
-    // no closure here: the body must be compiled in the caller's target
-    // features
-    macro_rules! sums {
-        ($by:expr, $out:expr) => {
-            if k.bit_depth <= 8 {
-                block_row(a, b, $by, &mut cols32, $out)
-            } else {
-                block_row(a, b, $by, &mut cols64, $out)
-            }
-        };
+    if k.bit_depth <= 8 {
+        lines_in::<T, u32>(a, b, b0, b1, bw, k)
+    } else {
+        lines_in::<T, u64>(a, b, b0, b1, bw, k)
     }
-    let mut above = vec![BlockSums::default(); bw];
-    let mut below = vec![BlockSums::default(); bw];
-    sums!(b0 - 1, &mut above);
+}
+
+/// [`lines_body`] with sums in `A`.
+#[inline(always)]
+fn lines_in<T: Sample, A: PrimInt + From<u32> + Into<u64>>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    b0: usize,
+    b1: usize,
+    bw: usize,
+    k: Consts,
+) -> Vec<f64> {
+    let mut cols = vec![A::zero(); 16 * bw];
+    let mut above = vec![A::zero(); 4 * bw];
+    let mut below = vec![A::zero(); 4 * bw];
+    block_row(a, b, b0 - 1, &mut cols, &mut above);
     let mut out = Vec::with_capacity(b1 - b0);
     let mut vals = vec![0.0f32; bw - 1];
     for by in b0..b1 {
-        sums!(by, &mut below);
+        block_row(a, b, by, &mut cols, &mut below);
+        let (ua, rest) = above.split_at(bw);
+        let (ub, rest) = rest.split_at(bw);
+        let (usq, ucr) = rest.split_at(bw);
+        let (la, rest) = below.split_at(bw);
+        let (lb, rest) = rest.split_at(bw);
+        let (lsq, lcr) = rest.split_at(bw);
         // window values first (vectorisable), then summed in order
         for (x, v) in vals.iter_mut().enumerate() {
-            let (p, q, r, t) = (above[x], above[x + 1], below[x], below[x + 1]);
-            let s1 = p.a + q.a + r.a + t.a;
-            let s2 = p.b + q.b + r.b + t.b;
-            let ss = p.squares + q.squares + r.squares + t.squares;
-            let s12 = p.cross + q.cross + r.cross + t.cross;
+            let s1 = ua[x] + ua[x + 1] + la[x] + la[x + 1];
+            let s2 = ub[x] + ub[x + 1] + lb[x] + lb[x + 1];
+            let ss = usq[x] + usq[x + 1] + lsq[x] + lsq[x + 1];
+            let s12 = ucr[x] + ucr[x + 1] + lcr[x] + lcr[x + 1];
+            let (s1, s2, ss, s12): (u64, u64, u64, u64) =
+                (s1.into(), s2.into(), ss.into(), s12.into());
             *v = if k.bit_depth <= 8 {
                 // every intermediate fits in i32 at 8 bits (ss·64 < 2^30)
                 window32(
