@@ -105,6 +105,46 @@ fn every_metric_matches_its_reference_on_every_clip() {
 }
 
 #[test]
+fn psnr_and_mse_from_the_fused_ffmpeg_ssim_pass_match_ffmpeg() {
+    // With FFmpeg-convention SSIM selected, PSNR and MSE take their sums of
+    // squared differences from the SSIM pass; they still match FFmpeg's
+    // psnr filter, and equal the values of a run without SSIM exactly.
+    for clip in CLIPS {
+        let g = golden(clip);
+        let want: Vec<Value> = g["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let kept = f
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("psnr") || k.starts_with("mse"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                Value::Object(kept)
+            })
+            .collect();
+        let fused = frames_of(
+            clip,
+            &["--metrics", "psnr,mse,ssim", "--ssim-mode", "ffmpeg"],
+        );
+        let fused = of_type(&fused, "frame");
+        compare(clip, "fused psnr/mse", &fused, &want, tolerance);
+        let alone = frames_of(clip, &["--metrics", "psnr,mse"]);
+        let alone = of_type(&alone, "frame");
+        for (f, a) in fused.iter().zip(&alone) {
+            for (k, v) in a.as_object().unwrap() {
+                if k.starts_with("psnr") || k.starts_with("mse") {
+                    assert_eq!(&f[k.as_str()], v, "{clip} {k}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn ssim_ffmpeg_mode_matches_the_ffmpeg_filter() {
     for clip in CLIPS {
         let g = golden(clip);

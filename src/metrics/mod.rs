@@ -127,6 +127,8 @@ pub struct PairContext<'a> {
     sse: OnceLock<Vec<u64>>,
     gaussian: OnceLock<Vec<Option<ssim::SsimMeans>>>,
     needs_cs: bool,
+    ffmpeg_ssim: OnceLock<Vec<(f64, Option<u64>)>>,
+    fuse_sse: bool,
     histograms: OnceLock<Vec<histogram::PlaneHistograms>>,
 }
 
@@ -167,8 +169,41 @@ impl<'a> PairContext<'a> {
             sse: OnceLock::new(),
             gaussian: OnceLock::new(),
             needs_cs: true,
+            ffmpeg_ssim: OnceLock::new(),
+            fuse_sse: false,
             histograms: OnceLock::new(),
         }
+    }
+
+    /// Whether the per-plane SSE comes from the FFmpeg-convention SSIM's
+    /// pass over the samples (when both metrics run) instead of a pass of
+    /// its own. Off by default.
+    pub fn with_fused_sse(mut self, fuse: bool) -> Self {
+        self.fuse_sse = fuse;
+        self
+    }
+
+    /// FFmpeg-convention SSIM of each plane (NaN for a plane too small),
+    /// with the plane's SSE when it is fused; computed once per pair.
+    pub fn ffmpeg_ssim(&self) -> &[(f64, Option<u64>)] {
+        self.ffmpeg_ssim.get_or_init(|| {
+            let depth = self.reference.bit_depth;
+            self.reference
+                .planes
+                .par_iter()
+                .zip(self.distorted.planes.par_iter())
+                .map(|(r, d)| {
+                    if self.fuse_sse {
+                        match ssim_ffmpeg::plane_sse(d, r, depth) {
+                            Some((v, sse)) => (v, Some(sse)),
+                            None => (f64::NAN, None),
+                        }
+                    } else {
+                        (ssim_ffmpeg::plane(d, r, depth).unwrap_or(f64::NAN), None)
+                    }
+                })
+                .collect()
+        })
     }
 
     /// Whether [`PairContext::gaussian_means`] must also compute the cs
@@ -215,6 +250,12 @@ impl<'a> PairContext<'a> {
     /// Sum of squared differences of each plane, computed once per pair.
     pub fn plane_sse(&self) -> &[u64] {
         self.sse.get_or_init(|| {
+            if self.fuse_sse {
+                let fused = self.ffmpeg_ssim();
+                if fused.iter().all(|(_, sse)| sse.is_some()) {
+                    return fused.iter().map(|(_, sse)| sse.unwrap_or(0)).collect();
+                }
+            }
             self.reference
                 .planes
                 .par_iter()
@@ -430,7 +471,12 @@ impl MetricSet {
             return Err("the frames of a pair differ in planes, size or bit depth".to_string());
         }
         let ctx = PairContext::new(reference, distorted, &self.options)
-            .with_cs(self.names.contains(&"ms-ssim"));
+            .with_cs(self.names.contains(&"ms-ssim"))
+            .with_fused_sse(
+                self.options.ssim_mode == SsimMode::Ffmpeg
+                    && self.names.contains(&"ssim")
+                    && (self.names.contains(&"psnr") || self.names.contains(&"mse")),
+            );
         let mut values = vec![0.0; self.keys.len()];
         let mut slots: Vec<&mut [f64]> = Vec::with_capacity(self.metrics.len());
         let mut rest: &mut [f64] = &mut values;

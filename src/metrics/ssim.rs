@@ -467,15 +467,7 @@ impl Metric for Ssim {
                         .unwrap_or(f64::NAN)
                 })
                 .collect(),
-            SsimMode::Ffmpeg => {
-                let depth = pair.reference.bit_depth;
-                pair.reference
-                    .planes
-                    .par_iter()
-                    .zip(pair.distorted.planes.par_iter())
-                    .map(|(r, d)| ssim_ffmpeg::plane(d, r, depth).unwrap_or(f64::NAN))
-                    .collect()
-            }
+            SsimMode::Ffmpeg => pair.ffmpeg_ssim().iter().map(|(v, _)| *v).collect(),
         };
         let total: usize = pair.reference.planes.iter().map(|p| p.len()).sum();
         let mut weighted = 0.0;

@@ -19,34 +19,81 @@ pub const MIN_SIDE: usize = 8;
 /// sums Σa, Σb, Σ(a² + b²), Σab into `out` as four arrays of `bw` (one
 /// pass along the rows per array, vectorisable), in `A`: `u32` is exact at
 /// 8 bits (a window's Σ(a² + b²) ≤ 8,323,200), `u64` at any depth.
+///
+/// With `SSE`, returns the block row's sum of squared differences (its four
+/// rows, the columns right of the blocks included); else 0.
 #[inline(always)]
-fn block_row<T: Sample, A: PrimInt + From<u32>>(
+fn block_row<T: Sample, A: PrimInt + From<u32> + Into<u64>, const SSE: bool>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     by: usize,
     cols: &mut [A],
     out: &mut [A],
-) {
+) -> u64 {
     let bw = out.len() / 4;
     let w4 = 4 * bw;
     // four column arrays, one per sum (no shuffles between them)
     let (ca, rest) = cols.split_at_mut(w4);
     let (cb, rest) = rest.split_at_mut(w4);
     let (csq, rest) = rest.split_at_mut(w4);
-    let ccr = &mut rest[..w4];
-    for c in [&mut *ca, &mut *cb, &mut *csq, &mut *ccr] {
-        c.fill(A::zero());
-    }
-    for y in 4 * by..4 * by + 4 {
-        let (ra, rb) = (&a.row(y)[..w4], &b.row(y)[..w4]);
-        for x in 0..w4 {
-            let p = <A as From<u32>>::from(ra[x].to_u32());
-            let q = <A as From<u32>>::from(rb[x].to_u32());
-            ca[x] = ca[x] + p;
-            cb[x] = cb[x] + q;
-            csq[x] = csq[x] + p * p + q * q;
-            ccr[x] = ccr[x] + p * q;
+    let (ccr, rest) = rest.split_at_mut(w4);
+    let cd = &mut rest[..w4];
+    let mut sse = 0u64;
+    // the four rows at once: each column's sums written once, no zeroing
+    // (no closures: this is compiled in the caller's target features)
+    let y = 4 * by;
+    let (a0, a1, a2, a3) = (
+        &a.row(y)[..w4],
+        &a.row(y + 1)[..w4],
+        &a.row(y + 2)[..w4],
+        &a.row(y + 3)[..w4],
+    );
+    let (b0, b1, b2, b3) = (
+        &b.row(y)[..w4],
+        &b.row(y + 1)[..w4],
+        &b.row(y + 2)[..w4],
+        &b.row(y + 3)[..w4],
+    );
+    for x in 0..w4 {
+        let p = [
+            <A as From<u32>>::from(a0[x].to_u32()),
+            <A as From<u32>>::from(a1[x].to_u32()),
+            <A as From<u32>>::from(a2[x].to_u32()),
+            <A as From<u32>>::from(a3[x].to_u32()),
+        ];
+        let q = [
+            <A as From<u32>>::from(b0[x].to_u32()),
+            <A as From<u32>>::from(b1[x].to_u32()),
+            <A as From<u32>>::from(b2[x].to_u32()),
+            <A as From<u32>>::from(b3[x].to_u32()),
+        ];
+        ca[x] = p[0] + p[1] + p[2] + p[3];
+        cb[x] = q[0] + q[1] + q[2] + q[3];
+        csq[x] = p[0] * p[0]
+            + q[0] * q[0]
+            + p[1] * p[1]
+            + q[1] * q[1]
+            + p[2] * p[2]
+            + q[2] * q[2]
+            + p[3] * p[3]
+            + q[3] * q[3];
+        ccr[x] = p[0] * q[0] + p[1] * q[1] + p[2] * q[2] + p[3] * q[3];
+        if SSE {
+            // |p − q|² over the four rows: fits in A
+            let d0 = p[0].max(q[0]) - p[0].min(q[0]);
+            let d1 = p[1].max(q[1]) - p[1].min(q[1]);
+            let d2 = p[2].max(q[2]) - p[2].min(q[2]);
+            let d3 = p[3].max(q[3]) - p[3].min(q[3]);
+            cd[x] = d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
         }
+    }
+    if SSE {
+        for y in y..y + 4 {
+            sse += row_sse(&a.row(y)[w4..], &b.row(y)[w4..]);
+        }
+    }
+    if SSE {
+        sse += cd.iter().map(|v| (*v).into()).sum::<u64>();
     }
     for (c, o) in [&*ca, &*cb, &*csq, &*ccr]
         .into_iter()
@@ -57,6 +104,7 @@ fn block_row<T: Sample, A: PrimInt + From<u32>>(
             *o = c[i] + c[i + 1] + c[i + 2] + c[i + 3];
         }
     }
+    sse
 }
 
 /// One 8×8 window's SSIM from its sums, in single precision like the filter.
@@ -98,6 +146,26 @@ pub fn ssim_ffmpeg_at<T: Sample>(
     b: PlaneView<'_, T>,
     bit_depth: u32,
 ) -> Option<f64> {
+    run::<T, false>(level, a, b, bit_depth).map(|(v, _)| v)
+}
+
+/// [`ssim_ffmpeg`] and the plane's exact sum of squared differences (what
+/// PSNR needs) in the same pass over the samples.
+pub fn ssim_ffmpeg_sse_at<T: Sample>(
+    level: CpuLevel,
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    bit_depth: u32,
+) -> Option<(f64, u64)> {
+    run::<T, true>(level, a, b, bit_depth)
+}
+
+fn run<T: Sample, const SSE: bool>(
+    level: CpuLevel,
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    bit_depth: u32,
+) -> Option<(f64, u64)> {
     if a.width < MIN_SIDE || a.height < MIN_SIDE || (a.width, a.height) != (b.width, b.height) {
         return None;
     }
@@ -117,19 +185,40 @@ pub fn ssim_ffmpeg_at<T: Sample>(
         .step_by(per)
         .map(|b0| (b0, (b0 + per).min(bh)))
         .collect();
-    let lines: Vec<Vec<f64>> = bands
+    let lines: Vec<(Vec<f64>, u64)> = bands
         .par_iter()
         .map(|&(b0, b1)| match level {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: these levels are only produced when the CPU reports AVX2.
             CpuLevel::Avx2 | CpuLevel::Avx2Fma | CpuLevel::Avx512 => unsafe {
-                lines_avx2(a, b, b0, b1, bw, k)
+                lines_avx2::<T, SSE>(a, b, b0, b1, bw, k)
             },
-            _ => lines_body(a, b, b0, b1, bw, k),
+            _ => lines_body::<T, SSE>(a, b, b0, b1, bw, k),
         })
         .collect();
-    let total = lines.iter().flatten().fold(0.0f64, |t, l| t + l);
-    Some(total / ((bh - 1) * (bw - 1)) as f64)
+    let total = lines.iter().flat_map(|l| &l.0).fold(0.0f64, |t, l| t + l);
+    let mut sse = 0u64;
+    if SSE {
+        sse = lines.iter().map(|l| l.1).sum();
+        // the rows under the last block row (the columns right of the
+        // blocks were added with their rows)
+        for y in 4 * bh..a.height {
+            sse += row_sse(a.row(y), b.row(y));
+        }
+    }
+    Some((total / ((bh - 1) * (bw - 1)) as f64, sse))
+}
+
+/// Exact sum of squared differences of two rows.
+#[inline(always)]
+fn row_sse<T: Sample>(a: &[T], b: &[T]) -> u64 {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| {
+            let d = p.to_u32().abs_diff(q.to_u32()) as u64;
+            d * d
+        })
+        .sum()
 }
 
 /// The filter's constants for one plane.
@@ -142,53 +231,59 @@ struct Consts {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn lines_avx2<T: Sample>(
+fn lines_avx2<T: Sample, const SSE: bool>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     b0: usize,
     b1: usize,
     bw: usize,
     k: Consts,
-) -> Vec<f64> {
-    lines_body(a, b, b0, b1, bw, k)
+) -> (Vec<f64>, u64) {
+    lines_body::<T, SSE>(a, b, b0, b1, bw, k)
 }
 
 /// The values of window lines `b0..b1`, each summed as the filter sums a
-/// line: in `f64` at 8 bits, in `f32` above.
+/// line: in `f64` at 8 bits, in `f32` above; with `SSE`, also the sum of
+/// squared differences over block rows `b0..b1` (and block row 0 for the
+/// first band), the columns right of the blocks included.
 #[inline(always)]
-fn lines_body<T: Sample>(
+fn lines_body<T: Sample, const SSE: bool>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     b0: usize,
     b1: usize,
     bw: usize,
     k: Consts,
-) -> Vec<f64> {
+) -> (Vec<f64>, u64) {
     if k.bit_depth <= 8 {
-        lines_in::<T, u32>(a, b, b0, b1, bw, k)
+        lines_in::<T, u32, SSE>(a, b, b0, b1, bw, k)
     } else {
-        lines_in::<T, u64>(a, b, b0, b1, bw, k)
+        lines_in::<T, u64, SSE>(a, b, b0, b1, bw, k)
     }
 }
 
 /// [`lines_body`] with sums in `A`.
 #[inline(always)]
-fn lines_in<T: Sample, A: PrimInt + From<u32> + Into<u64>>(
+fn lines_in<T: Sample, A: PrimInt + From<u32> + Into<u64>, const SSE: bool>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     b0: usize,
     b1: usize,
     bw: usize,
     k: Consts,
-) -> Vec<f64> {
-    let mut cols = vec![A::zero(); 16 * bw];
+) -> (Vec<f64>, u64) {
+    let mut cols = vec![A::zero(); 20 * bw];
     let mut above = vec![A::zero(); 4 * bw];
     let mut below = vec![A::zero(); 4 * bw];
-    block_row(a, b, b0 - 1, &mut cols, &mut above);
+    let mut sse = 0u64;
+    let first = block_row::<T, A, SSE>(a, b, b0 - 1, &mut cols, &mut above);
+    if b0 == 1 {
+        sse += first;
+    }
     let mut out = Vec::with_capacity(b1 - b0);
     let mut vals = vec![0.0f32; bw - 1];
     for by in b0..b1 {
-        block_row(a, b, by, &mut cols, &mut below);
+        sse += block_row::<T, A, SSE>(a, b, by, &mut cols, &mut below);
         let (ua, rest) = above.split_at(bw);
         let (ub, rest) = rest.split_at(bw);
         let (usq, ucr) = rest.split_at(bw);
@@ -233,7 +328,19 @@ fn lines_in<T: Sample, A: PrimInt + From<u32> + Into<u64>>(
         });
         std::mem::swap(&mut above, &mut below);
     }
-    out
+    (out, sse)
+}
+
+/// FFmpeg-convention SSIM of one pair of planes and their sum of squared
+/// differences, in one pass; `None` as [`plane`].
+pub fn plane_sse(main: &Plane, reference: &Plane, bit_depth: u32) -> Option<(f64, u64)> {
+    with_views!(main, reference, |a, b| ssim_ffmpeg_sse_at(
+        cpu_level(),
+        a,
+        b,
+        bit_depth
+    ))
+    .flatten()
 }
 
 /// FFmpeg-convention SSIM of one pair of planes (main first, as the filter
@@ -282,13 +389,32 @@ mod tests {
                 c2: (0.0009 * max10 * max10 * 64.0 * 63.0 + 0.5) as i64,
                 bit_depth: 10,
             };
-            let want8 = whole(&|bw, bh| lines_body(v(&a8, w, h), v(&b8, w, h), 1, bh, bw, k8));
-            let want10 = whole(&|bw, bh| lines_body(v(&a10, w, h), v(&b10, w, h), 1, bh, bw, k10));
+            let want8 = whole(&|bw, bh| {
+                lines_body::<_, false>(v(&a8, w, h), v(&b8, w, h), 1, bh, bw, k8).0
+            });
+            let want10 = whole(&|bw, bh| {
+                lines_body::<_, false>(v(&a10, w, h), v(&b10, w, h), 1, bh, bw, k10).0
+            });
+            // the plain definition of the sum of squared differences
+            let sse = |p: &[u16], q: &[u16]| -> u64 {
+                p.iter()
+                    .zip(q)
+                    .map(|(x, y)| (*x as i64 - *y as i64).pow(2) as u64)
+                    .sum()
+            };
+            let wide = |v: &[u8]| v.iter().map(|x| *x as u16).collect::<Vec<u16>>();
+            let sse8 = sse(&wide(&a8), &wide(&b8));
+            let sse10 = sse(&a10, &b10);
             for level in crate::metrics::simd::available_levels() {
                 let got8 = ssim_ffmpeg_at(level, v(&a8, w, h), v(&b8, w, h), 8);
                 let got10 = ssim_ffmpeg_at(level, v(&a10, w, h), v(&b10, w, h), 10);
                 assert_eq!(got8, Some(want8), "{w}x{h} {level:?}");
                 assert_eq!(got10, Some(want10), "{w}x{h} {level:?}");
+                // the fused pass: the same SSIM, and the exact SSE
+                let f8 = ssim_ffmpeg_sse_at(level, v(&a8, w, h), v(&b8, w, h), 8);
+                let f10 = ssim_ffmpeg_sse_at(level, v(&a10, w, h), v(&b10, w, h), 10);
+                assert_eq!(f8, Some((want8, sse8)), "{w}x{h} {level:?}");
+                assert_eq!(f10, Some((want10, sse10)), "{w}x{h} {level:?}");
             }
         }
     }
