@@ -20,22 +20,45 @@ pub const WEIGHTS: [f64; 5] = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
 pub const MIN_SIDE: usize = 161;
 
 /// 2×2 mean with symmetric extension of an odd last row/column.
-pub fn downsample(src: &[f64], w: usize, h: usize) -> (Vec<f64>, usize, usize) {
+pub fn downsample<T: Copy + Into<f64>>(src: &[T], w: usize, h: usize) -> (Vec<f64>, usize, usize) {
+    let mut out = Vec::new();
+    let (ow, oh) = downsample_into(src, w, h, &mut out);
+    (out, ow, oh)
+}
+
+/// [`downsample`] into a reused buffer (any sample type, read as `f64`);
+/// returns the new size.
+pub fn downsample_into<T: Copy + Into<f64>>(
+    src: &[T],
+    w: usize,
+    h: usize,
+    out: &mut Vec<f64>,
+) -> (usize, usize) {
     let ow = w.div_ceil(2);
     let oh = h.div_ceil(2);
-    let mut out = vec![0.0; ow * oh];
-    for oy in 0..oh {
+    out.resize(ow * oh, 0.0);
+    for (oy, orow) in out.chunks_exact_mut(ow).enumerate() {
         let y0 = 2 * oy;
         let y1 = (y0 + 1).min(h - 1);
         let r0 = &src[y0 * w..(y0 + 1) * w];
         let r1 = &src[y1 * w..(y1 + 1) * w];
-        for (ox, o) in out[oy * ow..(oy + 1) * ow].iter_mut().enumerate() {
+        for (ox, o) in orow.iter_mut().enumerate() {
             let x0 = 2 * ox;
             let x1 = (x0 + 1).min(w - 1);
-            *o = (r0[x0] + r0[x1] + r1[x0] + r1[x1]) / 4.0;
+            let (a, b, c, d): (f64, f64, f64, f64) =
+                (r0[x0].into(), r0[x1].into(), r1[x0].into(), r1[x1].into());
+            *o = (a + b + c + d) / 4.0;
         }
     }
-    (out, ow, oh)
+    (ow, oh)
+}
+
+thread_local! {
+    /// Per-worker buffers of the downsampled scales: two per picture,
+    /// used in turn.
+    static SCALES: std::cell::Cell<[Vec<f64>; 4]> = const {
+        std::cell::Cell::new([Vec::new(), Vec::new(), Vec::new(), Vec::new()])
+    };
 }
 
 /// Combines per-scale means into MS-SSIM: Π max(cs_j, 0)^w_j for j = 1..4
@@ -60,28 +83,43 @@ pub fn ms_ssim_from_scale1<T: Sample>(
     if w < MIN_SIDE || h < MIN_SIDE || (b.width, b.height) != (w, h) {
         return None;
     }
-    let to_f64 = |v: PlaneView<'_, T>| v.data.iter().map(|s| (*s).into()).collect::<Vec<f64>>();
-    let (mut fa, mut fb) = rayon::join(|| to_f64(a), || to_f64(b));
-    let (mut cw, mut ch) = (w, h);
+    let [mut fa, mut fb, mut ga, mut gb] = SCALES.take();
+    let (mut cw, mut ch) = rayon::join(
+        || downsample_into(a.data, w, h, &mut fa),
+        || downsample_into(b.data, w, h, &mut fb),
+    )
+    .0;
     let mut cs = [scale1.cs, 0.0, 0.0, 0.0];
     let mut last = scale1.ssim;
     // scales 2..=5: cs of scales 2-4, the full SSIM of scale 5
+    let mut ok = true;
     for scale in 2..=5 {
-        let ((na, nw, nh), (nb, _, _)) =
-            rayon::join(|| downsample(&fa, cw, ch), || downsample(&fb, cw, ch));
-        fa = na;
-        fb = nb;
-        cw = nw;
-        ch = nh;
-        let m = ssim_cs_gaussian(
-            PlaneView::new(&fa, cw, ch)?,
-            PlaneView::new(&fb, cw, ch)?,
-            peak,
-        )?;
+        if scale > 2 {
+            let (nw, nh) = rayon::join(
+                || downsample_into(&fa, cw, ch, &mut ga),
+                || downsample_into(&fb, cw, ch, &mut gb),
+            )
+            .0;
+            std::mem::swap(&mut fa, &mut ga);
+            std::mem::swap(&mut fb, &mut gb);
+            cw = nw;
+            ch = nh;
+        }
+        let m = PlaneView::new(&fa, cw, ch)
+            .zip(PlaneView::new(&fb, cw, ch))
+            .and_then(|(va, vb)| ssim_cs_gaussian(va, vb, peak));
+        let Some(m) = m else {
+            ok = false;
+            break;
+        };
         match cs.get_mut(scale - 1) {
             Some(slot) => *slot = m.cs,
             None => last = m.ssim,
         }
+    }
+    SCALES.set([fa, fb, ga, gb]);
+    if !ok {
+        return None;
     }
     Some(combine(cs, last))
 }
