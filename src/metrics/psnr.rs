@@ -38,7 +38,14 @@ fn sse_body<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>) -> u64 {
     // the u32 path exact for 8-bit data: 4096 * 255^2 < 2^32.
     let eight_bit = std::mem::size_of::<T>() == 1;
     let mut total = 0u64;
-    for (ca, cb) in a.data.chunks(4096).zip(b.data.chunks(4096)) {
+    for (i, (ca, cb)) in a.data.chunks(4096).zip(b.data.chunks(4096)).enumerate() {
+        // two chunks ahead, while this one is summed
+        let ahead = (i + 2) * 4096;
+        if ahead < a.data.len() {
+            let end = (ahead + 4096).min(a.data.len());
+            super::ssim_f32::prefetch(&a.data[ahead..end]);
+            super::ssim_f32::prefetch(&b.data[ahead..end]);
+        }
         if eight_bit {
             let mut acc = 0u32;
             for (x, y) in ca.iter().zip(cb) {

@@ -557,7 +557,7 @@ const PREFETCH_ROWS: usize = 8;
 
 /// Asks for the cache lines of `s` (a hint: no effect on results).
 #[inline(always)]
-fn prefetch<T>(s: &[T]) {
+pub(crate) fn prefetch<T>(s: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};

@@ -42,6 +42,11 @@ fn block_row<T: Sample, A: PrimInt + From<u32> + Into<u64>, const SSE: bool>(
     // the four rows at once: each column's sums written once, no zeroing
     // (no closures: this is compiled in the caller's target features)
     let y = 4 * by;
+    // the next block row's samples, while this one is summed
+    for r in y + 4..(y + 8).min(a.height) {
+        super::ssim_f32::prefetch(a.row(r));
+        super::ssim_f32::prefetch(b.row(r));
+    }
     let (a0, a1, a2, a3) = (
         &a.row(y)[..w4],
         &a.row(y + 1)[..w4],
