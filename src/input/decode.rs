@@ -1062,6 +1062,11 @@ fn copy_rows_body<T: RowSample>(
 ) {
     for (y, row) in dst.chunks_exact_mut(w.max(1)).enumerate() {
         let start = y * stride;
+        // a few rows ahead, while this one is copied
+        let ahead = start + 4 * stride;
+        if let Some(r) = src.get(ahead..ahead + T::BYTES * w) {
+            crate::metrics::ssim_f32::prefetch(r);
+        }
         T::copy_row(row, &src[start..start + T::BYTES * w]);
         if let Some(sig) = sig.as_deref_mut() {
             T::feed(sig, row);
