@@ -401,10 +401,13 @@ fn open_session(
     let frames_announced = (stream.frames() > 0).then(|| stream.frames() as u64);
     let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| input_error(label, format!("cannot read codec parameters: {e}")))?;
-    // Two frame threads per decoder: on a small machine more buy little and
-    // hold more pictures in memory.
+    // Frame threads per decoder: half the cores each (the two decoders run
+    // side by side), at most 4. On 2 cores that is one: measured on the
+    // 1080p H.264 pair, 1 thread beat 2 and 3 (psnr,ssim 1.11 s against
+    // 1.21 and 1.17 s), and more threads hold more pictures in memory.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut threading = ff::threading::Config::kind(ff::threading::Type::Frame);
-    threading.count = 2;
+    threading.count = (cores / 2).clamp(1, 4);
     ctx.set_threading(threading);
     let codec = ctx.id().name().to_string();
     let decoder = ctx
