@@ -1068,7 +1068,7 @@ fn copy_rows_body<T: RowSample>(
         // a few rows ahead, while this one is copied
         let ahead = start + 4 * stride;
         if let Some(r) = src.get(ahead..ahead + T::BYTES * w) {
-            crate::metrics::ssim_f32::prefetch(r);
+            crate::metrics::simd::prefetch(r);
         }
         T::copy_row(row, &src[start..start + T::BYTES * w]);
         if let Some(sig) = sig.as_deref_mut() {

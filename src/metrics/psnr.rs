@@ -43,8 +43,8 @@ fn sse_body<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>) -> u64 {
         let ahead = (i + 2) * 4096;
         if ahead < a.data.len() {
             let end = (ahead + 4096).min(a.data.len());
-            super::ssim_f32::prefetch(&a.data[ahead..end]);
-            super::ssim_f32::prefetch(&b.data[ahead..end]);
+            super::simd::prefetch(&a.data[ahead..end]);
+            super::simd::prefetch(&b.data[ahead..end]);
         }
         if eight_bit {
             let mut acc = 0u32;

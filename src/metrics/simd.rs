@@ -76,3 +76,25 @@ pub fn force_level(level: Option<CpuLevel>) {
     };
     FORCED.store(v, Ordering::Relaxed);
 }
+
+/// Asks for the cache lines of `s` (a hint: no effect on results).
+#[inline(always)]
+pub fn prefetch<T>(s: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let bytes = std::mem::size_of_val(s);
+        let p = s.as_ptr() as *const i8;
+        let mut off = 0;
+        while off < bytes {
+            // SAFETY: a prefetch of an address inside `s`; SSE is part of
+            // x86-64.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off)) };
+            off += 64;
+        }
+        // SAFETY: as above, the last byte of `s`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(bytes.saturating_sub(1))) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = s;
+}

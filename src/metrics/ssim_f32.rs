@@ -479,8 +479,8 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
                 // hardware prefetchers do not follow)
                 let ahead = r + PREFETCH_ROWS;
                 if ahead < a.height {
-                    prefetch(&a.row(ahead)[s0..s0 + n_in]);
-                    prefetch(&b.row(ahead)[s0..s0 + n_in]);
+                    super::simd::prefetch(&a.row(ahead)[s0..s0 + n_in]);
+                    super::simd::prefetch(&b.row(ahead)[s0..s0 + n_in]);
                 }
                 T::centre(&a.row(r)[s0..s0 + n_in], p.offset, &mut sx[..n_in]);
                 T::centre(&b.row(r)[s0..s0 + n_in], p.offset, &mut sy[..n_in]);
@@ -556,28 +556,6 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
 
 /// Rows ahead of the current one whose strip inputs are prefetched.
 const PREFETCH_ROWS: usize = 8;
-
-/// Asks for the cache lines of `s` (a hint: no effect on results).
-#[inline(always)]
-pub(crate) fn prefetch<T>(s: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let bytes = std::mem::size_of_val(s);
-        let p = s.as_ptr() as *const i8;
-        let mut off = 0;
-        while off < bytes {
-            // SAFETY: a prefetch of an address inside `s`; SSE is part of
-            // x86-64.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off)) };
-            off += 64;
-        }
-        // SAFETY: as above, the last byte of `s`.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(bytes.saturating_sub(1))) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = s;
-}
 
 /// The first `n` lanes' sum in `f64`, in order.
 #[inline(always)]

@@ -44,8 +44,8 @@ fn block_row<T: Sample, A: PrimInt + From<u32> + Into<u64>, const SSE: bool>(
     let y = 4 * by;
     // the next block row's samples, while this one is summed
     for r in y + 4..(y + 8).min(a.height) {
-        super::ssim_f32::prefetch(a.row(r));
-        super::ssim_f32::prefetch(b.row(r));
+        super::simd::prefetch(a.row(r));
+        super::simd::prefetch(b.row(r));
     }
     let (a0, a1, a2, a3) = (
         &a.row(y)[..w4],
