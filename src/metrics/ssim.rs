@@ -394,23 +394,35 @@ pub fn ssim_zero_pad<T: Copy + Into<f64> + Sync>(
     }
     let pw = w + 2 * RADIUS;
     let ph = h + 2 * RADIUS;
-    let pad = |v: PlaneView<'_, T>| {
-        let mut out = vec![0.0f64; pw * ph];
-        for y in 0..h {
-            let dst = &mut out[(y + RADIUS) * pw + RADIUS..(y + RADIUS) * pw + RADIUS + w];
-            for (d, s) in dst.iter_mut().zip(v.row(y)) {
-                *d = (*s).into();
+    // every padded sample written once: zeros around, the plane inside
+    let pad = |v: PlaneView<'_, T>, out: &mut Vec<f64>| {
+        out.resize(pw * ph, 0.0);
+        for (py, row) in out.chunks_exact_mut(pw).enumerate() {
+            match py.checked_sub(RADIUS).filter(|y| *y < h) {
+                Some(y) => {
+                    row[..RADIUS].fill(0.0);
+                    for (d, s) in row[RADIUS..RADIUS + w].iter_mut().zip(v.row(y)) {
+                        *d = (*s).into();
+                    }
+                    row[RADIUS + w..].fill(0.0);
+                }
+                None => row.fill(0.0),
             }
         }
-        out
     };
-    let pa = pad(a);
-    let pb = pad(b);
-    ssim_gaussian(
-        PlaneView::new(&pa, pw, ph)?,
-        PlaneView::new(&pb, pw, ph)?,
-        peak,
-    )
+    let (mut pa, mut pb) = PADDED.take();
+    pad(a, &mut pa);
+    pad(b, &mut pb);
+    let v = PlaneView::new(&pa, pw, ph)
+        .zip(PlaneView::new(&pb, pw, ph))
+        .and_then(|(va, vb)| ssim_gaussian(va, vb, peak));
+    PADDED.set((pa, pb));
+    v
+}
+
+thread_local! {
+    /// Per-worker buffers of the zero-padded planes.
+    static PADDED: Cell<(Vec<f64>, Vec<f64>)> = const { Cell::new((Vec::new(), Vec::new())) };
 }
 
 /// `ssim_<plane>` and `ssim_all` (planes weighted by sample count), in the
