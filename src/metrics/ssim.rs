@@ -10,7 +10,7 @@
 //! `VQM_SSIM_PRECISION=double`, through the `f64` kernel here: each band
 //! keeps a ring of 11 horizontally filtered rows of the five moments (x, y,
 //! x², y², xy) and each output row is one vertical pass over the ring, in
-//! `f64` so the variance terms (E[x²] − E[x]²) keep full precision at 16
+//! `f64` so the variance terms (`E[x²] − E[x]²`) keep full precision at 16
 //! bits.
 
 use std::cell::Cell;

@@ -2,19 +2,20 @@
 //!
 //! Samples are centred at half the peak so the variance terms keep their
 //! precision in `f32`. Only four moments are filtered: x, y, x² + y² and xy
-//! (SSIM needs σx² + σy², never the two apart). Each input row is converted
-//! once, filtered horizontally into a ring of 11 rows, and each output row is
-//! one fused pass: the vertical filter of the four moments, the SSIM (and,
-//! when asked, cs) map and its sum, eight lanes at a time, without writing
-//! the map anywhere.
+//! (SSIM needs σx² + σy², never the two apart). A band of output rows is
+//! computed in strips of `STRIP` columns: each input row of the strip is
+//! converted once and filtered horizontally into a ring of 11 rows, and each
+//! output row is one fused pass: the vertical filter of the four moments,
+//! the SSIM (and, when asked, cs) map and its sum, a vector at a time,
+//! without writing the map anywhere.
 //!
-//! The algorithm is written once over [`Vf`], eight `f32` lanes the
-//! compiler maps onto vector registers, and compiled for each code path:
-//! portable (SSE2 on x86-64), AVX2, and AVX2 with fused multiply-adds in the
-//! two filters. Every path runs the same operations in the same order, so
-//! the portable and AVX2 paths give identical bits, and the FMA path gives
-//! identical bits to the portable code with [`f32::mul_add`] (what the tests
-//! compare it with).
+//! The algorithm is written once over `Vf`, a vector of 8 or 16 `f32`
+//! lanes, and compiled for each code path: portable (SSE2 on x86-64), AVX2,
+//! AVX2 with fused multiply-adds in the two filters, and AVX-512 (16 lanes,
+//! fused). Every path runs the same operations in the same order, so the
+//! portable and AVX2 paths give identical bits, and each fused path gives
+//! identical bits to portable code with [`f32::mul_add`] on as many lanes
+//! (what the tests compare them with).
 
 use std::cell::Cell;
 
@@ -382,7 +383,7 @@ fn band_avx512<T: Centre>(
     unsafe { band_cs::<T, avx::Avx512>(a, b, y0, y1, p) }
 }
 
-/// Symmetric 11-tap filter: eight outputs from the vectors at
+/// Symmetric 11-tap filter: one vector of outputs from the vectors at
 /// `s[base + k * stride..]`, k = 0..=10. No closures here or in `band`:
 /// everything is inlined into the function compiled for `V`'s features.
 ///
