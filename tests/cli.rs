@@ -120,9 +120,7 @@ fn percentile(v: &[f64], q: f64) -> f64 {
 fn summary_pools_the_frame_values() {
     let (r, d) = c420();
     let o = vqm(&[&r, &d, "-m", "psnr,mse,ssim", "--log", "-", "-q"]);
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "{err}");
-    let recs = ndjson(&out);
+    let recs = records_ok(&o);
     let frames = of_type(&recs, "frame");
     let summary = of_type(&recs, "summary")[0];
     assert_eq!(summary["frames"], 4);
@@ -242,9 +240,8 @@ fn distorted_of_another_size_and_format_is_converted_and_said_so() {
     ffmpeg(&["-i", &r, "-pix_fmt", "nv12", "-c:v", "rawvideo", s(&nv12)]);
     // nv12 is the same pictures in another layout: converted exactly.
     let o = vqm(&[&r, s(&nv12), "-m", "psnr", "--log", "-"]);
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "{err}");
-    let recs = ndjson(&out);
+    let err = outcome(&o).2;
+    let recs = records_ok(&o);
     let conv = recs[0]["distorted"][0]["conversion"].as_str().unwrap();
     assert!(
         conv.starts_with("nv12 336x324 -> yuv420p 336x324"),
@@ -262,9 +259,7 @@ fn distorted_of_another_size_and_format_is_converted_and_said_so() {
     let small = dir.path().join("small.mkv");
     ffmpeg(&["-i", &r, "-vf", "scale=80:48", "-c:v", "ffv1", s(&small)]);
     let o = vqm(&[&r, s(&small), "-m", "psnr,ssim", "--log", "-", "-q"]);
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "{err}");
-    let recs = ndjson(&out);
+    let recs = records_ok(&o);
     assert!(
         recs[0]["distorted"][0]["conversion"]
             .as_str()
@@ -322,26 +317,12 @@ fn truncated_mpegts_measures_every_frame_before_the_cut() {
     let (r, d) = c420();
     let dir = tempfile::tempdir().unwrap();
     let ts = dir.path().join("d.ts");
-    ffmpeg(&[
-        "-i",
-        &d,
-        "-c:v",
-        "libx264",
-        "-qp",
-        "0",
-        "-g",
-        "1",
-        "-f",
-        "mpegts",
-        s(&ts),
-    ]);
+    lossless_intra_ts(&d, s(&ts));
     let bytes = std::fs::read(&ts).unwrap();
     let cut = dir.path().join("cut.ts");
     std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
     let o = vqm(&[&r, s(&cut), "-m", "psnr", "--log", "-", "-q"]);
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "{err}");
-    let recs = ndjson(&out);
+    let recs = records_ok(&o);
     let n = of_type(&recs, "frame").len();
     assert!((1..4).contains(&n), "{n} frames before the cut");
     let sm = of_type(&recs, "summary")[0];
@@ -645,9 +626,7 @@ fn metrics_all_runs_every_metric_with_finite_values() {
         "-",
         "-q",
     ]);
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "{err}");
-    let recs = ndjson(&out);
+    let recs = records_ok(&o);
     let names: Vec<&str> = recs[0]["metrics"]
         .as_array()
         .unwrap()

@@ -25,9 +25,8 @@ fn several_encodes_against_one_reference() {
         "--summary-json",
         s(&sum),
     ]);
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "{err}");
-    let recs = ndjson(&out);
+    let err = outcome(&o).2;
+    let recs = records_ok(&o);
     assert_eq!(recs[0]["distorted"].as_array().unwrap().len(), 2);
     let f = of_type(&recs, "frame");
     assert_eq!(f.iter().filter(|x| x["input"] == 0).count(), 4);
@@ -135,9 +134,7 @@ fn raw_yuv_inputs_with_size_format_and_rate() {
         "-",
         "-q",
     ]);
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "{err}");
-    let from_raw = ndjson(&out);
+    let from_raw = records_ok(&o);
     let a: Vec<&Value> = of_type(&from_mkv, "frame");
     let b: Vec<&Value> = of_type(&from_raw, "frame");
     assert_eq!(a, b, "the same pictures give the same values");
@@ -173,9 +170,7 @@ fn raw_yuv_inputs_with_size_format_and_rate() {
         "-",
         "-q",
     ]);
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "{err}");
-    let recs = ndjson(&out);
+    let recs = records_ok(&o);
     assert!(
         recs[0]["distorted"][0]["conversion"]
             .as_str()
@@ -201,9 +196,7 @@ fn raw_yuv_inputs_with_size_format_and_rate() {
         "-",
         "-q",
     ]);
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "{err}");
-    let recs = ndjson(&out);
+    let recs = records_ok(&o);
     assert_eq!(recs[0]["distorted"][0]["conversion"], Value::Null);
     assert!(
         recs[0]["distorted"][1]["conversion"]

@@ -11,6 +11,7 @@ use crate::frame::{PlaneView, Sample};
 /// 8-bit rows accumulate in `u32` over chunks small enough never to overflow
 /// and then in `u64`; 16-bit differences are squared in `u64`.
 pub fn sse<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>) -> u64 {
+    debug_assert_eq!((a.width, a.height), (b.width, b.height));
     sse_at(cpu_level(), a, b)
 }
 
@@ -20,31 +21,35 @@ pub fn sse_at<T: Sample>(level: CpuLevel, a: PlaneView<'_, T>, b: PlaneView<'_, 
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: these levels are only produced when the CPU reports AVX2.
-        CpuLevel::Avx2 | CpuLevel::Avx2Fma | CpuLevel::Avx512 => unsafe { sse_avx2(a, b) },
-        _ => sse_body(a, b),
+        CpuLevel::Avx2 | CpuLevel::Avx2Fma | CpuLevel::Avx512 => unsafe {
+            sse_avx2(a.data, b.data)
+        },
+        _ => sse_of(a.data, b.data),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn sse_avx2<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>) -> u64 {
-    sse_body(a, b)
+fn sse_avx2<T: Sample>(a: &[T], b: &[T]) -> u64 {
+    sse_of(a, b)
 }
 
+/// Exact sum of squared differences of two sample slices (the shorter
+/// one's length), in the caller's code path.
 #[inline(always)]
-fn sse_body<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>) -> u64 {
-    debug_assert_eq!((a.width, a.height), (b.width, b.height));
+pub fn sse_of<T: Sample>(a: &[T], b: &[T]) -> u64 {
+    debug_assert_eq!(a.len(), b.len());
     // (2^16-1)^2 * 65536 would overflow u64 only past 4e9 rows; chunks keep
     // the u32 path exact for 8-bit data: 4096 * 255^2 < 2^32.
     let eight_bit = std::mem::size_of::<T>() == 1;
     let mut total = 0u64;
-    for (i, (ca, cb)) in a.data.chunks(4096).zip(b.data.chunks(4096)).enumerate() {
+    for (i, (ca, cb)) in a.chunks(4096).zip(b.chunks(4096)).enumerate() {
         // two chunks ahead, while this one is summed
         let ahead = (i + 2) * 4096;
-        if ahead < a.data.len() {
-            let end = (ahead + 4096).min(a.data.len());
-            super::simd::prefetch(&a.data[ahead..end]);
-            super::simd::prefetch(&b.data[ahead..end]);
+        if ahead < a.len().min(b.len()) {
+            let end = (ahead + 4096).min(a.len()).min(b.len());
+            super::simd::prefetch(&a[ahead..end]);
+            super::simd::prefetch(&b[ahead..end]);
         }
         if eight_bit {
             let mut acc = 0u32;

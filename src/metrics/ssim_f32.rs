@@ -344,44 +344,27 @@ pub fn band_sum_fused_reference<T: Centre>(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn band_avx2<T: Centre>(
-    a: PlaneView<'_, T>,
-    b: PlaneView<'_, T>,
-    y0: usize,
-    y1: usize,
-    p: &Params,
-) -> (f64, f64) {
-    // SAFETY: compiled for AVX2, which the caller checked.
-    unsafe { band_cs::<T, avx::Avx>(a, b, y0, y1, p) }
+/// A band on one SIMD code path: `band_cs` compiled for `$features`.
+macro_rules! simd_band {
+    ($name:ident, $features:literal, $v:ty) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        fn $name<T: Centre>(
+            a: PlaneView<'_, T>,
+            b: PlaneView<'_, T>,
+            y0: usize,
+            y1: usize,
+            p: &Params,
+        ) -> (f64, f64) {
+            // SAFETY: compiled for `$features`, which the caller checked.
+            unsafe { band_cs::<T, $v>(a, b, y0, y1, p) }
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn band_avx2_fma<T: Centre>(
-    a: PlaneView<'_, T>,
-    b: PlaneView<'_, T>,
-    y0: usize,
-    y1: usize,
-    p: &Params,
-) -> (f64, f64) {
-    // SAFETY: compiled for AVX2 and FMA, which the caller checked.
-    unsafe { band_cs::<T, avx::AvxFma>(a, b, y0, y1, p) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn band_avx512<T: Centre>(
-    a: PlaneView<'_, T>,
-    b: PlaneView<'_, T>,
-    y0: usize,
-    y1: usize,
-    p: &Params,
-) -> (f64, f64) {
-    // SAFETY: compiled for AVX-512F, AVX2 and FMA, which the caller checked.
-    unsafe { band_cs::<T, avx::Avx512>(a, b, y0, y1, p) }
-}
+simd_band!(band_avx2, "avx2", avx::Avx);
+simd_band!(band_avx2_fma, "avx2,fma", avx::AvxFma);
+simd_band!(band_avx512, "avx512f,avx2,fma", avx::Avx512);
 
 /// Symmetric 11-tap filter: one vector of outputs from the vectors at
 /// `s[base + k * stride..]`, k = 0..=10. No closures here or in `band`:

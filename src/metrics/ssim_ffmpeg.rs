@@ -94,7 +94,7 @@ fn block_row<T: Sample, A: PrimInt + From<u32> + Into<u64>, const SSE: bool>(
     }
     if SSE {
         for y in y..y + 4 {
-            sse += row_sse(&a.row(y)[w4..], &b.row(y)[w4..]);
+            sse += super::psnr::sse_of(&a.row(y)[w4..], &b.row(y)[w4..]);
         }
     }
     if SSE {
@@ -208,22 +208,10 @@ fn run<T: Sample, const SSE: bool>(
         // the rows under the last block row (the columns right of the
         // blocks were added with their rows)
         for y in 4 * bh..a.height {
-            sse += row_sse(a.row(y), b.row(y));
+            sse += super::psnr::sse_of(a.row(y), b.row(y));
         }
     }
     Some((total / ((bh - 1) * (bw - 1)) as f64, sse))
-}
-
-/// Exact sum of squared differences of two rows.
-#[inline(always)]
-fn row_sse<T: Sample>(a: &[T], b: &[T]) -> u64 {
-    a.iter()
-        .zip(b)
-        .map(|(p, q)| {
-            let d = p.to_u32().abs_diff(q.to_u32()) as u64;
-            d * d
-        })
-        .sum()
 }
 
 /// The filter's constants for one plane.

@@ -53,6 +53,22 @@ pub fn outcome(o: &Output) -> (i32, String, String) {
     )
 }
 
+/// The records a successful run printed (panics with its stderr if the
+/// run did not exit 0).
+pub fn records_ok(o: &Output) -> Vec<Value> {
+    let (code, out, err) = outcome(o);
+    assert_eq!(code, 0, "{err}");
+    ndjson(&out)
+}
+
+/// Re-encodes `src` as lossless, all-intra H.264 in MPEG-TS at `dst` (a
+/// stream whose every frame decodes on its own).
+pub fn lossless_intra_ts(src: &str, dst: &str) {
+    ffmpeg(&[
+        "-i", src, "-c:v", "libx264", "-qp", "0", "-g", "1", "-f", "mpegts", dst,
+    ]);
+}
+
 /// Parses NDJSON: every line must be one whole JSON object.
 pub fn ndjson(text: &str) -> Vec<Value> {
     text.lines()
