@@ -37,6 +37,7 @@ pub trait Centre: Copy {
 }
 
 impl Centre for u8 {
+    #[inline(always)]
     fn centre(src: &[u8], offset: f32, dst: &mut [f32]) {
         for (d, s) in dst.iter_mut().zip(src) {
             *d = *s as f32 - offset;
@@ -45,6 +46,7 @@ impl Centre for u8 {
 }
 
 impl Centre for u16 {
+    #[inline(always)]
     fn centre(src: &[u16], offset: f32, dst: &mut [f32]) {
         for (d, s) in dst.iter_mut().zip(src) {
             *d = *s as f32 - offset;
@@ -53,6 +55,7 @@ impl Centre for u16 {
 }
 
 impl Centre for f64 {
+    #[inline(always)]
     fn centre(src: &[f64], offset: f32, dst: &mut [f32]) {
         for (d, s) in dst.iter_mut().zip(src) {
             *d = *s as f32 - offset;
@@ -424,8 +427,9 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
     // SAFETY: the caller's guarantee covers every `V` method called here.
     unsafe {
         let ow = a.width - (WINDOW - 1);
-        // source floats per moment: a strip's inputs, padded with zeros
-        let sw = STRIP + WINDOW - 1;
+        // source floats per moment: a strip's inputs, padded with zeros to
+        // whole 64-byte lines so each moment's row starts on one
+        let sw = (STRIP + WINDOW - 1).next_multiple_of(MAX_LANES);
         let t = &p.taps;
         let taps: [V; 6] = [
             V::splat(t[0]),
@@ -446,10 +450,14 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
         let block_len = 2 * WINDOW * MOMENTS * lanes;
         let mut buf = SCRATCH.take();
         let need = MOMENTS * sw + STRIP / lanes * block_len;
-        if buf.len() < need {
-            buf.resize(need, 0.0);
+        // room to start the work area on a 64-byte line: the ring's vectors
+        // and the sources' rows are then whole lines, and no vector load of
+        // the vertical filter straddles two
+        if buf.len() < need + MAX_LANES {
+            buf.resize(need + MAX_LANES, 0.0);
         }
-        let (src, ring_all) = buf.split_at_mut(MOMENTS * sw);
+        let start = buf.as_ptr().align_offset(64).min(MAX_LANES);
+        let (src, ring_all) = buf[start..start + need].split_at_mut(MOMENTS * sw);
         let mut total = (0.0f64, 0.0f64);
         for s0 in (0..ow).step_by(STRIP) {
             let n_out = (ow - s0).min(STRIP);
