@@ -105,6 +105,13 @@ trait Vf: Copy {
     unsafe fn madd(self, b: Self, c: Self) -> Self;
     /// The lanes, in the first `N` places.
     unsafe fn lanes(self) -> [f32; MAX_LANES];
+    /// `s[i + k..i + k + N]` for k = 0..=10: the inputs of the horizontal
+    /// filter for the outputs at `i`. `s` holds `i + 2N` floats.
+    #[inline(always)]
+    unsafe fn window(s: &[f32], i: usize) -> [Self; WINDOW] {
+        // SAFETY: the caller's guarantee.
+        std::array::from_fn(|k| unsafe { Self::load(s, i + k) })
+    }
 }
 
 /// The most lanes a [`Vf`] has.
@@ -176,6 +183,7 @@ impl<const L: usize, const FUSED: bool> Vf for Portable<L, FUSED> {
 
 #[cfg(target_arch = "x86_64")]
 mod avx {
+    use super::WINDOW;
     use super::{MAX_LANES, Vf};
     use std::arch::x86_64::*;
 
@@ -184,7 +192,7 @@ mod avx {
     macro_rules! simd_vector {
         ($name:ident, $reg:ty, $n:literal, $features:literal,
          $set1:ident, $loadu:ident, $storeu:ident, $add:ident, $sub:ident, $mul:ident, $div:ident,
-         |$a:ident, $b:ident, $c:ident| $madd:block) => {
+         |$a:ident, $b:ident, $c:ident| $madd:block $($extra:item)*) => {
             /// `f32` lanes in one SIMD register.
             #[derive(Clone, Copy)]
             pub(super) struct $name($reg);
@@ -244,6 +252,7 @@ mod avx {
                     unsafe { $storeu(r.as_mut_ptr(), self.0) };
                     r
                 }
+                $($extra)*
             }
         };
     }
@@ -289,6 +298,32 @@ mod avx {
         _mm512_mul_ps,
         _mm512_div_ps,
         |a, b, c| { _mm512_fmadd_ps(a, b, c) }
+        /// Two aligned loads and ten lane rotations: an unaligned 64-byte
+        /// load straddles two cache lines, which costs more.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        unsafe fn window(s: &[f32], i: usize) -> [Self; WINDOW] {
+            // SAFETY: `load` checks the bounds; the rest are register
+            // operations this path's features provide.
+            unsafe {
+                let lo = _mm512_castps_si512(Self::load(s, i).0);
+                let hi = _mm512_castps_si512(Self::load(s, i + 16).0);
+                let r = |v: __m512i| Avx512(_mm512_castsi512_ps(v));
+                [
+                    r(lo),
+                    r(_mm512_alignr_epi32::<1>(hi, lo)),
+                    r(_mm512_alignr_epi32::<2>(hi, lo)),
+                    r(_mm512_alignr_epi32::<3>(hi, lo)),
+                    r(_mm512_alignr_epi32::<4>(hi, lo)),
+                    r(_mm512_alignr_epi32::<5>(hi, lo)),
+                    r(_mm512_alignr_epi32::<6>(hi, lo)),
+                    r(_mm512_alignr_epi32::<7>(hi, lo)),
+                    r(_mm512_alignr_epi32::<8>(hi, lo)),
+                    r(_mm512_alignr_epi32::<9>(hi, lo)),
+                    r(_mm512_alignr_epi32::<10>(hi, lo)),
+                ]
+            }
+        }
     );
 }
 
@@ -386,6 +421,23 @@ unsafe fn filter<V: Vf>(t: &[V; 6], s: &[f32], base: usize, stride: usize) -> V 
         acc = t[2].madd(V::load(s, at(2)).add(V::load(s, at(8))), acc);
         acc = t[1].madd(V::load(s, at(1)).add(V::load(s, at(9))), acc);
         t[0].madd(V::load(s, at(0)).add(V::load(s, at(10))), acc)
+    }
+}
+
+/// [`filter`] over a window of vectors already loaded.
+///
+/// # Safety
+/// `V`'s target features must be present.
+#[inline(always)]
+unsafe fn filter_regs<V: Vf>(t: &[V; 6], w: &[V; WINDOW]) -> V {
+    // SAFETY: the caller's guarantee.
+    unsafe {
+        let mut acc = t[5].mul(w[5]);
+        acc = t[4].madd(w[4].add(w[6]), acc);
+        acc = t[3].madd(w[3].add(w[7]), acc);
+        acc = t[2].madd(w[2].add(w[8]), acc);
+        acc = t[1].madd(w[1].add(w[9]), acc);
+        t[0].madd(w[0].add(w[10]), acc)
     }
 }
 
@@ -492,7 +544,7 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
                 for (c, block) in ring.chunks_exact_mut(block_len).enumerate() {
                     let i = c * lanes;
                     for (m, s) in sources.iter().enumerate() {
-                        let v = filter(&taps, s, i, 1);
+                        let v = filter_regs(&taps, &V::window(s, i));
                         v.store(block, (slot * MOMENTS + m) * lanes);
                         v.store(block, ((slot + WINDOW) * MOMENTS + m) * lanes);
                     }
