@@ -209,6 +209,9 @@ pub struct Decoder {
     options: OpenOptions,
     network: bool,
     activity: Arc<AtomicU64>,
+    /// Set when the input is a YUV4MPEG2 file whose frames can be read
+    /// directly (see [`super::y4m`]).
+    y4m: Option<super::y4m::Layout>,
     /// Facts about the input.
     pub info: InputInfo,
 }
@@ -334,6 +337,9 @@ fn open_session(
     let mut dict = ff::Dictionary::new();
     for (k, v) in &options.demuxer {
         dict.set(k, v);
+    }
+    if std::env::var_os("VQM_DIRECT").is_some() {
+        dict.set("avioflags", "direct");
     }
     if network && label.to_ascii_lowercase().starts_with("udp://") {
         // A slow reader must not turn a burst into a fatal overrun.
@@ -505,15 +511,46 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         range: session.range.clone(),
         interlaced: session.interlaced,
     };
+    let y4m = direct_y4m(label, options, &session);
     Ok(Decoder {
         label: label.to_string(),
         source: session.source,
+        y4m,
         session: Some(session),
         options: options.clone(),
         network,
         activity,
         info,
     })
+}
+
+/// The frame layout of `label` when it is a YUV4MPEG2 file read
+/// directly: a local regular file FFmpeg opened with its `yuv4mpegpipe`
+/// demuxer, no demuxer or format options, and frames exactly as the
+/// header describes them. `VQM_Y4M_READER=ffmpeg` keeps every frame with
+/// FFmpeg (the tests compare both paths).
+fn direct_y4m(label: &str, options: &OpenOptions, sess: &Session) -> Option<super::y4m::Layout> {
+    if !looks_local(label)
+        || options.format.is_some()
+        || !options.demuxer.is_empty()
+        || options.live
+        || sess.ictx.format().name() != "yuv4mpegpipe"
+        || std::env::var("VQM_Y4M_READER").is_ok_and(|v| v == "ffmpeg")
+    {
+        return None;
+    }
+    let src = sess.source;
+    let bytes = if format::depth_of(src.pixel) > 8 {
+        2
+    } else {
+        1
+    };
+    let frame_len: usize = format::plane_dims(src.pixel, src.width, src.height)
+        .iter()
+        .map(|(w, h)| w * h * bytes)
+        .sum();
+    let path = Path::new(label.strip_prefix("file:").unwrap_or(label));
+    super::y4m::probe(path, frame_len as u64)
 }
 
 /// How a decoding session ended.
@@ -576,6 +613,16 @@ impl Decoder {
         let started = Instant::now();
         let rate = self.session.as_ref().and_then(|s| s.frame_rate);
         let mut state = Convert::new(target, rate);
+        let native = (self.source.width, self.source.height) == (target.width, target.height)
+            && format::same_planes(self.source.pixel, target.pixel)
+            && format::depth_of(self.source.pixel) == state.depth;
+        if let (true, Some(layout)) = (native, self.y4m.take()) {
+            let time_base = self.session.as_ref().map_or(0.0, |s| s.time_base);
+            // FFmpeg's session is not needed any more
+            self.session = None;
+            self.run_y4m(layout, time_base, &mut state, &tx, &pool);
+            return started.elapsed().saturating_sub(state.waiting);
+        }
         loop {
             match self.session_loop(&mut state, &tx, &pool) {
                 SessionEnd::Stopped => break,
@@ -605,6 +652,72 @@ impl Decoder {
             }
         }
         started.elapsed().saturating_sub(state.waiting)
+    }
+
+    /// Reads a YUV4MPEG2 file's frames directly into pooled frames and
+    /// sends them, then the end. A read error or a damaged frame marker is
+    /// reported and ends the input (the frames before it stand).
+    fn run_y4m(
+        &mut self,
+        layout: super::y4m::Layout,
+        time_base: f64,
+        state: &mut Convert,
+        tx: &Sender<DecodeEvent>,
+        pool: &FramePool,
+    ) {
+        let path = Path::new(self.label.strip_prefix("file:").unwrap_or(&self.label));
+        let mut reader = match super::y4m::Reader::open(path, layout) {
+            Ok(r) => r,
+            Err(e) => {
+                if tx
+                    .send(DecodeEvent::Failed(input_error(
+                        &self.label,
+                        format!("cannot open: {e}"),
+                    )))
+                    .is_err()
+                {
+                    // receiver gone: the pipeline is shutting down
+                }
+                return;
+            }
+        };
+        let peak = ((1u64 << state.depth) - 1) as f64;
+        loop {
+            if self.options.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let mut frame = pool.take();
+            state.shape(&mut frame);
+            let ts = reader.position() as i64;
+            match reader.read_into(&mut frame) {
+                Ok(Some(sig)) => {
+                    frame.luma_sig = Some(sig.finish(peak));
+                    state.stamp(&mut frame, Some(ts), time_base);
+                    let t0 = Instant::now();
+                    let sent = tx.send(DecodeEvent::Frame(frame));
+                    state.waiting += t0.elapsed();
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(cause) => {
+                    let cause = format!("{cause}, input ends here");
+                    if tx.send(DecodeEvent::DecodeError { cause }).is_err() {
+                        return;
+                    }
+                    break;
+                }
+            }
+        }
+        if tx
+            .send(DecodeEvent::End {
+                frames: state.next_index,
+            })
+            .is_err()
+        {
+            // receiver gone: the pipeline is shutting down
+        }
     }
 
     /// Reports the loss, reopens with backoff until frames can flow or a
@@ -940,15 +1053,9 @@ impl Convert {
                 .map_err(|e| format!("conversion failed: {e}"))?;
             &self.scaled
         };
-        out.bit_depth = self.depth;
-        out.planes.truncate(self.dims.len());
-        while out.planes.len() < self.dims.len() {
-            out.planes
-                .push(crate::frame::Plane::zeroed(0, 0, self.depth));
-        }
+        self.shape(out);
         let mut sig = SigAcc::default();
-        for (i, (plane, &(w, h))) in out.planes.iter_mut().zip(&self.dims).enumerate() {
-            plane.reshape(w, h, self.depth);
+        for (i, (plane, &(w, _))) in out.planes.iter_mut().zip(&self.dims).enumerate() {
             let data_index = self.order[i];
             let stride = pic.stride(data_index);
             let bytes = pic.data(data_index);
@@ -959,9 +1066,30 @@ impl Convert {
             }
         }
         out.luma_sig = Some(sig.finish(((1u64 << self.depth) - 1) as f64));
+        self.stamp(out, src.timestamp(), time_base);
+        Ok(())
+    }
+
+    /// Gives `out` this input's planes, sized, in the target's depth.
+    fn shape(&self, out: &mut Frame) {
+        out.bit_depth = self.depth;
+        out.planes.truncate(self.dims.len());
+        while out.planes.len() < self.dims.len() {
+            out.planes
+                .push(crate::frame::Plane::zeroed(0, 0, self.depth));
+        }
+        for (plane, &(w, h)) in out.planes.iter_mut().zip(&self.dims) {
+            plane.reshape(w, h, self.depth);
+        }
+    }
+
+    /// Numbers and times a filled frame from its timestamp `ts` (in
+    /// `time_base` units), and counts frames the timestamps say are
+    /// missing before it.
+    fn stamp(&mut self, out: &mut Frame, ts: Option<i64>, time_base: f64) {
         out.index = self.next_index;
-        out.abs_pts = src.timestamp().map(|ts| ts as f64 * time_base);
-        out.pts = match src.timestamp() {
+        out.abs_pts = ts.map(|ts| ts as f64 * time_base);
+        out.pts = match ts {
             Some(ts) => {
                 let first = *self.first_ts.get_or_insert(ts);
                 self.base_pts + (ts - first) as f64 * time_base
@@ -975,7 +1103,7 @@ impl Convert {
         // A constant-rate stream whose timestamps jump lost frames on the way
         // (a decode error the decoder did not report otherwise).
         self.missing = match self.frame_rate {
-            Some(r) if r > 0.0 && self.next_index > 0 && src.timestamp().is_some() => {
+            Some(r) if r > 0.0 && self.next_index > 0 && ts.is_some() => {
                 let gap = (out.pts - self.last_pts) * r - 1.0;
                 if gap >= 0.5 { gap.round() as u64 } else { 0 }
             }
@@ -983,7 +1111,6 @@ impl Convert {
         };
         self.last_pts = out.pts;
         self.next_index += 1;
-        Ok(())
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod format;
+pub mod y4m;
 
 pub use decode::{DecodeEvent, Decoder, InputInfo, OpenOptions, open};
 pub use format::Target;
