@@ -511,6 +511,9 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
         let start = buf.as_ptr().align_offset(64).min(MAX_LANES);
         let (src, ring_all) = buf[start..start + need].split_at_mut(MOMENTS * sw);
         let mut total = (0.0f64, 0.0f64);
+        // per-lane sums of whole vectors, over every row of the band
+        let mut lane_s = [0.0f64; MAX_LANES];
+        let mut lane_c = [0.0f64; MAX_LANES];
         for s0 in (0..ow).step_by(STRIP) {
             let n_out = (ow - s0).min(STRIP);
             let n_in = n_out + WINDOW - 1;
@@ -589,20 +592,34 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
                         }
                     }
                 }
-                total.0 += lane_sum(acc_s.lanes(), lanes) + tail.0;
-                total.1 += lane_sum(acc_c.lanes(), lanes) + tail.1;
+                add_lanes(&mut lane_s, acc_s.lanes());
+                if CS {
+                    add_lanes(&mut lane_c, acc_c.lanes());
+                }
+                total.0 += tail.0;
+                total.1 += tail.1;
             }
         }
         SCRATCH.set(buf);
+        total.0 += lane_sum(lane_s, lanes);
+        total.1 += lane_sum(lane_c, lanes);
         total
+    }
+}
+
+/// `acc[k] += l[k]` in `f64`, every lane (lanes past `N` are zero).
+#[inline(always)]
+fn add_lanes(acc: &mut [f64; MAX_LANES], l: [f32; MAX_LANES]) {
+    for (a, v) in acc.iter_mut().zip(l) {
+        *a += v as f64;
     }
 }
 
 /// Rows ahead of the current one whose strip inputs are prefetched.
 const PREFETCH_ROWS: usize = 8;
 
-/// The first `n` lanes' sum in `f64`, in order.
+/// The first `n` lanes' sum, in order.
 #[inline(always)]
-fn lane_sum(l: [f32; MAX_LANES], n: usize) -> f64 {
-    l[..n].iter().map(|v| *v as f64).sum()
+fn lane_sum(l: [f64; MAX_LANES], n: usize) -> f64 {
+    l[..n].iter().sum()
 }
