@@ -105,12 +105,12 @@ trait Vf: Copy {
     unsafe fn madd(self, b: Self, c: Self) -> Self;
     /// The lanes, in the first `N` places.
     unsafe fn lanes(self) -> [f32; MAX_LANES];
-    /// `s[i + k..i + k + N]` for k = 0..=10: the inputs of the horizontal
-    /// filter for the outputs at `i`. `s` holds `i + 2N` floats.
+    /// The horizontal filter of the outputs at `i`: [`filter`] over
+    /// `s[i + k..]`, k = 0..=10. `s` holds `i + 2N` floats.
     #[inline(always)]
-    unsafe fn window(s: &[f32], i: usize) -> [Self; WINDOW] {
+    unsafe fn hfilter(t: &[Self; 6], s: &[f32], i: usize) -> Self {
         // SAFETY: the caller's guarantee.
-        std::array::from_fn(|k| unsafe { Self::load(s, i + k) })
+        unsafe { filter(t, s, i, 1) }
     }
 }
 
@@ -183,8 +183,8 @@ impl<const L: usize, const FUSED: bool> Vf for Portable<L, FUSED> {
 
 #[cfg(target_arch = "x86_64")]
 mod avx {
-    use super::WINDOW;
     use super::{MAX_LANES, Vf};
+    use super::{WINDOW, filter_regs};
     use std::arch::x86_64::*;
 
     /// Implements [`Vf`] on a SIMD register type for the given target
@@ -298,18 +298,19 @@ mod avx {
         _mm512_mul_ps,
         _mm512_div_ps,
         |a, b, c| { _mm512_fmadd_ps(a, b, c) }
-        /// Two aligned loads and ten lane rotations: an unaligned 64-byte
-        /// load straddles two cache lines, which costs more.
+        /// The 11 shifted inputs from two aligned loads and ten lane
+        /// rotations: an unaligned 64-byte load straddles two cache lines,
+        /// which costs more.
         #[inline]
         #[target_feature(enable = "avx512f,avx2,fma")]
-        unsafe fn window(s: &[f32], i: usize) -> [Self; WINDOW] {
+        unsafe fn hfilter(t: &[Self; 6], s: &[f32], i: usize) -> Self {
             // SAFETY: `load` checks the bounds; the rest are register
             // operations this path's features provide.
             unsafe {
                 let lo = _mm512_castps_si512(Self::load(s, i).0);
                 let hi = _mm512_castps_si512(Self::load(s, i + 16).0);
                 let r = |v: __m512i| Avx512(_mm512_castsi512_ps(v));
-                [
+                let w: [Self; WINDOW] = [
                     r(lo),
                     r(_mm512_alignr_epi32::<1>(hi, lo)),
                     r(_mm512_alignr_epi32::<2>(hi, lo)),
@@ -321,7 +322,8 @@ mod avx {
                     r(_mm512_alignr_epi32::<8>(hi, lo)),
                     r(_mm512_alignr_epi32::<9>(hi, lo)),
                     r(_mm512_alignr_epi32::<10>(hi, lo)),
-                ]
+                ];
+                filter_regs(t, &w)
             }
         }
     );
@@ -547,7 +549,7 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
                 for (c, block) in ring.chunks_exact_mut(block_len).enumerate() {
                     let i = c * lanes;
                     for (m, s) in sources.iter().enumerate() {
-                        let v = filter_regs(&taps, &V::window(s, i));
+                        let v = V::hfilter(&taps, s, i);
                         v.store(block, (slot * MOMENTS + m) * lanes);
                         v.store(block, ((slot + WINDOW) * MOMENTS + m) * lanes);
                     }
@@ -592,9 +594,9 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
                         }
                     }
                 }
-                add_lanes(&mut lane_s, acc_s.lanes());
+                add_lanes(&mut lane_s, acc_s.lanes(), lanes);
                 if CS {
-                    add_lanes(&mut lane_c, acc_c.lanes());
+                    add_lanes(&mut lane_c, acc_c.lanes(), lanes);
                 }
                 total.0 += tail.0;
                 total.1 += tail.1;
@@ -607,11 +609,11 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
     }
 }
 
-/// `acc[k] += l[k]` in `f64`, every lane (lanes past `N` are zero).
+/// `acc[k] += l[k]` in `f64`, for the first `n` lanes.
 #[inline(always)]
-fn add_lanes(acc: &mut [f64; MAX_LANES], l: [f32; MAX_LANES]) {
-    for (a, v) in acc.iter_mut().zip(l) {
-        *a += v as f64;
+fn add_lanes(acc: &mut [f64; MAX_LANES], l: [f32; MAX_LANES], n: usize) {
+    for (a, v) in acc[..n].iter_mut().zip(&l[..n]) {
+        *a += *v as f64;
     }
 }
 
