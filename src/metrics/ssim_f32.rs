@@ -531,12 +531,20 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
                     super::simd::prefetch(&a.row(ahead)[s0..s0 + n_in]);
                     super::simd::prefetch(&b.row(ahead)[s0..s0 + n_in]);
                 }
-                T::centre(&a.row(r)[s0..s0 + n_in], p.offset, &mut sx[..n_in]);
-                T::centre(&b.row(r)[s0..s0 + n_in], p.offset, &mut sy[..n_in]);
-                // zeros past the plane's edge, only ever read by lanes past
-                // the valid outputs, which are not summed
-                sx[n_in..].fill(0.0);
-                sy[n_in..].fill(0.0);
+                let (ra, rb) = (a.row(r), b.row(r));
+                if s0 + sw <= a.width {
+                    // a whole staging row of inputs (those past n_in are
+                    // only read by lanes past the valid outputs, which are
+                    // not summed): a fixed length, no remainder loop
+                    T::centre(&ra[s0..s0 + sw], p.offset, &mut sx[..sw]);
+                    T::centre(&rb[s0..s0 + sw], p.offset, &mut sy[..sw]);
+                } else {
+                    T::centre(&ra[s0..s0 + n_in], p.offset, &mut sx[..n_in]);
+                    T::centre(&rb[s0..s0 + n_in], p.offset, &mut sy[..n_in]);
+                    // zeros past the plane's edge
+                    sx[n_in..].fill(0.0);
+                    sy[n_in..].fill(0.0);
+                }
                 for i in 0..sw {
                     let (x, y) = (sx[i], sy[i]);
                     sq[i] = x * x + y * y;
