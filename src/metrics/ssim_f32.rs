@@ -105,6 +105,12 @@ trait Vf: Copy {
     unsafe fn madd(self, b: Self, c: Self) -> Self;
     /// The lanes, in the first `N` places.
     unsafe fn lanes(self) -> [f32; MAX_LANES];
+    /// Whether the band's map sums are kept per lane in `f64` across rows
+    /// (each row's vector added lane by lane) rather than summed over the
+    /// lanes at the end of each row. Per lane is faster with 16 lanes and
+    /// slower for the portable 8-lane code; a path and the portable code
+    /// it is compared with bit for bit choose alike.
+    const LANE_SUMS: bool = false;
     /// The horizontal filter of the outputs at `i`: [`filter`] over
     /// `s[i + k..]`, k = 0..=10. `s` holds `i + 2N` floats.
     #[inline(always)]
@@ -135,6 +141,8 @@ impl<const L: usize, const FUSED: bool> Portable<L, FUSED> {
 
 impl<const L: usize, const FUSED: bool> Vf for Portable<L, FUSED> {
     const N: usize = L;
+    /// As the AVX-512 path, which has 16 lanes.
+    const LANE_SUMS: bool = L == 16;
     #[inline(always)]
     unsafe fn splat(v: f32) -> Self {
         Portable([v; L])
@@ -298,6 +306,7 @@ mod avx {
         _mm512_mul_ps,
         _mm512_div_ps,
         |a, b, c| { _mm512_fmadd_ps(a, b, c) }
+        const LANE_SUMS: bool = true;
         /// The 11 shifted inputs from two aligned loads and ten lane
         /// rotations: an unaligned 64-byte load straddles two cache lines,
         /// which costs more.
@@ -602,9 +611,16 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
                         }
                     }
                 }
-                add_lanes(&mut lane_s, acc_s.lanes(), lanes);
-                if CS {
-                    add_lanes(&mut lane_c, acc_c.lanes(), lanes);
+                if V::LANE_SUMS {
+                    add_lanes(&mut lane_s, acc_s.lanes(), lanes);
+                    if CS {
+                        add_lanes(&mut lane_c, acc_c.lanes(), lanes);
+                    }
+                } else {
+                    total.0 += lane_sum_f32(acc_s.lanes(), lanes);
+                    if CS {
+                        total.1 += lane_sum_f32(acc_c.lanes(), lanes);
+                    }
                 }
                 total.0 += tail.0;
                 total.1 += tail.1;
@@ -627,6 +643,12 @@ fn add_lanes(acc: &mut [f64; MAX_LANES], l: [f32; MAX_LANES], n: usize) {
 
 /// Rows ahead of the current one whose strip inputs are prefetched.
 const PREFETCH_ROWS: usize = 8;
+
+/// The first `n` lanes' sum in `f64`, in order.
+#[inline(always)]
+fn lane_sum_f32(l: [f32; MAX_LANES], n: usize) -> f64 {
+    l[..n].iter().map(|v| *v as f64).sum()
+}
 
 /// The first `n` lanes' sum, in order.
 #[inline(always)]
