@@ -157,6 +157,7 @@ fn bench_levels(c: &mut Criterion) {
         c2: (0.03f32 * 255.0).powi(2),
         offset: 128.0,
         want_cs: false,
+        want_sse: false,
     };
     let mut g = c.benchmark_group("ssim_gaussian_luma_1thread");
     g.throughput(Throughput::Elements((w * h) as u64));

@@ -105,11 +105,15 @@ fn every_metric_matches_its_reference_on_every_clip() {
 }
 
 #[test]
-fn psnr_and_mse_from_the_fused_ffmpeg_ssim_pass_match_ffmpeg() {
-    // With FFmpeg-convention SSIM selected, PSNR and MSE take their sums of
-    // squared differences from the SSIM pass; they still match FFmpeg's
-    // psnr filter, and equal the values of a run without SSIM exactly.
-    for clip in CLIPS {
+fn psnr_and_mse_from_the_fused_ssim_passes_match_ffmpeg() {
+    // With SSIM selected (FFmpeg convention, or Gaussian up to 10 bits),
+    // PSNR and MSE take their sums of squared differences from the SSIM
+    // pass; they still match FFmpeg's psnr filter, and equal the values of
+    // a run without SSIM exactly.
+    for (clip, mode) in CLIPS
+        .iter()
+        .flat_map(|c| [(*c, "ffmpeg"), (*c, "gaussian")])
+    {
         let g = golden(clip);
         let want: Vec<Value> = g["frames"]
             .as_array()
@@ -126,18 +130,21 @@ fn psnr_and_mse_from_the_fused_ffmpeg_ssim_pass_match_ffmpeg() {
                 Value::Object(kept)
             })
             .collect();
-        let fused = frames_of(
-            clip,
-            &["--metrics", "psnr,mse,ssim", "--ssim-mode", "ffmpeg"],
-        );
+        let fused = frames_of(clip, &["--metrics", "psnr,mse,ssim", "--ssim-mode", mode]);
         let fused = of_type(&fused, "frame");
-        compare(clip, "fused psnr/mse", &fused, &want, tolerance);
+        compare(
+            clip,
+            &format!("psnr/mse fused ({mode})"),
+            &fused,
+            &want,
+            tolerance,
+        );
         let alone = frames_of(clip, &["--metrics", "psnr,mse"]);
         let alone = of_type(&alone, "frame");
         for (f, a) in fused.iter().zip(&alone) {
             for (k, v) in a.as_object().unwrap() {
                 if k.starts_with("psnr") || k.starts_with("mse") {
-                    assert_eq!(&f[k.as_str()], v, "{clip} {k}");
+                    assert_eq!(&f[k.as_str()], v, "{clip} {mode} {k}");
                 }
             }
         }

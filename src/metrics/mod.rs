@@ -175,9 +175,9 @@ impl<'a> PairContext<'a> {
         }
     }
 
-    /// Whether the per-plane SSE comes from the FFmpeg-convention SSIM's
-    /// pass over the samples (when both metrics run) instead of a pass of
-    /// its own. Off by default.
+    /// Whether the per-plane SSE comes from the SSIM pass over the samples
+    /// (FFmpeg-convention or Gaussian, whichever `--ssim-mode` runs; when
+    /// both metrics run) instead of a pass of its own. Off by default.
     pub fn with_fused_sse(mut self, fuse: bool) -> Self {
         self.fuse_sse = fuse;
         self
@@ -193,7 +193,7 @@ impl<'a> PairContext<'a> {
                 .par_iter()
                 .zip(self.distorted.planes.par_iter())
                 .map(|(r, d)| {
-                    if self.fuse_sse {
+                    if self.fuse_sse && self.options.ssim_mode == SsimMode::Ffmpeg {
                         match ssim_ffmpeg::plane_sse(d, r, depth) {
                             Some((v, sse)) => (v, Some(sse)),
                             None => (f64::NAN, None),
@@ -219,13 +219,21 @@ impl<'a> PairContext<'a> {
     pub fn gaussian_means(&self) -> &[Option<ssim::SsimMeans>] {
         self.gaussian.get_or_init(|| {
             let peak = self.reference.peak();
+            let want_sse = self.fuse_sse && self.options.ssim_mode == SsimMode::Gaussian;
             self.reference
                 .planes
                 .par_iter()
                 .zip(self.distorted.planes.par_iter())
                 .map(|(r, d)| {
                     with_views!(r, d, |a, b| {
-                        ssim::gaussian_in(a, b, peak, ssim::precision(), self.needs_cs)
+                        ssim::gaussian_sse_in(
+                            a,
+                            b,
+                            peak,
+                            ssim::precision(),
+                            self.needs_cs,
+                            want_sse,
+                        )
                     })
                     .flatten()
                 })
@@ -251,9 +259,19 @@ impl<'a> PairContext<'a> {
     pub fn plane_sse(&self) -> &[u64] {
         self.sse.get_or_init(|| {
             if self.fuse_sse {
-                let fused = self.ffmpeg_ssim();
-                if fused.iter().all(|(_, sse)| sse.is_some()) {
-                    return fused.iter().map(|(_, sse)| sse.unwrap_or(0)).collect();
+                let fused: Vec<Option<u64>> = match self.options.ssim_mode {
+                    SsimMode::Ffmpeg => self.ffmpeg_ssim().iter().map(|(_, sse)| *sse).collect(),
+                    SsimMode::Gaussian => self
+                        .gaussian_means()
+                        .iter()
+                        .map(|m| m.and_then(|m| m.sse))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                // every plane's, or none (a plane too small for a window, or
+                // data over 10 bits, has its own pass)
+                if !fused.is_empty() && fused.iter().all(|sse| sse.is_some()) {
+                    return fused.into_iter().map(|sse| sse.unwrap_or(0)).collect();
                 }
             }
             self.reference
@@ -470,13 +488,20 @@ impl MetricSet {
         if !same_layout(reference, distorted) {
             return Err("the frames of a pair differ in planes, size or bit depth".to_string());
         }
+        let fused = matches!(
+            self.options.ssim_mode,
+            SsimMode::Ffmpeg | SsimMode::Gaussian
+        ) && self.names.contains(&"ssim")
+            && (self.names.contains(&"psnr") || self.names.contains(&"mse"));
         let ctx = PairContext::new(reference, distorted, &self.options)
             .with_cs(self.names.contains(&"ms-ssim"))
-            .with_fused_sse(
-                self.options.ssim_mode == SsimMode::Ffmpeg
-                    && self.names.contains(&"ssim")
-                    && (self.names.contains(&"psnr") || self.names.contains(&"mse")),
-            );
+            .with_fused_sse(fused);
+        if fused {
+            // The shared pass first, on every thread: run from inside the
+            // metrics, the one that waits for the other's pass (behind a
+            // `OnceLock`) would hold its thread idle meanwhile.
+            ctx.plane_sse();
+        }
         let mut values = vec![0.0; self.keys.len()];
         let mut slots: Vec<&mut [f64]> = Vec::with_capacity(self.metrics.len());
         let mut rest: &mut [f64] = &mut values;
@@ -514,4 +539,54 @@ pub fn same_layout(a: &Frame, b: &Frame) -> bool {
                     (Samples::U16(p), Samples::U16(q)) if p.len() == q.len() && p.len() >= x.len()
                 )
         })
+}
+
+#[cfg(test)]
+mod fused_tests {
+    use super::*;
+
+    fn noise(n: usize, seed: u32) -> Vec<u8> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                s as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gaussian_ssim_pass_gives_the_planes_sse() {
+        let (w, h) = (150, 40);
+        let planes = |seed| {
+            vec![
+                (w, h, noise(w * h, seed)),
+                (w / 2, h / 2, noise(w * h / 4, seed + 1)),
+                (w / 2, h / 2, noise(w * h / 4, seed + 2)),
+            ]
+        };
+        let (r, d) = (Frame::from_u8(planes(1)), Frame::from_u8(planes(9)));
+        let options = MetricOptions::default();
+        let separate = PairContext::new(&r, &d, &options).plane_sse().to_vec();
+        let ctx = PairContext::new(&r, &d, &options).with_fused_sse(true);
+        assert_eq!(ctx.plane_sse(), separate.as_slice());
+        // the values came from the SSIM pass, not a pass of their own
+        let from_ssim: Vec<Option<u64>> = ctx
+            .gaussian_means()
+            .iter()
+            .map(|m| m.and_then(|m| m.sse))
+            .collect();
+        assert_eq!(
+            from_ssim,
+            separate.iter().map(|s| Some(*s)).collect::<Vec<_>>()
+        );
+        // a plane under one window: every plane gets its own pass
+        let small = |seed| vec![(w, h, noise(w * h, seed)), (8, 8, noise(64, seed + 1))];
+        let (r, d) = (Frame::from_u8(small(3)), Frame::from_u8(small(4)));
+        let separate = PairContext::new(&r, &d, &options).plane_sse().to_vec();
+        let ctx = PairContext::new(&r, &d, &options).with_fused_sse(true);
+        assert_eq!(ctx.plane_sse(), separate.as_slice());
+    }
 }

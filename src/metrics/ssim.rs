@@ -74,6 +74,10 @@ pub struct SsimMeans {
     /// Mean contrast-structure term (what MS-SSIM uses at scales 1–4); zero
     /// when it was not asked for.
     pub cs: f64,
+    /// The planes' sum of squared differences, when it was asked for and
+    /// the kernel's pass could give it (the `f32` kernel, data up to 10
+    /// bits).
+    pub sse: Option<u64>,
 }
 
 /// Sample types the Gaussian kernels read.
@@ -109,6 +113,19 @@ pub fn gaussian_in<T: Sample>(
     prec: Precision,
     want_cs: bool,
 ) -> Option<SsimMeans> {
+    gaussian_sse_in(a, b, peak, prec, want_cs, false)
+}
+
+/// [`gaussian_in`], with the planes' sum of squared differences from the
+/// same pass when `want_sse` and the `f32` kernel runs.
+pub fn gaussian_sse_in<T: Sample>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    peak: f64,
+    prec: Precision,
+    want_cs: bool,
+    want_sse: bool,
+) -> Option<SsimMeans> {
     let (w, h) = (a.width, a.height);
     if w < WINDOW || h < WINDOW || (b.width, b.height) != (w, h) {
         return None;
@@ -126,30 +143,38 @@ pub fn gaussian_in<T: Sample>(
     let level = cpu_level();
     // Bands run in parallel; their sums are added in band order so every
     // run gives the same bits.
-    let sums: Vec<(f64, f64)> = if peak <= 1023.0 && prec == Precision::Fast {
+    let fast = peak <= 1023.0 && prec == Precision::Fast;
+    let sums: Vec<ssim_f32::BandSums> = if fast {
         let p = ssim_f32::Params {
             taps: taps.map(|t| t as f32),
             c1: c1 as f32,
             c2: c2 as f32,
             offset: ((peak + 1.0) / 2.0) as f32,
             want_cs,
+            want_sse,
         };
         bands
             .par_iter()
-            .map(|&(y0, y1)| ssim_f32::band_sum(a, b, y0, y1, &p, level))
+            .map(|&(y0, y1)| ssim_f32::band_sums(a, b, y0, y1, &p, level))
             .collect()
     } else {
         let p = BandParams { taps, c1, c2 };
         bands
             .par_iter()
-            .map(|&(y0, y1)| band_sum(a, b, y0, y1, p, level))
+            .map(|&(y0, y1)| {
+                let (ssim, cs) = band_sum(a, b, y0, y1, p, level);
+                ssim_f32::BandSums { ssim, cs, sse: 0 }
+            })
             .collect()
     };
-    let (ssim, cs) = sums.iter().fold((0.0, 0.0), |x, y| (x.0 + y.0, x.1 + y.1));
+    let (ssim, cs) = sums
+        .iter()
+        .fold((0.0, 0.0), |x, y| (x.0 + y.ssim, x.1 + y.cs));
     let n = (out_w * out_h) as f64;
     Some(SsimMeans {
         ssim: ssim / n,
         cs: if want_cs { cs / n } else { 0.0 },
+        sse: (want_sse && fast).then(|| sums.iter().map(|s| s.sse).sum()),
     })
 }
 
@@ -698,7 +723,34 @@ mod dispatch_tests {
             c2: ((K2 * peak).powi(2)) as f32,
             offset: ((peak + 1.0) / 2.0) as f32,
             want_cs,
+            want_sse: false,
         };
+        // the fused squared differences: bands that split the plane count
+        // each sample once, on every path, and the maps do not change
+        let with_sse = ssim_f32::Params {
+            want_sse: true,
+            ..p
+        };
+        let total = pair
+            .0
+            .data
+            .iter()
+            .zip(pair.1.data)
+            .map(|(x, y)| {
+                let d: f64 = (*x).into() - (*y).into();
+                d * d
+            })
+            .sum::<f64>() as u64;
+        for level in available_levels() {
+            let (top, bottom) = (oh / 3, oh);
+            let s1 = ssim_f32::band_sums(pair.0, pair.1, 0, top, &with_sse, level);
+            let s2 = ssim_f32::band_sums(pair.0, pair.1, top, bottom, &with_sse, level);
+            assert_eq!(s1.sse + s2.sse, total, "{peak} {level:?}");
+            let whole = ssim_f32::band_sums(pair.0, pair.1, 0, oh, &with_sse, level);
+            assert_eq!(whole.sse, total);
+            let plain = ssim_f32::band_sum(pair.0, pair.1, 0, oh, &p, level);
+            assert_eq!((whole.ssim, whole.cs), plain, "{peak} {level:?}");
+        }
         let fused = ssim_f32::band_sum_fused_reference(pair.0, pair.1, 0, oh, &p, 8);
         let fused16 = ssim_f32::band_sum_fused_reference(pair.0, pair.1, 0, oh, &p, 16);
         let plain = ssim_f32::band_sum(pair.0, pair.1, 0, oh, &p, CpuLevel::Scalar);
@@ -737,6 +789,7 @@ mod dispatch_tests {
             c2: (K2 * 255.0f64).powi(2) as f32,
             offset: 128.0,
             want_cs: true,
+            want_sse: false,
         };
         let oh = h - (WINDOW - 1);
         let n = ((w - 10) * oh) as f64;

@@ -34,9 +34,17 @@ const STRIP: usize = 128;
 pub trait Centre: Copy {
     /// `dst[i] = src[i] as f32 - offset` for every sample of the row.
     fn centre(src: &[Self], offset: f32, dst: &mut [f32]);
+    /// Exact sum of squared differences of two rows of integer samples
+    /// (PSNR's, fused into the kernel's pass); 0 for other types, where it
+    /// is never asked.
+    fn sse(a: &[Self], b: &[Self]) -> u64;
 }
 
 impl Centre for u8 {
+    #[inline(always)]
+    fn sse(a: &[u8], b: &[u8]) -> u64 {
+        super::psnr::sse_of(a, b)
+    }
     #[inline(always)]
     fn centre(src: &[u8], offset: f32, dst: &mut [f32]) {
         for (d, s) in dst.iter_mut().zip(src) {
@@ -47,6 +55,10 @@ impl Centre for u8 {
 
 impl Centre for u16 {
     #[inline(always)]
+    fn sse(a: &[u16], b: &[u16]) -> u64 {
+        super::psnr::sse_of(a, b)
+    }
+    #[inline(always)]
     fn centre(src: &[u16], offset: f32, dst: &mut [f32]) {
         for (d, s) in dst.iter_mut().zip(src) {
             *d = *s as f32 - offset;
@@ -55,6 +67,10 @@ impl Centre for u16 {
 }
 
 impl Centre for f64 {
+    #[inline(always)]
+    fn sse(_: &[f64], _: &[f64]) -> u64 {
+        0
+    }
     #[inline(always)]
     fn centre(src: &[f64], offset: f32, dst: &mut [f32]) {
         for (d, s) in dst.iter_mut().zip(src) {
@@ -76,6 +92,22 @@ pub struct Params {
     pub offset: f32,
     /// Whether to sum the cs map too (MS-SSIM needs it; SSIM does not).
     pub want_cs: bool,
+    /// Whether to also sum the squared differences of the band's own
+    /// samples (PSNR's, while the rows are in cache).
+    pub want_sse: bool,
+}
+
+/// What a band of the kernel sums.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BandSums {
+    /// The SSIM map.
+    pub ssim: f64,
+    /// The cs map (zero unless asked).
+    pub cs: f64,
+    /// Squared differences of the band's input rows (zero unless asked):
+    /// rows `y0..y1`, and the last band also the 10 rows below the valid
+    /// region, so the bands of a plane count each sample once.
+    pub sse: u64,
 }
 
 /// A vector of `N` `f32` lanes (8 or 16).
@@ -355,6 +387,19 @@ pub fn band_sum<T: Centre>(
     p: &Params,
     level: CpuLevel,
 ) -> (f64, f64) {
+    let s = band_sums(a, b, y0, y1, p, level);
+    (s.ssim, s.cs)
+}
+
+/// [`band_sum`], with the band's squared differences when `p.want_sse`.
+pub fn band_sums<T: Centre>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    y0: usize,
+    y1: usize,
+    p: &Params,
+    level: CpuLevel,
+) -> BandSums {
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Avx2` is only produced when the CPU reports AVX2.
@@ -384,13 +429,14 @@ pub fn band_sum_fused_reference<T: Centre>(
     lanes: usize,
 ) -> (f64, f64) {
     // SAFETY: the portable vector needs no CPU feature.
-    unsafe {
+    let s = unsafe {
         if lanes == 16 {
             band_cs::<T, Portable<16, true>>(a, b, y0, y1, p)
         } else {
             band_cs::<T, Portable<8, true>>(a, b, y0, y1, p)
         }
-    }
+    };
+    (s.ssim, s.cs)
 }
 
 /// A band on one SIMD code path: `band_cs` compiled for `$features`.
@@ -404,7 +450,7 @@ macro_rules! simd_band {
             y0: usize,
             y1: usize,
             p: &Params,
-        ) -> (f64, f64) {
+        ) -> BandSums {
             // SAFETY: compiled for `$features`, which the caller checked.
             unsafe { band_cs::<T, $v>(a, b, y0, y1, p) }
         }
@@ -463,7 +509,7 @@ unsafe fn band_cs<T: Centre, V: Vf>(
     y0: usize,
     y1: usize,
     p: &Params,
-) -> (f64, f64) {
+) -> BandSums {
     // SAFETY: the caller's guarantee.
     unsafe {
         if p.want_cs {
@@ -486,7 +532,7 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
     y0: usize,
     y1: usize,
     p: &Params,
-) -> (f64, f64) {
+) -> BandSums {
     // SAFETY: the caller's guarantee covers every `V` method called here.
     unsafe {
         let ow = a.width - (WINDOW - 1);
@@ -522,6 +568,9 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
         let start = buf.as_ptr().align_offset(64).min(MAX_LANES);
         let (src, ring_all) = buf[start..start + need].split_at_mut(MOMENTS * sw);
         let mut total = (0.0f64, 0.0f64);
+        let mut sse = 0u64;
+        // the band's own input rows for the squared differences
+        let last_band = y1 + WINDOW - 1 == a.height;
         // per-lane sums of whole vectors, over every row of the band
         let mut lane_s = [0.0f64; MAX_LANES];
         let mut lane_c = [0.0f64; MAX_LANES];
@@ -541,6 +590,12 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
                     super::simd::prefetch(&b.row(ahead)[s0..s0 + n_in]);
                 }
                 let (ra, rb) = (a.row(r), b.row(r));
+                if p.want_sse && (r < y1 || last_band) {
+                    // the strip's own columns; the last strip also the 10
+                    // past the valid region
+                    let end = if s0 + n_out == ow { n_in } else { n_out };
+                    sse += T::sse(&ra[s0..s0 + end], &rb[s0..s0 + end]);
+                }
                 if s0 + sw <= a.width {
                     // a whole staging row of inputs (those past n_in are
                     // only read by lanes past the valid outputs, which are
@@ -629,7 +684,11 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
         SCRATCH.set(buf);
         total.0 += lane_sum(lane_s, lanes);
         total.1 += lane_sum(lane_c, lanes);
-        total
+        BandSums {
+            ssim: total.0,
+            cs: total.1,
+            sse,
+        }
     }
 }
 
