@@ -226,14 +226,7 @@ impl<'a> PairContext<'a> {
                 .zip(self.distorted.planes.par_iter())
                 .map(|(r, d)| {
                     with_views!(r, d, |a, b| {
-                        ssim::gaussian_sse_in(
-                            a,
-                            b,
-                            peak,
-                            ssim::precision(),
-                            self.needs_cs,
-                            want_sse,
-                        )
+                        ssim::gaussian_in(a, b, peak, ssim::precision(), self.needs_cs, want_sse)
                     })
                     .flatten()
                 })

@@ -62,7 +62,7 @@ pub fn ssim_gaussian<T: Sample>(
     b: PlaneView<'_, T>,
     peak: f64,
 ) -> Option<f64> {
-    gaussian_in(a, b, peak, precision(), false).map(|m| m.ssim)
+    gaussian_in(a, b, peak, precision(), false, false).map(|m| m.ssim)
 }
 
 /// Means of the SSIM map and of the contrast-structure map
@@ -91,7 +91,7 @@ pub fn ssim_cs_gaussian<T: Sample>(
     b: PlaneView<'_, T>,
     peak: f64,
 ) -> Option<SsimMeans> {
-    gaussian_in(a, b, peak, precision(), true)
+    gaussian_in(a, b, peak, precision(), true, false)
 }
 
 /// [`ssim_cs_gaussian`] in a chosen precision (`Double` is the reference
@@ -102,23 +102,13 @@ pub fn ssim_cs_gaussian_in<T: Sample>(
     peak: f64,
     prec: Precision,
 ) -> Option<SsimMeans> {
-    gaussian_in(a, b, peak, prec, true)
+    gaussian_in(a, b, peak, prec, true, false)
 }
 
-/// The Gaussian SSIM (and cs when `want_cs`) means of two planes.
+/// The Gaussian SSIM (and cs when `want_cs`) means of two planes, with
+/// the planes' sum of squared differences from the same pass when
+/// `want_sse` and the `f32` kernel runs.
 pub fn gaussian_in<T: Sample>(
-    a: PlaneView<'_, T>,
-    b: PlaneView<'_, T>,
-    peak: f64,
-    prec: Precision,
-    want_cs: bool,
-) -> Option<SsimMeans> {
-    gaussian_sse_in(a, b, peak, prec, want_cs, false)
-}
-
-/// [`gaussian_in`], with the planes' sum of squared differences from the
-/// same pass when `want_sse` and the `f32` kernel runs.
-pub fn gaussian_sse_in<T: Sample>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     peak: f64,
