@@ -489,11 +489,18 @@ impl MetricSet {
         let ctx = PairContext::new(reference, distorted, &self.options)
             .with_cs(self.names.contains(&"ms-ssim"))
             .with_fused_sse(fused);
-        if fused {
-            // The shared pass first, on every thread: run from inside the
-            // metrics, the one that waits for the other's pass (behind a
-            // `OnceLock`) would hold its thread idle meanwhile.
+        // Passes that several selected metrics share run first, each on
+        // every thread: run from inside the metrics, the one that waits for
+        // another's pass (behind a `OnceLock`) would hold its thread idle.
+        let users = |of: &[&str]| of.iter().filter(|n| self.names.contains(n)).count();
+        if fused || users(&["psnr", "mse"]) > 1 {
             ctx.plane_sse();
+        }
+        if self.options.ssim_mode == SsimMode::Gaussian && users(&["ssim", "ms-ssim"]) > 1 {
+            ctx.gaussian_means();
+        }
+        if users(&["entropy", "kl", "xent"]) > 1 {
+            ctx.histograms();
         }
         let mut values = vec![0.0; self.keys.len()];
         let mut slots: Vec<&mut [f64]> = Vec::with_capacity(self.metrics.len());
