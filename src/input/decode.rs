@@ -338,9 +338,6 @@ fn open_session(
     for (k, v) in &options.demuxer {
         dict.set(k, v);
     }
-    if std::env::var_os("VQM_DIRECT").is_some() {
-        dict.set("avioflags", "direct");
-    }
     if network && label.to_ascii_lowercase().starts_with("udp://") {
         // A slow reader must not turn a burst into a fatal overrun.
         dict.set("overrun_nonfatal", "1");
@@ -700,8 +697,12 @@ impl Decoder {
                         return;
                     }
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    pool.give(frame);
+                    break;
+                }
                 Err(cause) => {
+                    pool.give(frame);
                     let cause = format!("{cause}, input ends here");
                     if tx.send(DecodeEvent::DecodeError { cause }).is_err() {
                         return;
