@@ -183,6 +183,32 @@ mod tests {
     }
 
     #[test]
+    fn a_file_cut_after_probing_is_a_read_error_not_a_panic() {
+        use crate::frame::Frame;
+        let head = b"YUV4MPEG2 W4 H2 F25:1 Ip C444\n".to_vec();
+        let frame = [MARKER.as_slice(), &[9u8; 24]].concat();
+        let f = file_with(&[head, frame.clone(), frame].concat());
+        let layout = probe(f.path(), 24).expect("two whole frames");
+        // cut in the middle of the second frame's planes
+        let len = std::fs::metadata(f.path()).expect("size").len();
+        f.as_file().set_len(len - 5).expect("truncate");
+        let mut r = Reader::open(f.path(), layout).expect("opens");
+        let mut out = Frame::from_u8(vec![(4, 2, vec![0; 8]); 3]);
+        assert!(matches!(r.read_into(&mut out), Ok(Some(_))));
+        assert_eq!(out.planes[2].samples, Samples::U8(vec![9; 8]));
+        let err = r.read_into(&mut out).expect_err("cut frame");
+        assert!(err.starts_with("read error"), "{err}");
+        // and a file gone before reading starts
+        let gone = std::env::temp_dir().join("vqm-no-such-file.y4m");
+        let layout = Layout {
+            data_offset: 0,
+            frame_len: 24,
+            frames: 1,
+        };
+        assert!(Reader::open(&gone, layout).is_err());
+    }
+
+    #[test]
     fn probe_accepts_only_whole_plain_frames() {
         let head = b"YUV4MPEG2 W2 H2 F25:1 Ip A1:1 C444\n".to_vec();
         let frame = [MARKER.as_slice(), &[7u8; 12]].concat();

@@ -40,31 +40,25 @@ pub trait Centre: Copy {
     fn sse(a: &[Self], b: &[Self]) -> u64;
 }
 
-impl Centre for u8 {
-    #[inline(always)]
-    fn sse(a: &[u8], b: &[u8]) -> u64 {
-        super::psnr::sse_of(a, b)
-    }
-    #[inline(always)]
-    fn centre(src: &[u8], offset: f32, dst: &mut [f32]) {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s as f32 - offset;
+/// `Centre` for an integer sample type: PSNR's exact row sums.
+macro_rules! integer_centre {
+    ($($t:ty),*) => {$(
+        impl Centre for $t {
+            #[inline(always)]
+            fn sse(a: &[$t], b: &[$t]) -> u64 {
+                super::psnr::sse_of(a, b)
+            }
+            #[inline(always)]
+            fn centre(src: &[$t], offset: f32, dst: &mut [f32]) {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d = *s as f32 - offset;
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl Centre for u16 {
-    #[inline(always)]
-    fn sse(a: &[u16], b: &[u16]) -> u64 {
-        super::psnr::sse_of(a, b)
-    }
-    #[inline(always)]
-    fn centre(src: &[u16], offset: f32, dst: &mut [f32]) {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s as f32 - offset;
-        }
-    }
-}
+integer_centre!(u8, u16);
 
 impl Centre for f64 {
     #[inline(always)]

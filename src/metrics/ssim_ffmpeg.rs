@@ -277,23 +277,21 @@ trait Acc: PrimInt + From<u32> + Into<u64> {
     fn put(v: [Vec<Self>; 3]);
 }
 
-impl Acc for u32 {
-    fn take() -> [Vec<u32>; 3] {
-        SUMS32.take()
-    }
-    fn put(v: [Vec<u32>; 3]) {
-        SUMS32.set(v)
-    }
+/// `Acc` for a sum type and its thread-local scratch.
+macro_rules! acc {
+    ($($t:ty => $tls:ident),*) => {$(
+        impl Acc for $t {
+            fn take() -> [Vec<$t>; 3] {
+                $tls.take()
+            }
+            fn put(v: [Vec<$t>; 3]) {
+                $tls.set(v)
+            }
+        }
+    )*};
 }
 
-impl Acc for u64 {
-    fn take() -> [Vec<u64>; 3] {
-        SUMS64.take()
-    }
-    fn put(v: [Vec<u64>; 3]) {
-        SUMS64.set(v)
-    }
-}
+acc!(u32 => SUMS32, u64 => SUMS64);
 
 /// [`lines_body`] with sums in `A`.
 #[inline(always)]
