@@ -193,5 +193,114 @@ fn bench_levels(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_levels);
+/// What one core's vector ports sustain, for the ceiling of the Gaussian
+/// kernel in BENCHMARKS.md: 512-bit FMAs one after another (their latency,
+/// 4 cycles on this family, gives the clock), 12 independent FMA chains,
+/// 12 independent lane rotations (`valignd`), and 6 + 6 of both.
+/// Every group runs `PROBE_OPS` operations per iteration.
+#[cfg(target_arch = "x86_64")]
+mod ports {
+    use std::arch::x86_64::*;
+
+    pub const PROBE_OPS: usize = 12 * 1000;
+
+    /// One step of chain `i`: an FMA, or a rotation that also takes the
+    /// next chain's register (so no two rotations fold into one shuffle).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn step(a: &mut [__m512; 12], i: usize, rotate: bool) {
+        // SAFETY: register operations of AVX-512F, which this is compiled
+        // for.
+        unsafe {
+            a[i] = if rotate {
+                _mm512_castsi512_ps(_mm512_alignr_epi32::<3>(
+                    _mm512_castps_si512(a[i]),
+                    _mm512_castps_si512(a[(i + 1) % 12]),
+                ))
+            } else {
+                _mm512_fmadd_ps(a[i], _mm512_set1_ps(0.999), _mm512_set1_ps(0.001))
+            };
+            // an empty barrier: the compiler may not merge two steps into
+            // one instruction (it would fold rotations of rotations)
+            std::arch::asm!("/* {0} */", inout(zmm_reg) a[i], options(pure, nomem, nostack));
+        }
+    }
+
+    /// `PROBE_OPS` steps over 12 registers; chain `i` rotates when
+    /// `rotate(i)`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn run(x: f32, rotate: impl Fn(usize) -> bool) -> f32 {
+        // SAFETY: as in `step`.
+        unsafe {
+            // distinct lanes the compiler cannot know
+            let init: [f32; 16 * 12] = std::hint::black_box(std::array::from_fn(|i| x + i as f32));
+            let mut a: [__m512; 12] =
+                std::array::from_fn(|i| _mm512_loadu_ps(init[16 * i..].as_ptr()));
+            for _ in 0..PROBE_OPS / 12 {
+                for i in 0..12 {
+                    step(&mut a, i, rotate(i));
+                }
+            }
+            let s = a
+                .iter()
+                .fold(_mm512_setzero_ps(), |s, v| _mm512_add_ps(s, *v));
+            _mm512_reduce_add_ps(s)
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub fn fma_chain(x: f32) -> f32 {
+        let mut a = _mm512_set1_ps(x);
+        for _ in 0..PROBE_OPS {
+            a = _mm512_fmadd_ps(a, _mm512_set1_ps(0.999), _mm512_set1_ps(0.001));
+        }
+        _mm512_reduce_add_ps(a)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub fn fma_12(x: f32) -> f32 {
+        run(x, |_| false)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub fn valignd_12(x: f32) -> f32 {
+        run(x, |_| true)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub fn mixed_12(x: f32) -> f32 {
+        run(x, |i| i % 2 == 1)
+    }
+}
+
+/// The port probe (AVX-512 CPUs only): time per iteration of
+/// `PROBE_OPS` operations.
+fn bench_ports(c: &mut Criterion) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let mut g = c.benchmark_group("cpu_ports_avx512");
+        g.throughput(Throughput::Elements(ports::PROBE_OPS as u64));
+        g.sample_size(20);
+        type Probe = (&'static str, fn(f32) -> f32);
+        let probes: [Probe; 4] = [
+            // SAFETY (each): AVX-512F was detected above.
+            ("fma_dependent", |x| unsafe { ports::fma_chain(x) }),
+            ("fma_x12", |x| unsafe { ports::fma_12(x) }),
+            ("valignd_x12", |x| unsafe { ports::valignd_12(x) }),
+            ("fma6_valignd6", |x| unsafe { ports::mixed_12(x) }),
+        ];
+        for (name, f) in probes {
+            g.bench_function(name, |bch| bch.iter(|| f(std::hint::black_box(1.0))));
+        }
+        g.finish();
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = c;
+}
+
+criterion_group!(benches, bench, bench_levels, bench_ports);
 criterion_main!(benches);
