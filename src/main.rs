@@ -108,16 +108,33 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
             .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
     }
-    if std::env::var("VQM_SSIM_PRECISION").is_ok_and(|v| v == "double") {
-        vqm::metrics::ssim::set_precision(vqm::metrics::ssim::Precision::Double);
+    match std::env::var("VQM_SSIM_PRECISION").as_deref() {
+        Ok("double") => vqm::metrics::ssim::set_precision(vqm::metrics::ssim::Precision::Double),
+        Ok("single") | Err(_) => {}
+        Ok(other) => {
+            return Err(Error::Usage(format!(
+                "VQM_SSIM_PRECISION={other}: choose single or double"
+            )));
+        }
     }
-    // VQM_CPU=scalar forces the portable kernels, VQM_CPU=avx2 AVX2 without
-    // fused multiply-adds, VQM_CPU=fma AVX2 with them (for comparisons).
-    match std::env::var("VQM_CPU").as_deref() {
-        Ok("scalar") => vqm::metrics::simd::force_level(Some(vqm::metrics::simd::CpuLevel::Scalar)),
-        Ok("avx2") => vqm::metrics::simd::force_level(Some(vqm::metrics::simd::CpuLevel::Avx2)),
-        Ok("fma") => vqm::metrics::simd::force_level(Some(vqm::metrics::simd::CpuLevel::Avx2Fma)),
-        _ => {}
+    // VQM_CPU caps the kernels' code path: scalar (portable), avx2 (AVX2
+    // without fused multiply-adds), fma (AVX2 with them) or avx512; by
+    // default the best the CPU has. A level the CPU lacks is refused, so a
+    // run never says it measured on a path it did not take.
+    if let Ok(name) = std::env::var("VQM_CPU") {
+        use vqm::metrics::simd::{CpuLevel, detected_level, force_level};
+        let level = CpuLevel::from_name(&name).ok_or_else(|| {
+            Error::Usage(format!(
+                "VQM_CPU={name}: choose scalar, avx2, fma or avx512"
+            ))
+        })?;
+        if level > detected_level() {
+            return Err(Error::Usage(format!(
+                "VQM_CPU={name}: this CPU runs at most {}",
+                detected_level().name()
+            )));
+        }
+        force_level(Some(level));
     }
     ffmpeg_next::init()
         .map_err(|e| Error::Internal(format!("FFmpeg initialisation failed: {e}")))?;

@@ -300,6 +300,7 @@ pub fn run(
         .to_string(),
         sync_range: settings.sync.map(|k| k as u64),
         live,
+        cpu: crate::metrics::simd::cpu_level().name().to_string(),
     };
     let agg = Aggregator::new(
         AggSettings {

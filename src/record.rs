@@ -53,6 +53,8 @@ pub struct Header {
     pub sync_range: Option<u64>,
     /// Live monitoring.
     pub live: bool,
+    /// The kernels' code path (`scalar`, `avx2`, `fma`, `avx512`).
+    pub cpu: String,
 }
 
 fn input_obj(o: &mut Obj<'_>, info: &InputInfo, offset: u64) {
@@ -124,6 +126,7 @@ impl Header {
             None => o.raw("sync_range", "null"),
         };
         o.raw("live", if self.live { "true" } else { "false" });
+        o.str("cpu", &self.cpu);
         o.close();
         s
     }

@@ -445,18 +445,20 @@ fn progress_is_drawn_only_on_a_terminal() {
     // not a terminal: no progress, no control characters
     let (_, _, err) = outcome(&vqm(&[&r, &d, "-m", "psnr"]));
     assert!(!err.contains('\r') && !err.contains('\u{1b}'), "{err:?}");
-    // a pseudo-terminal (util-linux `script`): the bar is drawn
+    // a pseudo-terminal (util-linux `script`, which .ci/deps installs):
+    // the bar is drawn
     let bin = env!("CARGO_BIN_EXE_vqm");
     let o = Command::new("script")
         .args(["-qec", &format!("{bin} {r} {d} -m psnr,ssim"), "/dev/null"])
-        .output();
-    if let Ok(o) = o {
-        let text = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            text.contains("/75 frames") || text.contains("75/75"),
-            "{text}"
-        );
-    }
+        .output()
+        .expect("this test needs util-linux's `script` (bash .ci/deps installs it)");
+    assert!(o.status.success(), "script or vqm failed: {o:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("75/75 frames"), "{text}");
+    assert!(
+        text.contains('\r') || text.contains('\u{1b}'),
+        "drawn in place: {text:?}"
+    );
 }
 
 #[test]

@@ -31,6 +31,31 @@ fn damaged_stream_measures_what_decodes_and_never_mispairs() {
     }
     let bad = dir.path().join("damaged.ts");
     std::fs::write(&bad, &bytes).unwrap();
+    // the frames whose bytes the damage touches, from ffprobe's packet
+    // positions in the intact file (a frame's bytes run to the next one's)
+    let damaged: Vec<u64> = {
+        let o = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+            .args(["packet=pos", "-of", "json", s(&ts)])
+            .output()
+            .expect("ffprobe is installed (.ci/deps installs ffmpeg)");
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let pos: Vec<usize> = v["packets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["pos"].as_str().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(pos.len(), 75);
+        (0..75)
+            .filter(|&i| {
+                let end = pos.get(i + 1).copied().unwrap_or(bytes.len());
+                pos[i] < mid + 6000 && end > mid
+            })
+            .map(|i| i as u64)
+            .collect()
+    };
+    assert!(!damaged.is_empty() && damaged.len() < 5, "{damaged:?}");
     let o = vqm(&[&r, s(&bad), "-m", "psnr", "--log", "-"]);
     let err = outcome(&o).2;
     let recs = records_ok(&o);
@@ -39,25 +64,48 @@ fn damaged_stream_measures_what_decodes_and_never_mispairs() {
     assert!(err.contains("warning"), "{err}");
     let sum = of_type(&recs, "summary")[0];
     assert_eq!(sum["decode_errors"].as_u64().unwrap(), errors.len() as u64);
-    // every pair of intact pictures is the same picture (60 dB, the cap):
-    // a frame lost to the damage never shifts the pairs after it
+    // every reference frame is measured or counted unpaired, and each
+    // dropped one is a damaged frame
     let frames = of_type(&recs, "frame");
-    let last = frames.last().unwrap();
+    let unpaired = sum["unpaired"]["reference"].as_u64().unwrap();
+    assert_eq!(frames.len() as u64 + unpaired, 75, "{sum}");
+    assert_eq!(sum["unpaired"]["distorted"], 0, "{sum}");
+    let dropped: Vec<u64> = events(&recs, "dropped")
+        .iter()
+        .map(|e| e["ref_frame"].as_u64().unwrap())
+        .collect();
     assert_eq!(
-        last["ref_frame"], 74,
-        "pairing reaches the end of the reference"
+        sum["dropped_frames"].as_u64().unwrap(),
+        dropped.len() as u64
     );
-    let exact = frames.iter().filter(|f| f["psnr_avg"] == 60).count();
-    assert!(
-        exact + 8 >= frames.len(),
-        "{exact} of {} pairs exact",
-        frames.len()
+    assert_eq!(
+        dropped.len() as u64,
+        unpaired,
+        "the only unpaired frames are dropped ones"
     );
-    for f in frames.iter().rev().take(10) {
-        assert_eq!(
-            f["psnr_avg"], 60,
-            "after the damage pairs are aligned again: {f}"
+    for d in &dropped {
+        assert!(damaged.contains(d), "dropped {d}, damaged {damaged:?}");
+    }
+    // every pair outside the damage is the same picture (60 dB, the cap):
+    // a frame lost to the damage never shifts the pairs after it
+    let measured: Vec<u64> = frames
+        .iter()
+        .map(|f| f["ref_frame"].as_u64().unwrap())
+        .collect();
+    for i in 0..75u64 {
+        assert!(
+            measured.contains(&i) || dropped.contains(&i),
+            "reference frame {i} lost"
         );
+    }
+    for f in &frames {
+        let i = f["ref_frame"].as_u64().unwrap();
+        if !damaged.contains(&i) {
+            assert_eq!(
+                f["psnr_avg"], 60,
+                "an intact frame is paired with its copy: {f}"
+            );
+        }
     }
 }
 
@@ -164,33 +212,57 @@ fn a_full_disk_is_exit_1_and_keeps_whole_lines() {
         err.contains("/dev/full") && err.contains("No space left"),
         "{err}"
     );
-    // a small tmpfs, where this machine lets us mount one
+    // a log that fills a small tmpfs half-way through the run: mounted
+    // directly as root, else inside a user and mount namespace
+    // (`unshare -rm`); a machine allowing neither fails this test, saying so
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=24k", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("note: cannot mount a tmpfs here; /dev/full covered the disk-full case");
-        return;
-    }
     let log = mnt.join("log.ndjson");
-    let (code, _, err) = outcome(&vqm(&[&r, &d, "-m", "psnr,ssim", "--log", s(&log)]));
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let unmounted = Command::new("umount")
-        .arg(&mnt)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(unmounted);
+    let copy = dir.path().join("copy.ndjson");
+    let bin = env!("CARGO_BIN_EXE_vqm");
+    let script = format!(
+        "mount -t tmpfs -o size=24k tmpfs '{m}' || exit 97; \
+         '{bin}' '{r}' '{d}' -m psnr,ssim --log '{l}'; code=$?; \
+         cp '{l}' '{c}'; umount '{m}'; exit $code",
+        m = mnt.display(),
+        l = log.display(),
+        c = copy.display(),
+    );
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let o = if root {
+        Command::new("sh").args(["-c", &script]).output().unwrap()
+    } else {
+        Command::new("unshare")
+            .args(["-rm", "sh", "-c", &script])
+            .output()
+            .expect("this test needs util-linux's unshare (bash .ci/deps installs it)")
+    };
+    let (code, _, err) = outcome(&o);
+    assert_ne!(
+        code, 97,
+        "this test needs to mount a 24 KiB tmpfs: run it as root or where \
+         unprivileged user namespaces are allowed: {err}"
+    );
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("No space left"), "{err}");
-    assert!(!text.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("No space left") && err.contains("log.ndjson"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&copy).unwrap();
     assert!(text.ends_with('\n'), "the log ends with a whole line");
     let recs = ndjson(&text);
-    assert!(recs.len() > 5);
+    // the disk filled half-way: the header and some frames were written,
+    // and the file holds as many whole lines as 24 KiB can
+    assert_eq!(recs[0]["type"], "header");
+    let frames = of_type(&recs, "frame").len();
+    assert!(frames > 5 && frames < 75, "{frames} frames written");
+    assert!(
+        text.len() <= 24 * 1024 && text.len() > 24 * 1024 - 1024,
+        "{}",
+        text.len()
+    );
 }
 
 #[test]

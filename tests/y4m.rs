@@ -122,3 +122,44 @@ fn a_damaged_frame_marker_is_reported_and_the_frames_before_it_kept() {
     let through = frames(&run("ffmpeg", &[s(&ry), s(&dy), "-m", "psnr"]));
     assert_eq!(of_type(&recs, "frame"), through.iter().collect::<Vec<_>>());
 }
+
+#[test]
+fn the_direct_reader_is_required_when_asked_so_the_comparisons_above_prove_it_ran() {
+    // VQM_Y4M_READER=direct refuses what the direct reader cannot take, so
+    // a silent fallback to FFmpeg cannot make the equality above trivial.
+    let dir = tempfile::tempdir().unwrap();
+    let (r, d) = c420();
+    let o = run("direct", &[&r, &d, "-m", "psnr"]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&r) && err.contains("VQM_Y4M_READER=direct"),
+        "{err}"
+    );
+    // a y4m file with frame parameters on its markers is left to FFmpeg
+    // by default, and refused when the direct reader is required
+    let ry = dir.path().join("r.y4m");
+    to_y4m(&r, "yuv420p", &ry);
+    let bytes = std::fs::read(&ry).unwrap();
+    let mut with_params = Vec::new();
+    let m = markers(&bytes);
+    with_params.extend_from_slice(&bytes[..m[0]]);
+    for (i, &at) in m.iter().enumerate() {
+        let end = m.get(i + 1).copied().unwrap_or(bytes.len());
+        with_params.extend_from_slice(b"FRAME Ip\n");
+        with_params.extend_from_slice(&bytes[at + 6..end]);
+    }
+    let py = dir.path().join("params.y4m");
+    std::fs::write(&py, &with_params).unwrap();
+    let through = frames(&run("ffmpeg", &[s(&ry), s(&py), "-m", "psnr"]));
+    assert_eq!(through.len(), 4);
+    assert!(through.iter().all(|f| f["psnr_avg"] == 60), "same pictures");
+    let (code, _, err) = outcome(&run("direct", &[s(&ry), s(&py), "-m", "psnr"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("params.y4m"), "{err}");
+    // and the plain file is read directly
+    let direct = frames(&run("direct", &[s(&ry), s(&ry), "-m", "psnr"]));
+    assert_eq!(direct.len(), 4);
+}

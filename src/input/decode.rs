@@ -509,6 +509,14 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         interlaced: session.interlaced,
     };
     let y4m = direct_y4m(label, options, &session);
+    if y4m.is_none() && std::env::var("VQM_Y4M_READER").is_ok_and(|v| v == "direct") {
+        return Err(input_error(
+            label,
+            "VQM_Y4M_READER=direct: not a local YUV4MPEG2 file of plain, whole frames that \
+             can be read directly"
+                .to_string(),
+        ));
+    }
     Ok(Decoder {
         label: label.to_string(),
         source: session.source,
@@ -525,7 +533,8 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
 /// directly: a local regular file FFmpeg opened with its `yuv4mpegpipe`
 /// demuxer, no demuxer or format options, and frames exactly as the
 /// header describes them. `VQM_Y4M_READER=ffmpeg` keeps every frame with
-/// FFmpeg (the tests compare both paths).
+/// FFmpeg; `VQM_Y4M_READER=direct` makes an input this reader cannot take
+/// an error (the tests compare both paths, and know which one ran).
 fn direct_y4m(label: &str, options: &OpenOptions, sess: &Session) -> Option<super::y4m::Layout> {
     if !looks_local(label)
         || options.format.is_some()
@@ -1201,6 +1210,81 @@ fn copy_rows_body<T: RowSample>(
         T::copy_row(row, &src[start..start + T::BYTES * w]);
         if let Some(sig) = sig.as_deref_mut() {
             T::feed(sig, row);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::simd::available_levels;
+
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        crate::metrics::ssim::dispatch_tests::noise(n, seed, 255)
+            .into_iter()
+            .map(|v| v as u8)
+            .collect()
+    }
+
+    /// `copy_rows` at `level` into a fresh plane: the samples and the
+    /// luma signature.
+    fn copied<T: RowSample + Default>(
+        level: CpuLevel,
+        src: &[u8],
+        stride: usize,
+        w: usize,
+        h: usize,
+    ) -> (Vec<T>, (u64, bool)) {
+        let mut dst = vec![T::default(); w * h];
+        let mut sig = SigAcc::default();
+        copy_rows(level, &mut dst, src, stride, w, Some(&mut sig));
+        (dst, sig.finish(255.0))
+    }
+
+    #[test]
+    fn copy_rows_at_every_level_equals_a_plain_row_by_row_copy() {
+        // widths around the vector and chunk sizes, strides with padding
+        for (w, h, pad) in [
+            (1, 1, 0),
+            (7, 3, 9),
+            (32, 4, 32),
+            (333, 5, 51),
+            (1030, 3, 2),
+        ] {
+            let stride = w * 2 + pad;
+            let src = noise(stride * h, (w * 31 + h) as u64);
+            // the expected planes, sample by sample from the rows' bytes
+            let want8: Vec<u8> = (0..h)
+                .flat_map(|y| src[y * stride..y * stride + w].to_vec())
+                .collect();
+            let mut want16: Vec<u16> = Vec::new();
+            for y in 0..h {
+                for x in 0..w {
+                    let i = y * stride + 2 * x;
+                    want16.push(u16::from_le_bytes([src[i], src[i + 1]]));
+                }
+            }
+            let (p8, s8) = copied::<u8>(CpuLevel::Scalar, &src, stride, w, h);
+            let (p16, s16) = copied::<u16>(CpuLevel::Scalar, &src, stride, w, h);
+            assert_eq!(p8, want8, "{w}x{h}");
+            assert_eq!(p16, want16, "{w}x{h}");
+            for level in available_levels() {
+                assert_eq!(
+                    copied::<u8>(level, &src, stride, w, h),
+                    (p8.clone(), s8),
+                    "{level:?} {w}x{h}"
+                );
+                assert_eq!(
+                    copied::<u16>(level, &src, stride, w, h),
+                    (p16.clone(), s16),
+                    "{level:?} {w}x{h}"
+                );
+            }
+            // a changed sample changes the signature
+            let mut moved = src.clone();
+            moved[stride * (h - 1) + w - 1] ^= 0x5a;
+            let (_, other) = copied::<u8>(CpuLevel::Scalar, &moved, stride, w, h);
+            assert_ne!(other.0, s8.0, "{w}x{h}");
         }
     }
 }

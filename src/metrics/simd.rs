@@ -19,6 +19,35 @@ pub enum CpuLevel {
     Avx512,
 }
 
+impl CpuLevel {
+    /// The level's name, as `VQM_CPU` takes it and the header records it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuLevel::Scalar => "scalar",
+            CpuLevel::Avx2 => "avx2",
+            CpuLevel::Avx2Fma => "fma",
+            CpuLevel::Avx512 => "avx512",
+        }
+    }
+
+    /// The level named `name` (see [`CpuLevel::name`]).
+    pub fn from_name(name: &str) -> Option<CpuLevel> {
+        [
+            CpuLevel::Scalar,
+            CpuLevel::Avx2,
+            CpuLevel::Avx2Fma,
+            CpuLevel::Avx512,
+        ]
+        .into_iter()
+        .find(|l| l.name() == name)
+    }
+}
+
+/// The best level this CPU supports, whatever [`force_level`] asked.
+pub fn detected_level() -> CpuLevel {
+    detected()
+}
+
 static FORCED: AtomicU8 = AtomicU8::new(0);
 
 /// The best level this CPU supports (detected on first use), unless
@@ -65,8 +94,8 @@ pub fn available_levels() -> Vec<CpuLevel> {
     .collect()
 }
 
-/// Caps the level used from now on (`VQM_CPU=scalar`, `avx2` or `fma` in
-/// the CLI); `None` restores detection.
+/// Caps the level used from now on (`VQM_CPU=scalar`, `avx2`, `fma` or
+/// `avx512` in the CLI); `None` restores detection.
 pub fn force_level(level: Option<CpuLevel>) {
     let v = match level {
         Some(CpuLevel::Scalar) => 1,

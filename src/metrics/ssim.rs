@@ -624,7 +624,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod dispatch_tests {
+pub(crate) mod dispatch_tests {
     use super::*;
 
     fn v<T>(d: &[T], w: usize, h: usize) -> PlaneView<'_, T> {
@@ -633,7 +633,7 @@ mod dispatch_tests {
     use crate::metrics::simd::available_levels;
 
     /// A deterministic pseudo-random sequence.
-    fn noise(n: usize, seed: u64, max: u32) -> Vec<u32> {
+    pub(crate) fn noise(n: usize, seed: u64, max: u32) -> Vec<u32> {
         let mut s = seed;
         (0..n)
             .map(|_| {

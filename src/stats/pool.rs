@@ -226,28 +226,69 @@ mod tests {
         assert!(PooledKey::new().finish().is_none());
     }
 
+    /// Whether `got` is within `SKETCH_ALPHA` (relative) of a value of
+    /// rank ⌊q·(n−1)⌋ or ⌈q·(n−1)⌉ (the ranks either side of numpy's
+    /// interpolation point), as the README promises.
+    fn near_the_right_rank(sorted: &[f64], q: f64, got: f64) -> bool {
+        let at = q * (sorted.len() - 1) as f64;
+        [at.floor() as usize, at.ceil() as usize]
+            .iter()
+            .any(|&r| (got - sorted[r]).abs() <= SKETCH_ALPHA * sorted[r].abs())
+    }
+
     #[test]
     fn sketch_past_the_limit_stays_within_its_accuracy() {
+        // a deterministic spread between 20 and 50; a wide one over six
+        // decades; one with negative values and zeros
+        let spreads: [Box<dyn Fn(u64) -> f64>; 3] = [
+            Box::new(|i| 20.0 + 30.0 * ((i * 2654435761) % 1_000_003) as f64 / 1_000_003.0),
+            Box::new(|i| 10f64.powf(-3.0 + 6.0 * ((i * 40503) % 65521) as f64 / 65521.0)),
+            Box::new(|i| match i % 7 {
+                0 => 0.0,
+                k => (k as f64 - 3.5) * (1.0 + (i % 1000) as f64),
+            }),
+        ];
+        for (s, spread) in spreads.iter().enumerate() {
+            let mut k = PooledKey::new();
+            let n = EXACT_LIMIT + 50_000;
+            let vals: Vec<f64> = (0..n as u64).map(spread).collect();
+            for v in &vals {
+                k.push(*v);
+            }
+            let p = k.finish().unwrap();
+            assert!(p.approximate);
+            assert_eq!(p.count, n as u64);
+            let mut sorted = vals.clone();
+            sorted.sort_by(f64::total_cmp);
+            // min, max and mean stay exact past the limit
+            assert_eq!(p.min, sorted[0]);
+            assert_eq!(p.max, sorted[n - 1]);
+            let mean = vals.iter().sum::<f64>() / n as f64;
+            assert!((p.mean - mean).abs() <= 1e-9 * mean.abs().max(1.0), "{s}");
+            for (got, q) in [(p.median, 0.5), (p.p5, 0.05), (p.p95, 0.95)] {
+                assert!(
+                    near_the_right_rank(&sorted, q, got),
+                    "spread {s}, q {q}: {got} vs {} / {}",
+                    sorted[(q * (n - 1) as f64).floor() as usize],
+                    sorted[(q * (n - 1) as f64).ceil() as usize]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn exactly_the_limit_stays_exact_and_one_more_switches_to_the_sketch() {
         let mut k = PooledKey::new();
-        let n = EXACT_LIMIT + 50_000;
-        // a deterministic spread of values between 20 and 50
-        let vals: Vec<f64> = (0..n)
-            .map(|i| 20.0 + 30.0 * ((i as u64 * 2654435761) % 1_000_003) as f64 / 1_000_003.0)
-            .collect();
-        for v in &vals {
-            k.push(*v);
+        for i in 0..EXACT_LIMIT {
+            k.push(i as f64);
         }
         let p = k.finish().unwrap();
-        assert!(p.approximate);
-        let mut sorted = vals.clone();
-        sorted.sort_by(f64::total_cmp);
-        for (got, q) in [(p.median, 0.5), (p.p5, 0.05), (p.p95, 0.95)] {
-            let want = quantile_sorted(&sorted, q);
-            // value accuracy of the sketch plus the gap between neighbours
-            assert!(
-                (got - want).abs() <= 2.0 * SKETCH_ALPHA * want.abs() + 1e-3,
-                "{q}: {got} vs {want}"
-            );
-        }
+        assert!(!p.approximate);
+        // numpy: np.percentile(np.arange(100000), [50, 5, 95])
+        assert_eq!(p.median, 49_999.5);
+        assert!((p.p5 - 4_999.95).abs() < 1e-9);
+        assert!((p.p95 - 94_999.05).abs() < 1e-9);
+        k.push(EXACT_LIMIT as f64);
+        assert!(k.finish().unwrap().approximate);
     }
 }
