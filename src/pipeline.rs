@@ -141,6 +141,9 @@ fn presync(
     Ok(align::best_offset(&refs, &dists, k, peak))
 }
 
+/// How long the end of a run waits for a decoder to notice the stop.
+const DECODER_GRACE: Duration = Duration::from_secs(1);
+
 /// Runs a whole comparison and writes its records to `sinks`. `stop` ends
 /// the run early but cleanly (every sink flushed, summaries written): a
 /// signal handler sets it.
@@ -418,10 +421,25 @@ pub fn run(
     let mut ref_busy = Duration::ZERO;
     let ref_frames = reference.delivered;
     let mut panicked = None;
+    // A decoder blocked reading a silent pipe or FIFO cannot see the stop
+    // until its read returns, which may be never: it gets a short grace,
+    // then is left behind (the process ends without it) so the summary of
+    // the frames done is still written.
+    let grace = Instant::now() + DECODER_GRACE;
     for s in std::iter::once(&mut reference).chain(sources.iter_mut()) {
         let (_, dead) = bounded(0);
         drop(std::mem::replace(&mut s.rx, dead));
         if let Some(h) = s.handle.take() {
+            while !h.is_finished() && Instant::now() < grace {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !h.is_finished() {
+                warn(&format!(
+                    "'{}' is blocked reading its input; the run ends without waiting for it",
+                    s.path
+                ));
+                continue;
+            }
             match h.join() {
                 Ok(t) if s.role == "reference" => ref_busy = t,
                 Ok(_) => {}

@@ -7,21 +7,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-const CLIPS: [&str; 7] = [
-    "c420",
-    "c444odd",
-    "c422p10",
-    "c444p10odd",
-    "c420p12",
-    "cgbrpodd",
-    "cgrayodd",
-];
-
-fn golden(clip: &str) -> Value {
-    let p = root().join("tests/golden").join(format!("{clip}.json"));
-    serde_json::from_str(&std::fs::read_to_string(p).expect("golden file")).expect("golden json")
-}
-
 /// The CPU levels this machine runs, portable first (`VQM_CPU` names).
 fn levels() -> Vec<&'static str> {
     vqm::metrics::simd::available_levels()
@@ -105,52 +90,6 @@ fn planes(recs: &[Value]) -> Vec<String> {
         .iter()
         .filter_map(|k| k.as_str()?.strip_prefix("mae_").map(str::to_string))
         .collect()
-}
-
-/// The tolerance SPEC holds each key to, and whether it is relative.
-fn tolerance(key: &str) -> (f64, bool) {
-    match key {
-        k if k.starts_with("mse") => (1e-6, true),
-        k if k.starts_with("psnr") => (1e-3, false),
-        k if k.starts_with("ms_ssim") => (2e-4, false),
-        k if k.starts_with("ssim") => (1e-4, false),
-        k if k.starts_with("bce") => (1e-5, false),
-        k if k.starts_with("mae") || k.starts_with("smooth_l1") => (1e-6, false),
-        k if k.starts_with("entropy") || k.starts_with("kl") || k.starts_with("xent") => {
-            (1e-6, false)
-        }
-        other => panic!("no tolerance for {other}"),
-    }
-}
-
-fn compare(
-    clip: &str,
-    what: &str,
-    ours: &[&Value],
-    want: &[Value],
-    tol: impl Fn(&str) -> (f64, bool),
-) {
-    assert_eq!(ours.len(), want.len(), "{clip} {what}: frame count");
-    for (i, (o, w)) in ours.iter().zip(want).enumerate() {
-        for (key, wv) in w.as_object().unwrap() {
-            let wv = wv.as_f64().unwrap();
-            let ov = o[key.as_str()]
-                .as_f64()
-                .unwrap_or_else(|| panic!("{clip} {what} frame {i}: no {key} in {o}"));
-            let (t, relative) = tol(key);
-            let ok = if relative {
-                // FFmpeg stores MSE as float32 printed with %f: its printed
-                // resolution bounds small values.
-                rel(ov, wv) <= t || (ov - wv).abs() <= 6e-7
-            } else {
-                (ov - wv).abs() <= t
-            };
-            assert!(
-                ok,
-                "{clip} {what} frame {i} {key}: vqm {ov} vs reference {wv} (tolerance {t})"
-            );
-        }
-    }
 }
 
 #[test]

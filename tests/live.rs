@@ -6,8 +6,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -89,10 +91,256 @@ fn wait_for(
     }
 }
 
+/// Polls the log every 20 ms until `pred` holds, for at most `limit`, and
+/// brackets when the deciding line was written: after the first instant
+/// returned (the start of the last read that did not see it; `None` if the
+/// first read saw it) and before the second (the end of the read that did).
+fn wait_timed(
+    path: &Path,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&[Value]) -> bool,
+) -> (Vec<Value>, Option<Instant>, Instant) {
+    let t0 = Instant::now();
+    let mut not_yet = None;
+    loop {
+        let start = Instant::now();
+        let recs = log_records(path);
+        if pred(&recs) {
+            return (recs, not_yet, Instant::now());
+        }
+        not_yet = Some(start);
+        assert!(
+            t0.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn count(recs: &[Value], t: &str, kind: Option<&str>) -> usize {
     recs.iter()
         .filter(|r| r["type"] == t && kind.is_none_or(|k| r["kind"] == k))
         .count()
+}
+
+fn frames_of(recs: &[Value]) -> Vec<&Value> {
+    recs.iter().filter(|r| r["type"] == "frame").collect()
+}
+
+fn int(v: &Value) -> u64 {
+    v.as_u64()
+        .unwrap_or_else(|| panic!("{v} is not a whole number"))
+}
+
+/// `name{k="v",…}` with the labels sorted, as the series of a scrape and
+/// the expected series are compared.
+fn series(name: &str, labels: &[(&str, &str)]) -> String {
+    let mut l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    l.sort();
+    if l.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{}}}", l.join(","))
+    }
+}
+
+/// The families `/metrics` serves that the records determine.
+const PROM_FAMILIES: [&str; 9] = [
+    "vqm_up",
+    "vqm_metric",
+    "vqm_metric_window_mean",
+    "vqm_metric_window_min",
+    "vqm_metric_window_max",
+    "vqm_frames_total",
+    "vqm_pts_seconds",
+    "vqm_events_total",
+    "vqm_reconnects_total",
+];
+
+/// The samples of a Prometheus text page, by series (labels sorted).
+fn prom_samples(body: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in body
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (sample, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+        let v = match value {
+            "NaN" => f64::NAN,
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().unwrap_or_else(|e| panic!("{line:?}: {e}")),
+        };
+        let (name, labels) = match sample.split_once('{') {
+            None => (sample, Vec::new()),
+            Some((name, rest)) => {
+                let inner = rest.strip_suffix('}').unwrap_or_else(|| panic!("{line:?}"));
+                let mut labels = Vec::new();
+                let mut chars = inner.chars();
+                loop {
+                    let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+                    if key.is_empty() {
+                        break;
+                    }
+                    assert_eq!(chars.next(), Some('"'), "{line:?}");
+                    let mut val = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('"') => break,
+                            Some('\\') => match chars.next() {
+                                Some('n') => val.push('\n'),
+                                Some(c) => val.push(c),
+                                None => panic!("{line:?}"),
+                            },
+                            Some(c) => val.push(c),
+                            None => panic!("{line:?}"),
+                        }
+                    }
+                    labels.push((key, val));
+                    match chars.next() {
+                        Some(',') => {}
+                        None => break,
+                        Some(c) => panic!("{line:?}: {c:?} after a label"),
+                    }
+                }
+                (name, labels)
+            }
+        };
+        if !PROM_FAMILIES.contains(&name) {
+            continue;
+        }
+        let labels: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let key = series(name, &labels);
+        assert!(out.insert(key, v).is_none(), "{line:?} served twice");
+    }
+    out
+}
+
+/// What `/metrics` must serve once the sinks have seen exactly `recs` (a
+/// prefix of the log, header first): the last frame record's values and
+/// pts, the last window record's statistics, and counts of frames, events
+/// and restored streams.
+fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
+    let header = &recs[0];
+    assert_eq!(header["type"], "header");
+    let keys: Vec<&str> = header["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let streams: Vec<&str> = header["distorted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    let n = streams.len();
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let mut latest = vec![vec![f64::NAN; keys.len()]; n];
+    let mut stats = vec![
+        [
+            vec![f64::NAN; keys.len()],
+            vec![f64::NAN; keys.len()],
+            vec![f64::NAN; keys.len()]
+        ];
+        n
+    ];
+    let mut frames = vec![0u64; n];
+    let mut pts = vec![f64::NAN; n];
+    let mut events: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut reconnects: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for r in &recs[1..] {
+        match r["type"].as_str().unwrap() {
+            "frame" => {
+                let i = int(&r["input"]) as usize;
+                for (j, k) in keys.iter().enumerate() {
+                    latest[i][j] = num(&r[*k]);
+                }
+                frames[i] += 1;
+                pts[i] = num(&r["pts"]);
+            }
+            "window" => {
+                let i = int(&r["input"]) as usize;
+                for (j, k) in keys.iter().enumerate() {
+                    for (s, what) in ["mean", "min", "max"].iter().enumerate() {
+                        stats[i][s][j] = num(&r[*k][*what]);
+                    }
+                }
+            }
+            "event" => {
+                let input = r["input"]
+                    .as_u64()
+                    .map_or("reference".to_string(), |i| i.to_string());
+                let kind = r["kind"].as_str().unwrap().to_string();
+                *events.entry((input, kind)).or_insert(0) += 1;
+                if r["kind"] == "stream_restored" {
+                    let role = r["role"].as_str().unwrap_or("").to_string();
+                    let path = r["path"].as_str().unwrap_or("").to_string();
+                    *reconnects.entry((role, path)).or_insert(0) += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    out.insert(series("vqm_up", &[]), 1.0);
+    for (i, stream) in streams.iter().enumerate() {
+        let input = i.to_string();
+        for (j, k) in keys.iter().enumerate() {
+            let l = [("input", input.as_str()), ("stream", stream), ("key", k)];
+            out.insert(series("vqm_metric", &l), latest[i][j]);
+            out.insert(series("vqm_metric_window_mean", &l), stats[i][0][j]);
+            out.insert(series("vqm_metric_window_min", &l), stats[i][1][j]);
+            out.insert(series("vqm_metric_window_max", &l), stats[i][2][j]);
+        }
+        let l = [("input", input.as_str()), ("stream", stream)];
+        out.insert(series("vqm_frames_total", &l), frames[i] as f64);
+        out.insert(series("vqm_pts_seconds", &l), pts[i]);
+    }
+    for ((input, kind), c) in &events {
+        let l = [("input", input.as_str()), ("kind", kind.as_str())];
+        out.insert(series("vqm_events_total", &l), *c as f64);
+    }
+    for ((role, stream), c) in &reconnects {
+        let l = [("role", role.as_str()), ("stream", stream.as_str())];
+        out.insert(series("vqm_reconnects_total", &l), *c as f64);
+    }
+    out
+}
+
+fn same_samples(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|((ka, va), (kb, vb))| ka == kb && (va == vb || va.is_nan() && vb.is_nan()))
+}
+
+/// Scrapes `/metrics` between two reads of the log and checks that the
+/// page is exactly what the sinks had after some prefix of the log: the
+/// Prometheus sink sees every record right after the log sink wrote it, so
+/// the prefix holds every record of the read before the scrape but its
+/// last, and none beyond the read after. Returns the page.
+fn scrape_matching_log(log: &Path, port: u16) -> String {
+    let before = log_records(log);
+    let body = scrape(port);
+    let after = log_records(log);
+    assert_eq!(&after[..before.len()], &before[..], "the log only grows");
+    let got = prom_samples(&body);
+    let lo = before.len().saturating_sub(1).max(1);
+    let matched = (lo..=after.len()).find(|m| same_samples(&prom_expected(&after[..*m]), &got));
+    if matched.is_none() {
+        panic!(
+            "the scrape matches no prefix of the log of {lo} to {} records\nscraped: {got:?}\nexpected after the last: {:?}",
+            after.len(),
+            prom_expected(&after)
+        );
+    }
+    body
 }
 
 fn scrape(port: u16) -> String {
@@ -111,23 +359,88 @@ fn interrupt(child: &mut Child) -> i32 {
 }
 
 fn signal(child: &mut Child, sig: &str) -> i32 {
+    signal_within(child, sig, Duration::from_secs(20))
+}
+
+fn send(child: &Child, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &child.id().to_string()])
         .status()
         .unwrap()
         .success();
-    assert!(ok);
+    assert!(ok, "kill {sig}");
+}
+
+/// Sends `sig` and waits at most `limit` for the process to end; returns
+/// its exit code (-1 if a signal ended it).
+fn signal_within(child: &mut Child, sig: &str, limit: Duration) -> i32 {
+    send(child, sig);
     let t0 = Instant::now();
     loop {
         if let Some(st) = child.try_wait().unwrap() {
             return st.code().unwrap_or(-1);
         }
         assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "vqm did not stop after SIGINT"
+            t0.elapsed() < limit,
+            "vqm did not stop within {limit:?} of {sig}"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Checks the summary's `latency_ms` (time from both frames of a pair
+/// decoded to its record written): present, finite, ordered, at least 0,
+/// its median at most `median_ms` and its maximum at most `max_ms`.
+fn check_latency(summary: &Value, median_ms: f64, max_ms: f64) {
+    let l = &summary["latency_ms"];
+    let get = |k: &str| {
+        l[k].as_f64()
+            .unwrap_or_else(|| panic!("latency_ms.{k} is not a number: {l}"))
+    };
+    let (median, p99, max) = (get("median"), get("p99"), get("max"));
+    assert!([median, p99, max].iter().all(|v| v.is_finite()), "{l}");
+    assert!(0.0 <= median && median <= p99 && p99 <= max, "{l}");
+    assert!(
+        median <= median_ms,
+        "latency_ms.median above {median_ms} ms: {l}"
+    );
+    assert!(max <= max_ms, "latency_ms.max above {max_ms} ms: {l}");
+}
+
+/// Every frame the pairing took from an input is either measured (a frame
+/// record) or counted unpaired, so with the last pair measured the last
+/// frame record's index in each input is paired + unpaired − 1; frame
+/// records number their pairs 0, 1, 2… in order, and the summary counts
+/// them.
+fn check_counts(all: &[Value], summary: &Value) {
+    let frames = frames_of(all);
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(int(&f["frame"]), i as u64, "{f}");
+    }
+    let paired = frames.len() as u64;
+    assert_eq!(int(&summary["frames"]), paired);
+    let last = frames.last().expect("frames measured");
+    let unpaired = &summary["unpaired"];
+    assert_eq!(
+        paired + int(&unpaired["reference"]),
+        int(&last["ref_frame"]) + 1,
+        "reference frames taken = paired + unpaired; last pair {last}, summary {summary}"
+    );
+    assert_eq!(
+        paired + int(&unpaired["distorted"]),
+        int(&last["dist_frame"]) + 1,
+        "distorted frames taken = paired + unpaired; last pair {last}, summary {summary}"
+    );
+    // a stopped run is not a frame-count mismatch
+    assert_eq!(count(all, "event", Some("mismatch")), 0);
+    assert_eq!(
+        int(&summary["dropped_frames"]),
+        count(all, "event", Some("dropped")) as u64
+    );
+    assert_eq!(
+        int(&summary["decode_errors"]),
+        count(all, "event", Some("decode_error")) as u64
+    );
 }
 
 fn make_clips(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -172,6 +485,32 @@ fn make_clips(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (r, d)
 }
 
+/// The stall timeout of the live test, and how late after it the loss may
+/// be written: the decoder's read is interrupted on a 100 ms clock (FFmpeg's
+/// UDP reader wakes up every 100 ms), the event then crosses the pairing
+/// and the ordered aggregator (milliseconds), and the log is polled every
+/// 20 ms; the rest is room for a loaded two-core machine (measured: 20 to
+/// 60 ms late, also with a core kept busy).
+const STALL: Duration = Duration::from_secs(2);
+const STALL_LATE: Duration = Duration::from_secs(1);
+/// How early: the sender's MPEG-TS muxer packs 1316-byte datagrams, so its
+/// last datagram can leave a few frames (well under 0.5 s at this rate)
+/// before it is killed, and silence is timed from the last datagram.
+const STALL_EARLY: Duration = Duration::from_millis(500);
+/// Latency bounds, ms. A pair is measured as soon as the later of its two
+/// frames is decoded, in milliseconds here, so a record is written within a
+/// few 40 ms frame intervals of its frames: the median within 250 ms, and
+/// without a sync search (the pipe runs) the maximum within 1 s, room for a
+/// loaded machine and the unoptimised test build (measured: at most 80 ms).
+const LATENCY_MEDIAN_MS: f64 = 250.0;
+const LATENCY_MAX_MS: f64 = 1000.0;
+/// A live run synchronises its inputs in the run: the pairing thread
+/// searches 121 offsets over 30 thumbnail pairs and takes no frame
+/// meanwhile, so the frames decoded during the search wait for it (about
+/// 1.5 s in the unoptimised test build here, measured up to 2.6 s on a
+/// loaded machine).
+const LIVE_LATENCY_MAX_MS: f64 = 5000.0;
+
 #[test]
 fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -189,7 +528,7 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
                 "-m",
                 "psnr",
                 "--stall-timeout",
-                "2",
+                &STALL.as_secs().to_string(),
                 "--alert",
                 "psnr_y<10 for 5f",
             ])
@@ -201,20 +540,28 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
             .spawn()
             .unwrap(),
     );
-    // frames flow, after the live sync
-    let recs = wait_for(&log, Duration::from_secs(40), "first frames", |r| {
-        count(r, "frame", None) >= 10
+    // stderr is read all along, so vqm never waits on a full pipe
+    let mut stderr = vqm.0.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut err = String::new();
+        stderr.read_to_string(&mut err).unwrap();
+        err
+    });
+    // frames flow, after the live sync, up to the first window record
+    let recs = wait_for(&log, Duration::from_secs(40), "a window record", |r| {
+        count(r, "window", None) >= 1
     });
     assert_eq!(recs[0]["type"], "header");
     assert_eq!(recs[0]["live"], true);
     assert_eq!(count(&recs, "event", Some("sync")), 1);
-    // Prometheus: a scrape that promtool accepts
-    let body = scrape(pp);
+    // Prometheus: every gauge and counter is what the log says
+    let body = scrape_matching_log(&log, pp);
     assert!(body.contains("vqm_frames_total{input=\"0\""), "{body}");
     assert!(
         body.contains("vqm_metric{input=\"0\",stream=\"udp://127.0.0.1:"),
         "{body}"
     );
+    // a scrape that promtool accepts
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -254,21 +601,45 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
             );
         }
     }
-    // kill the distorted sender: stream_lost
+    // kill the distorted sender: stream_lost, once the stall timeout has
+    // passed and not much later
+    let killing = Instant::now();
     dist_sender.0.kill().unwrap();
     dist_sender.0.wait().unwrap();
-    wait_for(&log, Duration::from_secs(30), "stream_lost", |r| {
+    let dead = Instant::now();
+    let (lost, not_yet, seen) = wait_timed(&log, STALL * 10, "stream_lost", |r| {
         count(r, "event", Some("stream_lost")) >= 1
     });
-    let lost = log_records(&log);
-    let lost_ev = lost.iter().find(|r| r["kind"] == "stream_lost").unwrap();
+    let late = seen.duration_since(killing);
+    let early = not_yet.map_or(Duration::ZERO, |t| t.saturating_duration_since(dead));
+    assert!(
+        late <= STALL + STALL_LATE,
+        "stream_lost written {late:?} after the sender was killed (stall timeout {STALL:?})"
+    );
+    assert!(
+        early + STALL_EARLY >= STALL,
+        "stream_lost written only {early:?} after the sender died (stall timeout {STALL:?})"
+    );
+    let at = lost
+        .iter()
+        .position(|r| r["kind"] == "stream_lost")
+        .unwrap();
+    assert_eq!(count(&lost, "event", Some("stream_lost")), 1);
+    let lost_ev = &lost[at];
     assert_eq!(lost_ev["role"], "distorted");
     assert_eq!(lost_ev["input"], 0);
+    assert_eq!(lost_ev["path"], format!("udp://127.0.0.1:{dp}"));
+    // the loss counts every distorted frame received, the paired ones too
+    let paired_before = frames_of(&lost[..at]);
+    assert!(
+        int(&lost_ev["after_frames"]) > int(&paired_before.last().unwrap()["dist_frame"]),
+        "{lost_ev}"
+    );
     // restart it: stream_restored, re-sync, and frame records go on
     let _dist_sender2 = sender(&dist_clip, dp);
     let recs = wait_for(
         &log,
-        Duration::from_secs(60),
+        Duration::from_secs(40),
         "frames after the restore",
         |r| match r.iter().position(|x| x["kind"] == "stream_restored") {
             Some(i) => r[i..].iter().filter(|x| x["type"] == "frame").count() >= 10,
@@ -290,43 +661,55 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
         .map(|x| x["psnr_y"].as_f64().unwrap())
         .collect();
     assert!(after.iter().all(|p| *p > 25.0), "{after:?}");
-    let prom = scrape(pp);
+    // Prometheus again: the loss and the restore are counted as logged
+    let prom = scrape_matching_log(&log, pp);
     assert!(
         prom.contains("vqm_reconnects_total{role=\"distorted\""),
         "{prom}"
     );
     // SIGINT: clean stop, exit 0, summary last, every line whole
     let code = interrupt(&mut vqm.0);
-    let mut err = String::new();
-    vqm.0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr.join().unwrap();
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.ends_with('\n'));
     let all = ndjson(&text);
     let last = all.last().unwrap();
     assert_eq!(last["type"], "summary");
+    assert_eq!(count(&all, "summary", None), 1);
     assert_eq!(last["interrupted"], true);
-    assert!(last["reconnects"].as_u64().unwrap() >= 1);
-    assert!(last["frames"].as_u64().unwrap() >= 20);
+    assert_eq!(
+        int(&last["reconnects"]),
+        count(&all, "event", Some("stream_restored")) as u64
+    );
+    assert!(int(&last["reconnects"]) >= 1);
+    assert!(int(&last["frames"]) >= 20);
+    assert_eq!(count(&all, "event", Some("alert")), 0);
+    assert_eq!(last["alerts"], serde_json::json!([]));
+    check_counts(&all, last);
+    check_latency(last, LATENCY_MEDIAN_MS, LIVE_LATENCY_MAX_MS);
     assert!(err.contains("frame(s) compared"), "{err}");
 }
 
 #[test]
 fn sigint_on_a_pipe_writes_the_summary_of_the_frames_done() {
-    stop_a_pipe_run_with("-INT");
+    stop_a_pipe_run_with("-INT", None);
 }
 
 #[test]
 fn sigterm_on_a_pipe_writes_the_summary_of_the_frames_done() {
-    stop_a_pipe_run_with("-TERM");
+    stop_a_pipe_run_with("-TERM", None);
 }
 
-fn stop_a_pipe_run_with(sig: &str) {
+#[test]
+fn sigint_after_an_alert_exits_3_with_the_summary() {
+    stop_a_pipe_run_with("-INT", Some("psnr_y<99"));
+}
+
+/// A run whose distorted input arrives in real time through a pipe, stopped
+/// by `sig` once frames flow; with `alert`, a rule that holds from the
+/// first frame (PSNR is capped at 60 dB).
+fn stop_a_pipe_run_with(sig: &str, alert: Option<&str>) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("pipe.ndjson");
@@ -343,17 +726,20 @@ fn stop_a_pipe_run_with(sig: &str) {
             .unwrap(),
     );
     let pipe = feeder.0.stdout.take().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vqm"));
+    cmd.arg(sample("ref.mp4"))
+        .arg("-")
+        .args(["-m", "psnr", "-q", "--log"])
+        .arg(&log)
+        .arg("--summary-json")
+        .arg(&sum);
+    if let Some(rule) = alert {
+        cmd.args(["--alert", rule]);
+    }
     let mut vqm = Guard(
-        Command::new(env!("CARGO_BIN_EXE_vqm"))
-            .arg(sample("ref.mp4"))
-            .arg("-")
-            .args(["-m", "psnr", "-q", "--log"])
-            .arg(&log)
-            .arg("--summary-json")
-            .arg(&sum)
-            .stdin(Stdio::from(pipe))
+        cmd.stdin(Stdio::from(pipe))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
@@ -361,13 +747,208 @@ fn stop_a_pipe_run_with(sig: &str) {
         count(r, "frame", None) >= 5
     });
     let code = signal(&mut vqm.0, sig);
-    assert_eq!(code, 0);
-    let all = ndjson(&std::fs::read_to_string(&log).unwrap());
-    let frames = count(&all, "frame", None) as u64;
+    assert_eq!(code, if alert.is_some() { 3 } else { 0 });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.ends_with('\n'));
+    let all = ndjson(&text);
     let last = all.last().unwrap();
     assert_eq!(last["type"], "summary");
-    assert_eq!(last["frames"].as_u64().unwrap(), frames);
     assert_eq!(last["interrupted"], true);
+    // one pipe, no offset: every pair is frame i of both inputs, and
+    // nothing was left unpaired
+    for f in frames_of(&all) {
+        assert_eq!(f["ref_frame"], f["frame"], "{f}");
+        assert_eq!(f["dist_frame"], f["frame"], "{f}");
+    }
+    assert_eq!(
+        last["unpaired"],
+        serde_json::json!({"reference": 0, "distorted": 0})
+    );
+    check_counts(&all, last);
+    check_latency(last, LATENCY_MEDIAN_MS, LATENCY_MAX_MS);
+    let alerts: Vec<&Value> = all.iter().filter(|r| r["kind"] == "alert").collect();
+    match alert {
+        None => {
+            assert!(alerts.is_empty());
+            assert_eq!(last["alerts"], serde_json::json!([]));
+        }
+        Some(rule) => {
+            // fired on the first frame, held to the end: one alert, no recovery
+            let first = frames_of(&all)[0];
+            assert_eq!(alerts.len(), 1, "{alerts:?}");
+            let a = alerts[0];
+            assert_eq!(a["rule"], rule);
+            assert_eq!(a["input"], 0);
+            assert_eq!(a["frame"], 0);
+            assert_eq!(a["value"], first["psnr_y"]);
+            assert_eq!(count(&all, "event", Some("recovered")), 0);
+            assert_eq!(last["alerts"], serde_json::json!([rule]));
+        }
+    }
     let s: Value = serde_json::from_str(std::fs::read_to_string(&sum).unwrap().trim()).unwrap();
     assert_eq!(&s, last);
+}
+
+/// Makes a FIFO with the `mkfifo` command.
+fn mkfifo(path: &Path) {
+    let ok = Command::new("mkfifo").arg(path).status().unwrap().success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+/// `O_NONBLOCK` on Linux (x86, arm, riscv), where these tests run.
+const O_NONBLOCK: i32 = 0o4000;
+
+#[test]
+fn a_second_sigint_ends_a_stop_that_cannot_finish_at_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // The log is a FIFO this test holds open and stops reading: once the
+    // pipe is full, no record and no summary can be written, so the clean
+    // stop of the first SIGINT cannot finish.
+    let fifo = dir.path().join("log.fifo");
+    mkfifo(&fifo);
+    let mut end = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let mut feeder = Guard(
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
+            .arg(sample("dist.mp4"))
+            .args(["-c", "copy", "-f", "mpegts", "-"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pipe = feeder.0.stdout.take().unwrap();
+    let mut vqm = Guard(
+        Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .arg(sample("ref.mp4"))
+            .arg("-")
+            .args(["-m", "psnr", "-q", "--log"])
+            .arg(&fifo)
+            .stdin(Stdio::from(pipe))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // read the log until frames flow
+    let t0 = Instant::now();
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    while count(&ndjson_prefix(&text), "frame", None) < 5 {
+        match end.read(&mut buf) {
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(30),
+                    "no frames in the log"
+                );
+                assert!(vqm.0.try_wait().unwrap().is_none(), "vqm ended early");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("reading the log FIFO: {e}"),
+        }
+    }
+    // fill the pipe: vqm's next write blocks
+    let mut filled = 0usize;
+    for chunk in [4096usize, 1] {
+        let fill = vec![b'\n'; chunk];
+        loop {
+            match end.write(&fill) {
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("filling the log FIFO: {e}"),
+            }
+        }
+    }
+    assert!(filled > 0);
+    send(&vqm.0, "-INT");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        vqm.0.try_wait().unwrap().is_none(),
+        "vqm ended on the first SIGINT though its log could not take the summary: this test needs a stop that cannot finish"
+    );
+    // the second signal ends the process at once, with 130
+    let t1 = Instant::now();
+    let code = signal_within(&mut vqm.0, "-INT", Duration::from_secs(2));
+    assert_eq!(code, 130, "after {:?}", t1.elapsed());
+}
+
+/// The whole lines of a growing NDJSON text.
+fn ndjson_prefix(text: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn sigint_on_a_stalled_pipe_writes_the_summary_of_the_frames_done() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stalled.ndjson");
+    // a 45-frame reference file, and 50 frames of the distorted input (FFmpeg
+    // probes a pipe's first 20-odd frames before the first is decoded)
+    // through a pipe whose writer then stays but sends nothing more (a
+    // stalled upstream): vqm pairs 45 frames, takes the rest of the pipe as
+    // unpaired and waits for its end
+    let r = dir.path().join("ref.mkv");
+    let d = dir.path().join("dist.ts");
+    for (path, n, crf) in [(&r, "45", "0"), (&d, "50", "35")] {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=320x180:r=25",
+            "-frames:v",
+            n,
+            "-c:v",
+            "libx264",
+            "-bf",
+            "0",
+            "-crf",
+            crf,
+            "-pix_fmt",
+            "yuv420p",
+            s(path),
+        ]);
+    }
+    let bytes = std::fs::read(&d).unwrap();
+    let mut vqm = Guard(
+        Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .arg(&r)
+            .arg("-")
+            .args(["-m", "psnr", "-q", "--log"])
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdin = vqm.0.stdin.take().unwrap();
+    stdin.write_all(&bytes).expect("vqm reads its input");
+    stdin.flush().unwrap();
+    let recs = wait_for(&log, Duration::from_secs(30), "the 45 pairs", |r| {
+        count(r, "frame", None) >= 45
+    });
+    assert_eq!(count(&recs, "summary", None), 0, "the pipe has not ended");
+    // the last five frames are decoded and taken within milliseconds; then
+    // the only thing vqm waits for is a read from the silent pipe
+    std::thread::sleep(Duration::from_millis(500));
+    // The pairing notices a stop within 100 ms; 5 s is ample for the clean
+    // stop.
+    let code = signal_within(&mut vqm.0, "-INT", Duration::from_secs(5));
+    assert_eq!(code, 0);
+    let all = ndjson(&std::fs::read_to_string(&log).unwrap());
+    let last = all.last().unwrap();
+    assert_eq!(last["type"], "summary");
+    assert_eq!(int(&last["frames"]), 45);
+    assert_eq!(count(&all, "frame", None), 45);
+    drop(stdin);
 }
