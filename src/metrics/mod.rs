@@ -590,3 +590,37 @@ mod fused_tests {
         assert_eq!(ctx.plane_sse(), separate.as_slice());
     }
 }
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn peak_is_two_to_the_depth_minus_one() {
+        for (depth, peak) in [(8, 255.0), (10, 1023.0), (12, 4095.0), (16, 65535.0)] {
+            let l = Layout {
+                plane_names: vec!["y"],
+                plane_dims: vec![(4, 4)],
+                bit_depth: depth,
+            };
+            assert_eq!(l.peak(), peak);
+        }
+    }
+
+    #[test]
+    fn plane_shares_are_each_planes_part_of_all_samples() {
+        // 4:2:0 of 6x4: 24 + 6 + 6 samples
+        let l = Layout {
+            plane_names: vec!["y", "u", "v"],
+            plane_dims: vec![(6, 4), (3, 2), (3, 2)],
+            bit_depth: 8,
+        };
+        assert_eq!(l.plane_shares(), vec![24.0 / 36.0, 6.0 / 36.0, 6.0 / 36.0]);
+        let gray = Layout {
+            plane_names: vec!["y"],
+            plane_dims: vec![(5, 3)],
+            bit_depth: 8,
+        };
+        assert_eq!(gray.plane_shares(), vec![1.0]);
+    }
+}

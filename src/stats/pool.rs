@@ -214,6 +214,25 @@ mod tests {
     }
 
     #[test]
+    fn quantiles_and_count_of_a_small_set() {
+        let mut k = PooledKey::new();
+        assert_eq!(k.quantile(0.5), None);
+        assert_eq!(k.count(), 0);
+        for v in [7.0, 1.0, 3.0, 5.0, 9.0] {
+            k.push(v);
+        }
+        k.push(f64::NAN);
+        assert_eq!(k.count(), 5, "non-finite values are not pooled");
+        // numpy: np.percentile([1,3,5,7,9], [0, 25, 50, 90, 100])
+        for (q, want) in [(0.0, 1.0), (0.25, 3.0), (0.5, 5.0), (0.9, 8.2), (1.0, 9.0)] {
+            let got = k.quantile(q).unwrap();
+            assert!((got - want).abs() < 1e-12, "{q}: {got} vs {want}");
+        }
+        assert_eq!(quantile_sorted(&[1.0, 3.0, 5.0, 7.0, 9.0], 1.0), 9.0);
+        assert_eq!(quantile_sorted(&[4.0], 0.3), 4.0);
+    }
+
+    #[test]
     fn harmonic_mean_is_null_at_minus_one() {
         let mut k = PooledKey::new();
         k.push(0.5);
