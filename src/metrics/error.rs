@@ -187,8 +187,12 @@ mod tests {
         let d = [51u8];
         assert!((smooth_l1(v(&r, 1), v(&d, 1), 255.0, 1.0) - 0.02).abs() < 1e-15);
         assert!((smooth_l1(v(&r, 1), v(&d, 1), 255.0, 0.1) - 0.15).abs() < 1e-15);
-        // beta 0 is L1
+        // beta 0 is L1, also where the samples are equal (no 0/0)
         assert!((smooth_l1(v(&r, 1), v(&d, 1), 255.0, 0.0) - 0.2).abs() < 1e-15);
+        let same = [0u8, 51];
+        assert!((smooth_l1(v(&same, 2), v(&d.repeat(2), 2), 255.0, 0.0) - 0.1).abs() < 1e-15);
+        // at |x| = beta both branches give beta / 2
+        assert!((smooth_l1(v(&r, 1), v(&d, 1), 255.0, 0.2) - 0.1).abs() < 1e-15);
     }
 
     #[test]
