@@ -178,6 +178,30 @@ mod tests {
     }
 
     #[test]
+    fn sse_is_exact_at_the_largest_differences() {
+        // 16-bit samples 0 against 65535 over more than one 4096-sample
+        // chunk: every square is 2^32 - 2^17 + 1, past 32-bit sums
+        let n = 5000;
+        let (a, b) = (vec![0u16; n], vec![65535u16; n]);
+        let want = n as u64 * 65535 * 65535;
+        // 8-bit: 0 against 255, also over several chunks
+        let (c, d) = (vec![0u8; 3 * 4096 + 7], vec![255u8; 3 * 4096 + 7]);
+        let want8 = c.len() as u64 * 255 * 255;
+        for level in crate::metrics::simd::available_levels() {
+            assert_eq!(
+                sse_at(level, v(&a, 100, 50), v(&b, 100, 50)),
+                want,
+                "{level:?}"
+            );
+            assert_eq!(
+                sse_at(level, v(&c, c.len(), 1), v(&d, d.len(), 1)),
+                want8,
+                "{level:?}"
+            );
+        }
+    }
+
+    #[test]
     fn every_code_path_gives_the_same_sse() {
         let mut seed = 5u64;
         let mut next = move |max: u64| {
