@@ -310,6 +310,18 @@ fn an_unknown_or_unavailable_cpu_level_is_a_usage_error() {
             "{err}"
         );
     }
+    // an unknown SSIM precision is refused too, not taken as the default
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_vqm"))
+        .env("VQM_SSIM_PRECISION", "quad")
+        .args([r.as_str(), d.as_str(), "-q"])
+        .output()
+        .unwrap();
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("VQM_SSIM_PRECISION=quad: choose single or double"),
+        "{err}"
+    );
     // a level above what this CPU runs is refused, not silently lowered
     let best = *levels().last().unwrap();
     for above in ["avx2", "fma", "avx512"] {

@@ -47,6 +47,31 @@ fn free_tcp_port() -> u16 {
         .port()
 }
 
+/// The distorted sample in real time as MPEG-TS on a pipe, looped `loops`
+/// more times (`-1`: forever); the guard and the pipe's read end.
+fn realtime_feeder(loops: &str) -> (Guard, std::process::ChildStdout) {
+    let mut feeder = Guard(
+        Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-v",
+                "error",
+                "-re",
+                "-stream_loop",
+                loops,
+                "-i",
+            ])
+            .arg(sample("dist.mp4"))
+            .args(["-c", "copy", "-f", "mpegts", "-"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pipe = feeder.0.stdout.take().unwrap();
+    (feeder, pipe)
+}
+
 fn sender(clip: &Path, port: u16) -> Guard {
     Guard(
         Command::new("ffmpeg")
@@ -715,17 +740,7 @@ fn stop_a_pipe_run_with(sig: &str, alert: Option<&str>) {
     let log = dir.path().join("pipe.ndjson");
     let sum = dir.path().join("sum.json");
     // the distorted input arrives in real time through a pipe
-    let mut feeder = Guard(
-        Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "5", "-i"])
-            .arg(sample("dist.mp4"))
-            .args(["-c", "copy", "-f", "mpegts", "-"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let pipe = feeder.0.stdout.take().unwrap();
+    let (_feeder, pipe) = realtime_feeder("5");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vqm"));
     cmd.arg(sample("ref.mp4"))
         .arg("-")
@@ -813,17 +828,7 @@ fn a_second_sigint_ends_a_stop_that_cannot_finish_at_once() {
         .custom_flags(O_NONBLOCK)
         .open(&fifo)
         .unwrap();
-    let mut feeder = Guard(
-        Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
-            .arg(sample("dist.mp4"))
-            .args(["-c", "copy", "-f", "mpegts", "-"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let pipe = feeder.0.stdout.take().unwrap();
+    let (_feeder, pipe) = realtime_feeder("-1");
     let mut vqm = Guard(
         Command::new(env!("CARGO_BIN_EXE_vqm"))
             .arg(sample("ref.mp4"))

@@ -54,25 +54,6 @@ fn keys(recs: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// `ffprobe -v error ARGS`: its output lines, trimmed, without empty ones.
-fn ffprobe(args: &[&str]) -> Vec<String> {
-    let o = Command::new("ffprobe")
-        .args(["-v", "error"])
-        .args(args)
-        .output()
-        .expect("ffprobe (installed with the ffmpeg CLI)");
-    assert!(
-        o.status.success(),
-        "ffprobe {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| l.trim().trim_end_matches(',').to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
 /// A testsrc clip of `n` frames at 25 fps, `size`, through `vf`, encoded
 /// with `codec` at `dst` (pixel format `pix`).
 fn testsrc(dst: &Path, size: &str, n: u32, vf: &str, pix: &str, codec: &[&str]) {

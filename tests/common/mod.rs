@@ -96,6 +96,25 @@ pub fn ffmpeg(args: &[&str]) {
     );
 }
 
+/// `ffprobe -v error ARGS`: its output lines, trimmed, without empty ones.
+pub fn ffprobe(args: &[&str]) -> Vec<String> {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .output()
+        .expect("ffprobe (installed with the ffmpeg CLI)");
+    assert!(
+        o.status.success(),
+        "ffprobe {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
 /// `p` as a str.
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
