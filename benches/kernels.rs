@@ -140,8 +140,8 @@ fn bench(c: &mut Criterion) {
 /// The single-precision Gaussian SSIM kernel on one 1080p luma plane, one
 /// thread, on every code path this CPU has.
 fn bench_levels(c: &mut Criterion) {
+    use vqm::cpu::available_levels;
     use vqm::frame::PlaneView;
-    use vqm::metrics::simd::available_levels;
     use vqm::metrics::ssim::gaussian_taps;
     use vqm::metrics::ssim_f32::{Params, band_sum};
     let (w, h) = (1920usize, 1080usize);
@@ -184,9 +184,8 @@ fn bench_levels(c: &mut Criterion) {
         g.bench_function(format!("w{cw}"), |bch| {
             bch.iter(|| {
                 let (va, vb) = (PlaneView::new(&a, cw, h), PlaneView::new(&b, cw, h));
-                va.zip(vb).map(|(va, vb)| {
-                    band_sum(va, vb, 0, h - 10, &p, vqm::metrics::simd::cpu_level())
-                })
+                va.zip(vb)
+                    .map(|(va, vb)| band_sum(va, vb, 0, h - 10, &p, vqm::cpu::cpu_level()))
             })
         });
     }

@@ -2,14 +2,15 @@
 
 use clap::Parser;
 
-use crate::alert;
 use crate::config::Config;
 use crate::error::Error;
-use crate::gate;
 use crate::input::decode::InputOptions;
+use crate::metrics::ssim::Precision;
 use crate::metrics::{self, MetricOptions, SsimMode};
-use crate::pair::Align;
+use crate::monitor::alert;
+use crate::monitor::gate;
 use crate::pipeline::Settings;
+use crate::pipeline::pair::Align;
 use crate::stats::WindowSpec;
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ pub struct Cli {
 
     /// SSIM convention [default from config: gaussian].
     #[arg(long, value_enum, value_name = "MODE", help_heading = "Metrics")]
-    pub ssim_mode: Option<SsimMode>,
+    pub ssim_mode: Option<SsimModeArg>,
 
     /// Smooth L1 threshold on the 0-1 scale [default from config: 1.0].
     #[arg(long, value_name = "B", help_heading = "Metrics")]
@@ -201,6 +202,27 @@ fn key_value(flag: &str, kv: &str) -> Result<(String, String), Error> {
     }
 }
 
+/// `--ssim-mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SsimModeArg {
+    /// 11x11 Gaussian window, sigma 1.5, valid region (scikit-image).
+    Gaussian,
+    /// FFmpeg's ssim filter: 8x8 block sums on a 4-pixel grid.
+    Ffmpeg,
+    /// The common PyTorch SSIM: Gaussian window, zero padding, full map.
+    ZeroPad,
+}
+
+impl From<SsimModeArg> for SsimMode {
+    fn from(a: SsimModeArg) -> Self {
+        match a {
+            SsimModeArg::Gaussian => SsimMode::Gaussian,
+            SsimModeArg::Ffmpeg => SsimMode::Ffmpeg,
+            SsimModeArg::ZeroPad => SsimMode::ZeroPad,
+        }
+    }
+}
+
 /// `--align` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AlignArg {
@@ -213,7 +235,7 @@ pub enum AlignArg {
 /// Parses `auto` or `auto:K`.
 pub fn parse_sync(text: &str) -> Result<usize, String> {
     match text.strip_prefix("auto") {
-        Some("") => Ok(crate::align::DEFAULT_MAX_OFFSET),
+        Some("") => Ok(crate::pipeline::sync::DEFAULT_MAX_OFFSET),
         Some(rest) => {
             let k = rest
                 .strip_prefix(':')
@@ -279,7 +301,7 @@ impl Cli {
             config.psnr_max = Some(db);
         }
         if let Some(m) = self.ssim_mode {
-            config.ssim_mode = m;
+            config.ssim_mode = m.into();
         }
         if let Some(b) = self.smooth_l1_beta {
             if !(b.is_finite() && (0.0..=1000.0).contains(&b)) {
@@ -372,6 +394,7 @@ impl Cli {
                 psnr_max: config.psnr_max,
                 ssim_mode: config.ssim_mode,
                 smooth_l1_beta: config.smooth_l1_beta,
+                precision: precision_from_env()?,
             },
             window: config.window,
             window_every: config.window_every,
@@ -391,5 +414,17 @@ impl Cli {
             inputs,
             dump_worst: self.dump_worst.clone().map(|d| (d, self.worst as usize)),
         })
+    }
+}
+
+/// `VQM_SSIM_PRECISION`: `single` (the default) or `double`, the float type
+/// of the Gaussian SSIM kernels for data up to 10 bits.
+fn precision_from_env() -> Result<Precision, Error> {
+    match std::env::var("VQM_SSIM_PRECISION").as_deref() {
+        Ok("double") => Ok(Precision::Double),
+        Ok("single") | Err(_) => Ok(Precision::Fast),
+        Ok(other) => Err(Error::Usage(format!(
+            "VQM_SSIM_PRECISION={other}: choose single or double"
+        ))),
     }
 }

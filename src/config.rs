@@ -5,11 +5,10 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::alert::{self, Rule};
 use crate::error::Error;
 use crate::metrics::{self, SsimMode};
+use crate::monitor::alert::{self, Rule};
 use crate::stats::WindowSpec;
-use clap::ValueEnum;
 
 /// The default configuration file, as shipped in `config/default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -221,7 +220,7 @@ impl Config {
         if let Some(v) = file.ssim_mode {
             let at = v.span().start;
             let name = v.into_inner();
-            self.ssim_mode = SsimMode::from_str(&name, false).map_err(|_| {
+            self.ssim_mode = SsimMode::from_name(&name).ok_or_else(|| {
                 err_at(
                     path,
                     text,

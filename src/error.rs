@@ -56,3 +56,6 @@ impl Error {
         }
     }
 }
+
+/// Called with each warning (one line, no prefix).
+pub type Warn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;

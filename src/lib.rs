@@ -1,26 +1,36 @@
 //! vqm: a full-reference video quality monitor.
 //!
-//! The metric kernels ([`metrics`]) work on plain planes and are usable
-//! without the rest; [`pipeline::run`] decodes inputs with FFmpeg, pairs
-//! frames, measures them on a worker pool and writes records to sinks.
+//! One frame's way through a run, one folder per stage:
+//!
+//! ```text
+//!  input/     decoders (one thread per input): open, decode, convert
+//!     │          bounded channels of frames
+//!  pipeline/  pairing (a state machine), the sync search, the metric
+//!     │          workers (a rayon pool); `pipeline::run` wires it all
+//!     │          rows and events, in sequence
+//!  monitor/   the ordered aggregator: detectors, alerts, gates, summaries,
+//!     │          worst frames
+//!  output/    records (serde) and their sinks: NDJSON, CSV, HTML,
+//!                Prometheus, the summary table
+//! ```
+//!
+//! Dependencies run one way, `pipeline → monitor → output → input →
+//! metrics → frame, stats, cpu`: a stage never imports one that runs
+//! after it. The metric kernels ([`metrics`]) work on plain planes
+//! ([`frame`]) and are usable without the rest; [`cpu`] picks their code
+//! path. The command line ([`cli`], [`config`]) fills a
+//! [`pipeline::Settings`].
 
-pub mod aggregate;
-pub mod alert;
-pub mod align;
 pub mod cli;
 pub mod config;
+pub mod cpu;
 pub mod error;
 pub mod frame;
-pub mod gate;
 pub mod input;
-pub mod json;
 pub mod metrics;
-pub mod pair;
+pub mod monitor;
+pub mod output;
 pub mod pipeline;
-pub mod record;
-pub mod report;
-pub mod sink;
 pub mod stats;
-pub mod worst;
 
 pub use error::Error;

@@ -8,11 +8,11 @@ use clap::Parser;
 use vqm::cli::Cli;
 use vqm::cli::SummaryFormat;
 use vqm::error::Error;
-use vqm::pipeline::{self, Warn};
-use vqm::sink::{
+use vqm::output::{
     CsvSink, NdjsonSink, Output, ProgressSink, PrometheusSink, ReportSink, Sink, SummarySink,
     VmafSink,
 };
+use vqm::pipeline::{self, Warn};
 
 /// `vqm completions bash|zsh|fish`: prints a shell completion script.
 fn completions(shell: Option<&str>) -> ExitCode {
@@ -87,7 +87,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         )));
     }
     if let Some(dir) = &cli.dump_worst {
-        vqm::worst::prepare_dir(dir)?;
+        vqm::monitor::worst::prepare_dir(dir)?;
     }
     if !cli.quiet {
         // draws only when stderr is a terminal
@@ -108,21 +108,12 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
             .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
     }
-    match std::env::var("VQM_SSIM_PRECISION").as_deref() {
-        Ok("double") => vqm::metrics::ssim::set_precision(vqm::metrics::ssim::Precision::Double),
-        Ok("single") | Err(_) => {}
-        Ok(other) => {
-            return Err(Error::Usage(format!(
-                "VQM_SSIM_PRECISION={other}: choose single or double"
-            )));
-        }
-    }
     // VQM_CPU caps the kernels' code path: scalar (portable), avx2 (AVX2
     // without fused multiply-adds), fma (AVX2 with them) or avx512; by
     // default the best the CPU has. A level the CPU lacks is refused, so a
     // run never says it measured on a path it did not take.
     if let Ok(name) = std::env::var("VQM_CPU") {
-        use vqm::metrics::simd::{CpuLevel, detected_level, force_level};
+        use vqm::cpu::{CpuLevel, detected_level, force_level};
         let level = CpuLevel::from_name(&name).ok_or_else(|| {
             Error::Usage(format!(
                 "VQM_CPU={name}: choose scalar, avx2, fma or avx512"
@@ -147,7 +138,10 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
     });
     let report = pipeline::run(&settings, sinks, warn, stop)?;
     if !cli.quiet {
-        eprint!("{}", vqm::report::table(&report));
+        eprint!(
+            "{}",
+            vqm::output::table::table(&report.header, &report.summaries, &report.timing)
+        );
     }
     if report.alerts_fired || report.gates_failed {
         if !cli.quiet {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// The CPU levels this machine runs, portable first (`VQM_CPU` names).
 fn levels() -> Vec<&'static str> {
-    vqm::metrics::simd::available_levels()
+    vqm::cpu::available_levels()
         .into_iter()
         .map(|l| l.name())
         .collect()

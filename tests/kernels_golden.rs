@@ -11,9 +11,9 @@ use std::process::Command;
 
 use common::*;
 use serde_json::{Map, Value};
+use vqm::cpu::{CpuLevel, available_levels, force_level};
 use vqm::frame::Frame;
-use vqm::metrics::simd::{CpuLevel, available_levels, force_level};
-use vqm::metrics::ssim::{Precision, set_precision};
+use vqm::metrics::ssim::Precision;
 use vqm::metrics::{Layout, MetricOptions, MetricSet, SsimMode, resolve_names};
 
 /// A fidelity clip's decoded frames and layout.
@@ -185,6 +185,7 @@ fn check_clip(clip: &Clip, level: CpuLevel) {
         psnr_max: None,
         ssim_mode: mode,
         smooth_l1_beta: beta,
+        precision: Precision::Fast,
     };
     fn refs(r: &[Value]) -> Vec<&Value> {
         r.iter().collect()
@@ -256,9 +257,14 @@ fn check_clip(clip: &Clip, level: CpuLevel) {
         |_| (1e-6, false),
     );
     // double precision to rounding
-    set_precision(Precision::Double);
-    let dbl = rows(clip, "ssim,ms-ssim", opts(SsimMode::Gaussian, 1.0));
-    set_precision(Precision::Fast);
+    let dbl = rows(
+        clip,
+        "ssim,ms-ssim",
+        MetricOptions {
+            precision: Precision::Double,
+            ..opts(SsimMode::Gaussian, 1.0)
+        },
+    );
     let want_ssim = golden_frames(g, "frames", |k| {
         k.starts_with("ssim") || k.starts_with("ms_ssim")
     });

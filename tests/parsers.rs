@@ -3,9 +3,10 @@
 //! or they say why.
 
 use proptest::prelude::*;
+use vqm::cli;
 use vqm::config::{Config, DEFAULT_TOML};
+use vqm::monitor::{alert, gate};
 use vqm::stats::WindowSpec;
-use vqm::{alert, cli, gate};
 
 /// Mutations of a valid text: delete, insert or replace a few characters.
 fn mutate(base: &'static str) -> impl Strategy<Value = String> {

@@ -19,10 +19,11 @@ use ff::software::scaling;
 use ffmpeg_next as ff;
 
 use super::format::{self, Target};
-use crate::aggregate::SigAcc;
+use super::info::InputInfo;
+use crate::cpu::{CpuLevel, cpu_level};
 use crate::error::Error;
+use crate::frame::signature::SigAcc;
 use crate::frame::{Frame, FramePool, Samples};
-use crate::metrics::simd::{CpuLevel, cpu_level};
 
 /// What a decoder thread reports, in order.
 #[derive(Debug)]
@@ -156,35 +157,6 @@ impl Default for OpenOptions {
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
-}
-
-/// Facts about an opened input, for the header and the summary.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct InputInfo {
-    /// The input as given on the command line.
-    pub path: String,
-    /// Codec name.
-    pub codec: String,
-    /// Coded picture width.
-    pub width: u32,
-    /// Coded picture height.
-    pub height: u32,
-    /// Source pixel format.
-    pub pix_fmt: String,
-    /// Bits per sample of the source.
-    pub bit_depth: u32,
-    /// Average frame rate, if the container knows it.
-    pub frame_rate: Option<f64>,
-    /// Frames the container announces, if any.
-    pub frames_announced: Option<u64>,
-    /// How frames are converted before measuring, if they are.
-    pub conversion: Option<String>,
-    /// Whether the input is watched as a live stream.
-    pub live: bool,
-    /// Sample range: `limited`, `full` or `unknown`.
-    pub range: String,
-    /// Interlaced (field-coded) content, as the stream declares it.
-    pub interlaced: bool,
 }
 
 /// One open demuxer + decoder session of an input.
@@ -1205,7 +1177,7 @@ fn copy_rows_body<T: RowSample>(
         // a few rows ahead, while this one is copied
         let ahead = start + 4 * stride;
         if let Some(r) = src.get(ahead..ahead + T::BYTES * w) {
-            crate::metrics::simd::prefetch(r);
+            crate::cpu::prefetch(r);
         }
         T::copy_row(row, &src[start..start + T::BYTES * w]);
         if let Some(sig) = sig.as_deref_mut() {
@@ -1217,7 +1189,7 @@ fn copy_rows_body<T: RowSample>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::simd::available_levels;
+    use crate::cpu::available_levels;
 
     fn noise(n: usize, seed: u64) -> Vec<u8> {
         crate::metrics::ssim::dispatch_tests::noise(n, seed, 255)

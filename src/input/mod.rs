@@ -3,7 +3,9 @@
 
 pub mod decode;
 pub mod format;
+pub mod info;
 pub mod y4m;
 
-pub use decode::{DecodeEvent, Decoder, InputInfo, OpenOptions, open};
+pub use decode::{DecodeEvent, Decoder, OpenOptions, open};
 pub use format::Target;
+pub use info::InputInfo;

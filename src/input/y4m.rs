@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::aggregate::SigAcc;
+use crate::frame::signature::SigAcc;
 use crate::frame::{Frame, Samples};
 
 /// The frame marker, without parameters.

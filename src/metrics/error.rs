@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::{Layout, Metric, PairContext};
+use super::{Better, Layout, Metric, PairContext};
 use crate::frame::{PlaneView, Sample};
 use crate::with_views;
 
@@ -110,6 +110,9 @@ impl BceTables {
 pub struct Mae;
 
 impl Metric for Mae {
+    fn better(&self) -> Better {
+        Better::Lower
+    }
     fn name(&self) -> &'static str {
         "mae"
     }
@@ -128,6 +131,9 @@ pub struct SmoothL1 {
 }
 
 impl Metric for SmoothL1 {
+    fn better(&self) -> Better {
+        Better::Lower
+    }
     fn name(&self) -> &'static str {
         "smooth-l1"
     }
@@ -150,6 +156,9 @@ pub struct Bce {
 }
 
 impl Metric for Bce {
+    fn better(&self) -> Better {
+        Better::Lower
+    }
     fn name(&self) -> &'static str {
         "bce"
     }

@@ -5,7 +5,7 @@
 //! `0·ln 0 = 0`. Histograms are built only when one of these is selected,
 //! once per pair.
 
-use super::{Layout, Metric, PairContext};
+use super::{Better, Layout, Metric, PairContext, Passes};
 use crate::frame::{Plane, Sample, Samples};
 
 /// Number of bins.
@@ -107,6 +107,12 @@ fn keys(prefix: &str, layout: &Layout) -> Vec<String> {
 pub struct Entropy;
 
 impl Metric for Entropy {
+    fn passes(&self) -> Passes {
+        Passes {
+            histograms: true,
+            ..Passes::default()
+        }
+    }
     fn name(&self) -> &'static str {
         "entropy"
     }
@@ -133,6 +139,15 @@ impl Metric for Entropy {
 pub struct Kl;
 
 impl Metric for Kl {
+    fn better(&self) -> Better {
+        Better::Lower
+    }
+    fn passes(&self) -> Passes {
+        Passes {
+            histograms: true,
+            ..Passes::default()
+        }
+    }
     fn name(&self) -> &'static str {
         "kl"
     }
@@ -153,6 +168,15 @@ impl Metric for Kl {
 pub struct Xent;
 
 impl Metric for Xent {
+    fn better(&self) -> Better {
+        Better::Lower
+    }
+    fn passes(&self) -> Passes {
+        Passes {
+            histograms: true,
+            ..Passes::default()
+        }
+    }
     fn name(&self) -> &'static str {
         "xent"
     }

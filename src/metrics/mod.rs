@@ -9,7 +9,6 @@ pub mod error;
 pub mod histogram;
 pub mod ms_ssim;
 pub mod psnr;
-pub mod simd;
 pub mod ssim;
 pub mod ssim_f32;
 pub mod ssim_ffmpeg;
@@ -49,7 +48,7 @@ impl Layout {
 }
 
 /// SSIM conventions (`--ssim-mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SsimMode {
     /// 11x11 Gaussian window, sigma 1.5, valid region (scikit-image).
     #[default]
@@ -69,6 +68,62 @@ impl SsimMode {
             SsimMode::ZeroPad => "zero-pad",
         }
     }
+
+    /// The mode of a name as [`SsimMode::name`] writes it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [SsimMode::Gaussian, SsimMode::Ffmpeg, SsimMode::ZeroPad]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+}
+
+/// Which way a metric's values are better: a lower value is worse for
+/// PSNR and SSIM, a higher one for errors and divergences. Every sink and
+/// `--worst` rank by what the metric declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Better {
+    /// Higher values are better (PSNR, SSIM, entropy).
+    #[default]
+    Higher,
+    /// Lower values are better (errors, divergences).
+    Lower,
+}
+
+impl Better {
+    /// Whether `a` is worse than `b`.
+    pub fn worse(self, a: f64, b: f64) -> bool {
+        match self {
+            Better::Higher => a < b,
+            Better::Lower => a > b,
+        }
+    }
+}
+
+/// The shared passes over a pair's samples a metric reads from its
+/// [`PairContext`]: the set computes each needed pass once, before the
+/// metrics run, when more than one metric needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Passes {
+    /// Per-plane sums of squared differences ([`PairContext::plane_sse`]).
+    pub sse: bool,
+    /// Full-scale Gaussian SSIM means ([`PairContext::gaussian_means`]).
+    pub gaussian: bool,
+    /// …with the contrast-structure means too (MS-SSIM).
+    pub gaussian_cs: bool,
+    /// FFmpeg-convention SSIM ([`PairContext::ffmpeg_ssim`]).
+    pub ffmpeg_ssim: bool,
+    /// 256-bin histograms ([`PairContext::histograms`]).
+    pub histograms: bool,
+}
+
+/// Which SSIM pass also gives the planes' SSE (when a metric needs the
+/// SSE and that pass runs anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SseFrom {
+    /// The FFmpeg-convention pass.
+    Ffmpeg,
+    /// The Gaussian pass (data up to 10 bits, single precision).
+    Gaussian,
 }
 
 /// Options shared by the metrics (from config and flags).
@@ -80,6 +135,8 @@ pub struct MetricOptions {
     pub ssim_mode: SsimMode,
     /// β of the Smooth L1 loss.
     pub smooth_l1_beta: f64,
+    /// Float type of the Gaussian SSIM kernels for data up to 10 bits.
+    pub precision: ssim::Precision,
 }
 
 impl Default for MetricOptions {
@@ -88,6 +145,7 @@ impl Default for MetricOptions {
             psnr_max: None,
             ssim_mode: SsimMode::Gaussian,
             smooth_l1_beta: 1.0,
+            precision: ssim::Precision::Fast,
         }
     }
 }
@@ -111,6 +169,14 @@ pub trait Metric: Send + Sync {
         let _ = layout;
         Ok(())
     }
+    /// Which way its values are better.
+    fn better(&self) -> Better {
+        Better::Higher
+    }
+    /// The shared passes it reads from the [`PairContext`].
+    fn passes(&self) -> Passes {
+        Passes::default()
+    }
     /// Computes the metric for one pair into `out` (one value per key).
     fn compute(&self, pair: &PairContext<'_>, out: &mut [f64]);
 }
@@ -128,7 +194,7 @@ pub struct PairContext<'a> {
     gaussian: OnceLock<Vec<Option<ssim::SsimMeans>>>,
     needs_cs: bool,
     ffmpeg_ssim: OnceLock<Vec<(f64, Option<u64>)>>,
-    fuse_sse: bool,
+    sse_from: Option<SseFrom>,
     histograms: OnceLock<Vec<histogram::PlaneHistograms>>,
 }
 
@@ -170,16 +236,16 @@ impl<'a> PairContext<'a> {
             gaussian: OnceLock::new(),
             needs_cs: true,
             ffmpeg_ssim: OnceLock::new(),
-            fuse_sse: false,
+            sse_from: None,
             histograms: OnceLock::new(),
         }
     }
 
-    /// Whether the per-plane SSE comes from the SSIM pass over the samples
-    /// (FFmpeg-convention or Gaussian, whichever `--ssim-mode` runs; when
-    /// both metrics run) instead of a pass of its own. Off by default.
-    pub fn with_fused_sse(mut self, fuse: bool) -> Self {
-        self.fuse_sse = fuse;
+    /// Whether the per-plane SSE comes from an SSIM pass over the samples
+    /// (one that runs anyway) instead of a pass of its own. `None` (its
+    /// own pass) by default.
+    pub fn with_sse_from(mut self, from: Option<SseFrom>) -> Self {
+        self.sse_from = from;
         self
     }
 
@@ -193,7 +259,7 @@ impl<'a> PairContext<'a> {
                 .par_iter()
                 .zip(self.distorted.planes.par_iter())
                 .map(|(r, d)| {
-                    if self.fuse_sse && self.options.ssim_mode == SsimMode::Ffmpeg {
+                    if self.sse_from == Some(SseFrom::Ffmpeg) {
                         match ssim_ffmpeg::plane_sse(d, r, depth) {
                             Some((v, sse)) => (v, Some(sse)),
                             None => (f64::NAN, None),
@@ -219,14 +285,15 @@ impl<'a> PairContext<'a> {
     pub fn gaussian_means(&self) -> &[Option<ssim::SsimMeans>] {
         self.gaussian.get_or_init(|| {
             let peak = self.reference.peak();
-            let want_sse = self.fuse_sse && self.options.ssim_mode == SsimMode::Gaussian;
+            let want_sse = self.sse_from == Some(SseFrom::Gaussian);
+            let precision = self.options.precision;
             self.reference
                 .planes
                 .par_iter()
                 .zip(self.distorted.planes.par_iter())
                 .map(|(r, d)| {
                     with_views!(r, d, |a, b| {
-                        ssim::gaussian_in(a, b, peak, ssim::precision(), self.needs_cs, want_sse)
+                        ssim::gaussian_in(a, b, peak, precision, self.needs_cs, want_sse)
                     })
                     .flatten()
                 })
@@ -251,15 +318,14 @@ impl<'a> PairContext<'a> {
     /// Sum of squared differences of each plane, computed once per pair.
     pub fn plane_sse(&self) -> &[u64] {
         self.sse.get_or_init(|| {
-            if self.fuse_sse {
-                let fused: Vec<Option<u64>> = match self.options.ssim_mode {
-                    SsimMode::Ffmpeg => self.ffmpeg_ssim().iter().map(|(_, sse)| *sse).collect(),
-                    SsimMode::Gaussian => self
+            if let Some(from) = self.sse_from {
+                let fused: Vec<Option<u64>> = match from {
+                    SseFrom::Ffmpeg => self.ffmpeg_ssim().iter().map(|(_, sse)| *sse).collect(),
+                    SseFrom::Gaussian => self
                         .gaussian_means()
                         .iter()
                         .map(|m| m.and_then(|m| m.sse))
                         .collect(),
-                    _ => Vec::new(),
                 };
                 // every plane's, or none (a plane too small for a window, or
                 // data over 10 bits, has its own pass)
@@ -308,12 +374,21 @@ pub const REGISTRY: &[Registration] = &[
     Registration {
         name: "ssim",
         about: "SSIM per plane and weighted average, convention set by --ssim-mode",
-        build: |o| Box::new(ssim::Ssim { mode: o.ssim_mode }),
+        build: |o| {
+            Box::new(ssim::Ssim {
+                mode: o.ssim_mode,
+                precision: o.precision,
+            })
+        },
     },
     Registration {
         name: "ms-ssim",
         about: "multi-scale SSIM, 5 scales (Wang, Simoncelli, Bovik 2003)",
-        build: |_| Box::new(ms_ssim::MsSsim),
+        build: |o| {
+            Box::new(ms_ssim::MsSsim {
+                precision: o.precision,
+            })
+        },
     },
     Registration {
         name: "mae",
@@ -401,8 +476,49 @@ pub struct MetricSet {
     metrics: Vec<Box<dyn Metric>>,
     ranges: Vec<std::ops::Range<usize>>,
     keys: Vec<String>,
+    better: Vec<Better>,
     options: MetricOptions,
     names: Vec<&'static str>,
+    /// How many of the metrics read each shared pass.
+    users: PassUsers,
+}
+
+/// How many selected metrics read each shared pass.
+#[derive(Debug, Clone, Copy, Default)]
+struct PassUsers {
+    sse: usize,
+    gaussian: usize,
+    gaussian_cs: usize,
+    ffmpeg_ssim: usize,
+    histograms: usize,
+}
+
+impl PassUsers {
+    fn of(metrics: &[Box<dyn Metric>]) -> Self {
+        let mut u = PassUsers::default();
+        for p in metrics.iter().map(|m| m.passes()) {
+            u.sse += p.sse as usize;
+            u.gaussian += (p.gaussian || p.gaussian_cs) as usize;
+            u.gaussian_cs += p.gaussian_cs as usize;
+            u.ffmpeg_ssim += p.ffmpeg_ssim as usize;
+            u.histograms += p.histograms as usize;
+        }
+        u
+    }
+
+    /// The SSIM pass that also gives the SSE, when one runs and a metric
+    /// needs the SSE.
+    fn sse_from(&self) -> Option<SseFrom> {
+        if self.sse == 0 {
+            None
+        } else if self.ffmpeg_ssim > 0 {
+            Some(SseFrom::Ffmpeg)
+        } else if self.gaussian > 0 {
+            Some(SseFrom::Gaussian)
+        } else {
+            None
+        }
+    }
 }
 
 /// One measured pair: values in key order, and the per-plane MSE when a
@@ -426,6 +542,7 @@ impl MetricSet {
         let mut metrics = Vec::new();
         let mut ranges = Vec::new();
         let mut keys = Vec::new();
+        let mut better = Vec::new();
         let mut problems = Vec::new();
         let mut runnable = Vec::new();
         for reg in selected {
@@ -436,6 +553,7 @@ impl MetricSet {
             }
             let k = m.keys(layout);
             ranges.push(keys.len()..keys.len() + k.len());
+            better.extend(k.iter().map(|_| m.better()));
             keys.extend(k);
             metrics.push(m);
         }
@@ -457,9 +575,11 @@ impl MetricSet {
         }
         Ok(MetricSet {
             names: selected.iter().map(|r| r.name).collect(),
+            users: PassUsers::of(&metrics),
             metrics,
             ranges,
             keys,
+            better,
             options,
         })
     }
@@ -467,6 +587,11 @@ impl MetricSet {
     /// Record keys of every value in a row.
     pub fn keys(&self) -> &[String] {
         &self.keys
+    }
+
+    /// Which way each key is better, in key order.
+    pub fn better(&self) -> &[Better] {
+        &self.better
     }
 
     /// Names of the selected metrics.
@@ -481,25 +606,21 @@ impl MetricSet {
         if !same_layout(reference, distorted) {
             return Err("the frames of a pair differ in planes, size or bit depth".to_string());
         }
-        let fused = matches!(
-            self.options.ssim_mode,
-            SsimMode::Ffmpeg | SsimMode::Gaussian
-        ) && self.names.contains(&"ssim")
-            && (self.names.contains(&"psnr") || self.names.contains(&"mse"));
+        let u = &self.users;
+        let sse_from = u.sse_from();
         let ctx = PairContext::new(reference, distorted, &self.options)
-            .with_cs(self.names.contains(&"ms-ssim"))
-            .with_fused_sse(fused);
+            .with_cs(u.gaussian_cs > 0)
+            .with_sse_from(sse_from);
         // Passes that several selected metrics share run first, each on
         // every thread: run from inside the metrics, the one that waits for
         // another's pass (behind a `OnceLock`) would hold its thread idle.
-        let users = |of: &[&str]| of.iter().filter(|n| self.names.contains(n)).count();
-        if fused || users(&["psnr", "mse"]) > 1 {
+        if sse_from.is_some() || u.sse > 1 {
             ctx.plane_sse();
         }
-        if self.options.ssim_mode == SsimMode::Gaussian && users(&["ssim", "ms-ssim"]) > 1 {
+        if u.gaussian > 1 {
             ctx.gaussian_means();
         }
-        if users(&["entropy", "kl", "xent"]) > 1 {
+        if u.histograms > 1 {
             ctx.histograms();
         }
         let mut values = vec![0.0; self.keys.len()];
@@ -570,7 +691,7 @@ mod fused_tests {
         let (r, d) = (Frame::from_u8(planes(1)), Frame::from_u8(planes(9)));
         let options = MetricOptions::default();
         let separate = PairContext::new(&r, &d, &options).plane_sse().to_vec();
-        let ctx = PairContext::new(&r, &d, &options).with_fused_sse(true);
+        let ctx = PairContext::new(&r, &d, &options).with_sse_from(Some(SseFrom::Gaussian));
         assert_eq!(ctx.plane_sse(), separate.as_slice());
         // the values came from the SSIM pass, not a pass of their own
         let from_ssim: Vec<Option<u64>> = ctx
@@ -586,7 +707,7 @@ mod fused_tests {
         let small = |seed| vec![(w, h, noise(w * h, seed)), (8, 8, noise(64, seed + 1))];
         let (r, d) = (Frame::from_u8(small(3)), Frame::from_u8(small(4)));
         let separate = PairContext::new(&r, &d, &options).plane_sse().to_vec();
-        let ctx = PairContext::new(&r, &d, &options).with_fused_sse(true);
+        let ctx = PairContext::new(&r, &d, &options).with_sse_from(Some(SseFrom::Gaussian));
         assert_eq!(ctx.plane_sse(), separate.as_slice());
     }
 }

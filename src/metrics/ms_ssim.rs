@@ -9,8 +9,8 @@
 
 use rayon::prelude::*;
 
-use super::ssim::{Sample, SsimMeans, ssim_cs_gaussian};
-use super::{Layout, Metric, PairContext};
+use super::ssim::{Precision, Sample, SsimMeans, ssim_cs_gaussian_in};
+use super::{Layout, Metric, PairContext, Passes};
 use crate::frame::{Plane, PlaneView};
 use crate::with_views;
 
@@ -78,6 +78,7 @@ pub fn ms_ssim_from_scale1<T: Sample>(
     b: PlaneView<'_, T>,
     peak: f64,
     scale1: SsimMeans,
+    prec: Precision,
 ) -> Option<f64> {
     let (w, h) = (a.width, a.height);
     if w < MIN_SIDE || h < MIN_SIDE || (b.width, b.height) != (w, h) {
@@ -107,7 +108,7 @@ pub fn ms_ssim_from_scale1<T: Sample>(
         }
         let m = PlaneView::new(&fa, cw, ch)
             .zip(PlaneView::new(&fb, cw, ch))
-            .and_then(|(va, vb)| ssim_cs_gaussian(va, vb, peak));
+            .and_then(|(va, vb)| ssim_cs_gaussian_in(va, vb, peak, prec));
         let Some(m) = m else {
             ok = false;
             break;
@@ -125,18 +126,33 @@ pub fn ms_ssim_from_scale1<T: Sample>(
 }
 
 /// MS-SSIM of two planes (computes the full scale too).
-pub fn ms_ssim<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>, peak: f64) -> Option<f64> {
-    let s1 = ssim_cs_gaussian(a, b, peak)?;
-    ms_ssim_from_scale1(a, b, peak, s1)
+pub fn ms_ssim<T: Sample>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    peak: f64,
+    prec: Precision,
+) -> Option<f64> {
+    let s1 = ssim_cs_gaussian_in(a, b, peak, prec)?;
+    ms_ssim_from_scale1(a, b, peak, s1, prec)
 }
 
-fn plane_ms_ssim(r: &Plane, d: &Plane, peak: f64, scale1: Option<SsimMeans>) -> Option<f64> {
+fn plane_ms_ssim(
+    r: &Plane,
+    d: &Plane,
+    peak: f64,
+    scale1: Option<SsimMeans>,
+    prec: Precision,
+) -> Option<f64> {
     let s1 = scale1?;
-    with_views!(r, d, |a, b| ms_ssim_from_scale1(a, b, peak, s1)).flatten()
+    with_views!(r, d, |a, b| ms_ssim_from_scale1(a, b, peak, s1, prec)).flatten()
 }
 
 /// `ms_ssim_<plane>`.
-pub struct MsSsim;
+pub struct MsSsim {
+    /// Float type of the Gaussian kernels (scales 2–5; scale 1 comes from
+    /// the shared pass).
+    pub precision: Precision,
+}
 
 impl Metric for MsSsim {
     fn name(&self) -> &'static str {
@@ -159,6 +175,12 @@ impl Metric for MsSsim {
         }
         Ok(())
     }
+    fn passes(&self) -> Passes {
+        Passes {
+            gaussian_cs: true,
+            ..Passes::default()
+        }
+    }
     fn compute(&self, pair: &PairContext<'_>, out: &mut [f64]) {
         let peak = pair.reference.peak();
         let scale1 = pair.gaussian_means();
@@ -168,7 +190,7 @@ impl Metric for MsSsim {
             .par_iter()
             .zip(pair.distorted.planes.par_iter())
             .zip(scale1.par_iter())
-            .map(|((r, d), s1)| plane_ms_ssim(r, d, peak, *s1).unwrap_or(f64::NAN))
+            .map(|((r, d), s1)| plane_ms_ssim(r, d, peak, *s1, self.precision).unwrap_or(f64::NAN))
             .collect();
         for (o, v) in out.iter_mut().zip(vals) {
             *o = v;
@@ -197,7 +219,7 @@ mod tests {
             .map(|i| ((i * 7 + i / 170 * 3) % 256) as u8)
             .collect();
         let v = PlaneView::new(&a, 170, 165).unwrap();
-        let s = ms_ssim(v, v, 255.0).unwrap();
+        let s = ms_ssim(v, v, 255.0, Precision::Fast).unwrap();
         assert!((s - 1.0).abs() < 1e-6, "{s}");
     }
 
@@ -212,6 +234,6 @@ mod tests {
     fn under_161_is_refused() {
         let a = vec![0u8; 160 * 200];
         let v = PlaneView::new(&a, 160, 200).unwrap();
-        assert!(ms_ssim(v, v, 255.0).is_none());
+        assert!(ms_ssim(v, v, 255.0, Precision::Fast).is_none());
     }
 }

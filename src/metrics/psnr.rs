@@ -2,8 +2,8 @@
 //! of squared differences per plane, `mse_avg` weighted by plane size, and
 //! PSNR = 10·log10(peak²/mse), capped so identical planes give a finite value.
 
-use super::simd::{CpuLevel, cpu_level};
-use super::{Layout, Metric, PairContext};
+use super::{Better, Layout, Metric, PairContext, Passes};
+use crate::cpu::{CpuLevel, cpu_level};
 use crate::frame::{PlaneView, Sample};
 
 /// Exact sum of squared differences of two planes of equal size.
@@ -48,8 +48,8 @@ pub fn sse_of<T: Sample>(a: &[T], b: &[T]) -> u64 {
         let ahead = (i + 2) * 4096;
         if ahead < a.len().min(b.len()) {
             let end = (ahead + 4096).min(a.len()).min(b.len());
-            super::simd::prefetch(&a[ahead..end]);
-            super::simd::prefetch(&b[ahead..end]);
+            crate::cpu::prefetch(&a[ahead..end]);
+            crate::cpu::prefetch(&b[ahead..end]);
         }
         if eight_bit {
             let mut acc = 0u32;
@@ -81,6 +81,61 @@ pub fn psnr_from_mse(mse: f64, peak: f64, cap: f64) -> f64 {
     if db.is_finite() { db.min(cap) } else { cap }
 }
 
+/// The whole run's PSNR, pooled by this metric: the PSNR of the mean MSE
+/// of each plane over the pairs, and of the mean of their sample-weighted
+/// average (the summary's `psnr_global`, as FFmpeg's psnr filter reports
+/// at its end).
+#[derive(Debug, Clone)]
+pub struct RunPsnr {
+    sums: Vec<f64>,
+    frames: u64,
+}
+
+impl RunPsnr {
+    /// Empty, for pictures of `layout`.
+    pub fn new(layout: &Layout) -> Self {
+        RunPsnr {
+            sums: vec![0.0; layout.plane_names.len() + 1],
+            frames: 0,
+        }
+    }
+
+    /// Adds one pair's per-plane MSE (`shares`: each plane's part of the
+    /// samples, [`Layout::plane_shares`]).
+    pub fn push(&mut self, plane_mse: &[f64], shares: &[f64]) {
+        let mut avg = 0.0;
+        for (i, m) in plane_mse.iter().enumerate() {
+            if let Some(s) = self.sums.get_mut(i) {
+                *s += m;
+            }
+            avg += m * shares.get(i).copied().unwrap_or(0.0);
+        }
+        if let Some(last) = self.sums.last_mut() {
+            *last += avg;
+        }
+        self.frames += 1;
+    }
+
+    /// `(plane name or "avg", PSNR in dB)`, or `None` when no pair gave
+    /// its MSE.
+    pub fn finish(&self, layout: &Layout, cap: f64) -> Option<Vec<(String, f64)>> {
+        if self.frames == 0 {
+            return None;
+        }
+        let peak = layout.peak();
+        let names = layout.plane_names.iter().copied().chain(["avg"]);
+        Some(
+            names
+                .zip(&self.sums)
+                .map(|(n, s)| {
+                    let mse = s / self.frames as f64;
+                    (n.to_string(), psnr_from_mse(mse, peak, cap))
+                })
+                .collect(),
+        )
+    }
+}
+
 /// MSE of each plane and the size-weighted average, from per-plane SSE.
 pub fn plane_mse(sse: &[u64], layout_dims: &[(usize, usize)]) -> (Vec<f64>, f64) {
     let mut mse = Vec::with_capacity(sse.len());
@@ -108,6 +163,12 @@ fn keys_with(prefix: &str, layout: &Layout) -> Vec<String> {
 pub struct Psnr;
 
 impl Metric for Psnr {
+    fn passes(&self) -> Passes {
+        Passes {
+            sse: true,
+            ..Passes::default()
+        }
+    }
     fn name(&self) -> &'static str {
         "psnr"
     }
@@ -147,6 +208,15 @@ fn is_yuv(layout: &Layout) -> bool {
 pub struct Mse;
 
 impl Metric for Mse {
+    fn better(&self) -> Better {
+        Better::Lower
+    }
+    fn passes(&self) -> Passes {
+        Passes {
+            sse: true,
+            ..Passes::default()
+        }
+    }
     fn name(&self) -> &'static str {
         "mse"
     }
@@ -187,7 +257,7 @@ mod tests {
         // 8-bit: 0 against 255, also over several chunks
         let (c, d) = (vec![0u8; 3 * 4096 + 7], vec![255u8; 3 * 4096 + 7]);
         let want8 = c.len() as u64 * 255 * 255;
-        for level in crate::metrics::simd::available_levels() {
+        for level in crate::cpu::available_levels() {
             assert_eq!(
                 sse_at(level, v(&a, 100, 50), v(&b, 100, 50)),
                 want,
@@ -226,7 +296,7 @@ mod tests {
                 .zip(&b16)
                 .map(|(x, y)| (*x as i64 - *y as i64).pow(2) as u64)
                 .sum();
-            for level in crate::metrics::simd::available_levels() {
+            for level in crate::cpu::available_levels() {
                 assert_eq!(
                     sse_at(level, v(&a8, w, h), v(&b8, w, h)),
                     want8,

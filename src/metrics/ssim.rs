@@ -17,9 +17,9 @@ use std::cell::Cell;
 
 use rayon::prelude::*;
 
-use super::simd::{CpuLevel, cpu_level};
 use super::ssim_f32;
-use super::{Layout, Metric, PairContext, SsimMode, ssim_ffmpeg};
+use super::{Layout, Metric, PairContext, Passes, SsimMode, ssim_ffmpeg};
+use crate::cpu::{CpuLevel, cpu_level};
 use crate::frame::{Plane, PlaneView};
 use crate::with_views;
 
@@ -62,7 +62,7 @@ pub fn ssim_gaussian<T: Sample>(
     b: PlaneView<'_, T>,
     peak: f64,
 ) -> Option<f64> {
-    gaussian_in(a, b, peak, precision(), false, false).map(|m| m.ssim)
+    gaussian_in(a, b, peak, Precision::Fast, false, false).map(|m| m.ssim)
 }
 
 /// Means of the SSIM map and of the contrast-structure map
@@ -91,7 +91,7 @@ pub fn ssim_cs_gaussian<T: Sample>(
     b: PlaneView<'_, T>,
     peak: f64,
 ) -> Option<SsimMeans> {
-    gaussian_in(a, b, peak, precision(), true, false)
+    gaussian_in(a, b, peak, Precision::Fast, true, false)
 }
 
 /// [`ssim_cs_gaussian`] in a chosen precision (`Double` is the reference
@@ -175,22 +175,6 @@ pub enum Precision {
     Fast,
     /// `f64` everywhere.
     Double,
-}
-
-static DOUBLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// The precision in force (`VQM_SSIM_PRECISION=double` in the CLI).
-pub fn precision() -> Precision {
-    if DOUBLE.load(std::sync::atomic::Ordering::Relaxed) {
-        Precision::Double
-    } else {
-        Precision::Fast
-    }
-}
-
-/// Sets the precision of the Gaussian kernel for later calls.
-pub fn set_precision(p: Precision) {
-    DOUBLE.store(p == Precision::Double, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn band_height(out_h: usize) -> usize {
@@ -402,6 +386,7 @@ pub fn ssim_zero_pad<T: Copy + Into<f64> + Sync>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
     peak: f64,
+    prec: Precision,
 ) -> Option<f64> {
     let (w, h) = (a.width, a.height);
     if w == 0 || h == 0 || (b.width, b.height) != (w, h) {
@@ -430,7 +415,7 @@ pub fn ssim_zero_pad<T: Copy + Into<f64> + Sync>(
     pad(b, &mut pb);
     let v = PlaneView::new(&pa, pw, ph)
         .zip(PlaneView::new(&pb, pw, ph))
-        .and_then(|(va, vb)| ssim_gaussian(va, vb, peak));
+        .and_then(|(va, vb)| gaussian_in(va, vb, peak, prec, false, false).map(|m| m.ssim));
     PADDED.set((pa, pb));
     v
 }
@@ -445,6 +430,8 @@ thread_local! {
 pub struct Ssim {
     /// The SSIM convention.
     pub mode: SsimMode,
+    /// Float type of the Gaussian kernels (gaussian and zero-pad modes).
+    pub precision: Precision,
 }
 
 impl Metric for Ssim {
@@ -475,6 +462,13 @@ impl Metric for Ssim {
         }
         Ok(())
     }
+    fn passes(&self) -> Passes {
+        Passes {
+            gaussian: self.mode == SsimMode::Gaussian,
+            ffmpeg_ssim: self.mode == SsimMode::Ffmpeg,
+            ..Passes::default()
+        }
+    }
     fn compute(&self, pair: &PairContext<'_>, out: &mut [f64]) {
         let peak = pair.reference.peak();
         let planes: Vec<f64> = match self.mode {
@@ -489,7 +483,7 @@ impl Metric for Ssim {
                 .par_iter()
                 .zip(pair.distorted.planes.par_iter())
                 .map(|(r, d)| {
-                    with_views!(r, d, |a, b| ssim_zero_pad(a, b, peak))
+                    with_views!(r, d, |a, b| ssim_zero_pad(a, b, peak, self.precision))
                         .flatten()
                         .unwrap_or(f64::NAN)
                 })
@@ -630,7 +624,7 @@ pub(crate) mod dispatch_tests {
     fn v<T>(d: &[T], w: usize, h: usize) -> PlaneView<'_, T> {
         PlaneView::new(d, w, h).unwrap()
     }
-    use crate::metrics::simd::available_levels;
+    use crate::cpu::available_levels;
 
     /// A deterministic pseudo-random sequence.
     pub(crate) fn noise(n: usize, seed: u64, max: u32) -> Vec<u32> {

@@ -19,7 +19,7 @@
 
 use std::cell::Cell;
 
-use super::simd::CpuLevel;
+use crate::cpu::CpuLevel;
 use crate::frame::PlaneView;
 
 const WINDOW: usize = super::ssim::WINDOW;
@@ -580,8 +580,8 @@ unsafe fn band<T: Centre, V: Vf, const CS: bool>(
                 // hardware prefetchers do not follow)
                 let ahead = r + PREFETCH_ROWS;
                 if ahead < a.height {
-                    super::simd::prefetch(&a.row(ahead)[s0..s0 + n_in]);
-                    super::simd::prefetch(&b.row(ahead)[s0..s0 + n_in]);
+                    crate::cpu::prefetch(&a.row(ahead)[s0..s0 + n_in]);
+                    crate::cpu::prefetch(&b.row(ahead)[s0..s0 + n_in]);
                 }
                 let (ra, rb) = (a.row(r), b.row(r));
                 if p.want_sse && (r < y1 || last_band) {

@@ -10,7 +10,7 @@ use std::cell::Cell;
 use num_traits::PrimInt;
 use rayon::prelude::*;
 
-use super::simd::{CpuLevel, cpu_level};
+use crate::cpu::{CpuLevel, cpu_level};
 use crate::frame::{Plane, PlaneView, Sample};
 use crate::with_views;
 
@@ -46,8 +46,8 @@ fn block_row<T: Sample, A: PrimInt + From<u32> + Into<u64>, const SSE: bool>(
     let y = 4 * by;
     // the next block row's samples, while this one is summed
     for r in y + 4..(y + 8).min(a.height) {
-        super::simd::prefetch(a.row(r));
-        super::simd::prefetch(b.row(r));
+        crate::cpu::prefetch(a.row(r));
+        crate::cpu::prefetch(b.row(r));
     }
     let (a0, a1, a2, a3) = (
         &a.row(y)[..w4],
@@ -446,7 +446,7 @@ mod tests {
             let wide = |v: &[u8]| v.iter().map(|x| *x as u16).collect::<Vec<u16>>();
             let sse8 = sse(&wide(&a8), &wide(&b8));
             let sse10 = sse(&a10, &b10);
-            for level in crate::metrics::simd::available_levels() {
+            for level in crate::cpu::available_levels() {
                 let got8 = ssim_ffmpeg_at(level, v(&a8, w, h), v(&b8, w, h), 8);
                 let got10 = ssim_ffmpeg_at(level, v(&a10, w, h), v(&b10, w, h), 10);
                 assert_eq!(got8, Some(want8), "{w}x{h} {level:?}");

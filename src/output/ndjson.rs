@@ -2,7 +2,7 @@
 
 use super::{Output, Sink};
 use crate::error::Error;
-use crate::record::Record;
+use crate::output::records::{Event, FrameRecord, Header, Summary, WindowRecord};
 
 /// Writes every record, one per line, flushed as produced.
 pub struct NdjsonSink {
@@ -17,7 +17,19 @@ impl NdjsonSink {
 }
 
 impl Sink for NdjsonSink {
-    fn write(&mut self, _record: &Record<'_>, json: &str) -> Result<(), Error> {
+    fn header(&mut self, _: &Header, json: &str) -> Result<(), Error> {
+        self.out.line(json)
+    }
+    fn frame(&mut self, _: &FrameRecord<'_>, json: &str) -> Result<(), Error> {
+        self.out.line(json)
+    }
+    fn window(&mut self, _: &WindowRecord<'_>, json: &str) -> Result<(), Error> {
+        self.out.line(json)
+    }
+    fn event(&mut self, _: &Event, json: &str) -> Result<(), Error> {
+        self.out.line(json)
+    }
+    fn summary(&mut self, _: &Summary, json: &str) -> Result<(), Error> {
         self.out.line(json)
     }
     fn finish(&mut self) -> Result<(), Error> {
@@ -38,11 +50,8 @@ impl SummarySink {
 }
 
 impl Sink for SummarySink {
-    fn write(&mut self, record: &Record<'_>, json: &str) -> Result<(), Error> {
-        match record {
-            Record::Summary(_) => self.out.line(json),
-            _ => Ok(()),
-        }
+    fn summary(&mut self, _: &Summary, json: &str) -> Result<(), Error> {
+        self.out.line(json)
     }
     fn finish(&mut self) -> Result<(), Error> {
         self.out.flush()

@@ -3,6 +3,7 @@
 //! harmonic_mean. A gate states the failing condition: `--fail-if
 //! 'mean(psnr_avg)<38'` fails an input whose mean psnr_avg is below 38.
 
+use crate::output::records::GateResult;
 use crate::stats::Pooled;
 
 /// Pooled statistics a gate can name.
@@ -21,17 +22,6 @@ pub struct Gate {
     pub op: String,
     /// Threshold.
     pub threshold: f64,
-}
-
-/// One gate evaluated on one input.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GateResult {
-    /// The gate as written.
-    pub gate: String,
-    /// The pooled value it looked at (`None` when it does not exist).
-    pub value: Option<f64>,
-    /// Whether the failing condition held (a missing value fails).
-    pub failed: bool,
 }
 
 /// Parses a gate; the error says what is wrong.

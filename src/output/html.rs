@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 
 use super::{Output, Sink};
 use crate::error::Error;
-use crate::record::{Record, Summary};
+use crate::metrics::Better;
+use crate::output::records::{FrameRecord, Header, Summary};
 
 /// Points per chart line at most.
 pub const MAX_POINTS: usize = 600;
@@ -71,14 +72,6 @@ impl Envelope {
     }
 }
 
-/// Whether a lower value of `key` is worse (PSNR, SSIM) or a higher one
-/// (errors and divergences).
-pub fn lower_is_worse(key: &str) -> bool {
-    !["mse", "mae", "smooth_l1", "bce", "kl", "xent"]
-        .iter()
-        .any(|p| key.starts_with(p))
-}
-
 #[derive(Debug, Clone)]
 struct Worst {
     value: f64,
@@ -92,6 +85,8 @@ pub struct ReportSink {
     worst_n: usize,
     title: String,
     keys: Vec<String>,
+    /// Which way the first key is better (it ranks the worst frames).
+    first_better: Better,
     inputs: Vec<String>,
     charts: Vec<Vec<Envelope>>,
     worst: Vec<Vec<Worst>>,
@@ -117,6 +112,7 @@ impl ReportSink {
             worst_n,
             title: String::new(),
             keys: Vec::new(),
+            first_better: Better::default(),
             inputs: Vec::new(),
             charts: Vec::new(),
             worst: Vec::new(),
@@ -261,55 +257,54 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#e
 }
 
 impl Sink for ReportSink {
-    fn write(&mut self, record: &Record<'_>, _json: &str) -> Result<(), Error> {
-        match record {
-            Record::Header(h) => {
-                self.title = format!("reference {}", h.reference.path);
-                self.keys = h.keys.clone();
-                self.inputs = h.distorted.iter().map(|d| d.info.path.clone()).collect();
-                self.charts = vec![vec![Envelope::default(); h.keys.len()]; h.distorted.len()];
-                self.worst = vec![Vec::new(); h.distorted.len()];
-            }
-            Record::Frame(f) => {
-                if let Some(c) = self.charts.get_mut(f.input) {
-                    for (e, v) in c.iter_mut().zip(f.values) {
-                        e.push(*v);
-                    }
-                }
-                if let (Some(list), Some(v), Some(key)) = (
-                    self.worst.get_mut(f.input),
-                    f.values.first(),
-                    self.keys.first(),
-                ) && v.is_finite()
-                    && self.worst_n > 0
-                {
-                    {
-                        let lower = lower_is_worse(key);
-                        let worse = |a: f64, b: f64| if lower { a < b } else { a > b };
-                        let pos = list
-                            .iter()
-                            .position(|w| worse(*v, w.value))
-                            .unwrap_or(list.len());
-                        if pos < self.worst_n {
-                            list.insert(
-                                pos,
-                                Worst {
-                                    value: *v,
-                                    frame: f.frame,
-                                    pts: f.pts,
-                                },
-                            );
-                            list.truncate(self.worst_n);
-                        }
-                    }
-                }
-            }
-            Record::Summary(s) => self.summaries.push((*s).clone()),
-            _ => {}
+    fn header(&mut self, h: &Header, _json: &str) -> Result<(), Error> {
+        {
+            self.title = format!("reference {}", h.reference.path);
+            self.keys = h.keys.clone();
+            self.first_better = h.better.first().copied().unwrap_or_default();
+            self.inputs = h.distorted.iter().map(|d| d.info.path.clone()).collect();
+            self.charts = vec![vec![Envelope::default(); h.keys.len()]; h.distorted.len()];
+            self.worst = vec![Vec::new(); h.distorted.len()];
         }
         Ok(())
     }
-
+    fn frame(&mut self, f: &FrameRecord<'_>, _json: &str) -> Result<(), Error> {
+        {
+            if let Some(c) = self.charts.get_mut(f.input) {
+                for (e, v) in c.iter_mut().zip(f.values) {
+                    e.push(*v);
+                }
+            }
+            if let (Some(list), Some(v)) = (self.worst.get_mut(f.input), f.values.first())
+                && v.is_finite()
+                && self.worst_n > 0
+            {
+                {
+                    let better = self.first_better;
+                    let pos = list
+                        .iter()
+                        .position(|w| better.worse(*v, w.value))
+                        .unwrap_or(list.len());
+                    if pos < self.worst_n {
+                        list.insert(
+                            pos,
+                            Worst {
+                                value: *v,
+                                frame: f.frame,
+                                pts: f.pts,
+                            },
+                        );
+                        list.truncate(self.worst_n);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    fn summary(&mut self, s: &Summary, _json: &str) -> Result<(), Error> {
+        self.summaries.push(s.clone());
+        Ok(())
+    }
     fn finish(&mut self) -> Result<(), Error> {
         let html = self.render();
         self.out.line(&html)

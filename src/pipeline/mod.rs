@@ -1,6 +1,12 @@
 //! The run: decoders (one thread per input) → pairing → metric workers (a
 //! rayon pool) → ordered aggregator → sinks, joined by bounded channels so
-//! memory is fixed by the queue depth, never by the video's length.
+//! memory is fixed by the queue depth, never by the video's length. This
+//! module only wires the stages; pairing is [`pair`], the sync search
+//! [`sync`], the metric jobs [`workers`].
+
+pub mod pair;
+pub mod sync;
+pub mod workers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,21 +14,21 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
 
-use crate::aggregate::{AggMsg, AggSettings, Aggregator};
-pub use crate::aggregate::{Timing, Warn};
-use crate::alert::Rule;
-use crate::align;
 use crate::error::Error;
+pub use crate::error::Warn;
 use crate::frame::FramePool;
-use crate::gate::Gate;
 use crate::input::decode::InputOptions;
 use crate::input::{self, DecodeEvent, OpenOptions, Target, format};
 use crate::metrics::{Layout, MetricOptions, MetricSet, Registration};
-use crate::pair::{Align, PairSettings, Source, pair_loop};
-use crate::record::{DistortedHeader, Header, Record, Summary};
-use crate::sink::Sink;
+use crate::monitor::alert::Rule;
+use crate::monitor::gate::Gate;
+use crate::monitor::worst::WorstCapture;
+use crate::monitor::{AggMsg, AggSettings, Aggregator};
+pub use crate::output::records::Timing;
+use crate::output::records::{DistortedHeader, Header, Role, Summary, SyncResult};
+use crate::output::{Sink, Sinks};
 use crate::stats::WindowSpec;
-use crate::worst::WorstCapture;
+use pair::{Align, PairSettings, Source, pair_loop};
 
 /// Everything a run needs to know.
 #[derive(Clone)]
@@ -100,8 +106,8 @@ fn presync(
     dist_options: &OpenOptions,
     k: usize,
 ) -> Result<Option<(i64, f64)>, Error> {
-    let need = k + align::COMPARE_FRAMES;
-    let collect = |label: &str, is_ref: bool| -> Result<Vec<align::Thumb>, Error> {
+    let need = k + sync::COMPARE_FRAMES;
+    let collect = |label: &str, is_ref: bool| -> Result<Vec<sync::Thumb>, Error> {
         let options = if is_ref { ref_options } else { dist_options };
         let mut dec = input::open(label, options)?;
         let t = if is_ref { dec.own_target()? } else { target };
@@ -115,7 +121,7 @@ fn presync(
         while thumbs.len() < need {
             match rx.recv() {
                 Ok(DecodeEvent::Frame(f)) => {
-                    thumbs.push(align::thumb(&f));
+                    thumbs.push(sync::thumb(&f));
                     pool.give(f);
                 }
                 Ok(DecodeEvent::Failed(e)) => {
@@ -138,7 +144,7 @@ fn presync(
     let refs = collect(&settings.reference, true)?;
     let dists = collect(dist, false)?;
     let peak = ((1u64 << format::depth_of(target.pixel)) - 1) as f64;
-    Ok(align::best_offset(&refs, &dists, k, peak))
+    Ok(sync::best_offset(&refs, &dists, k, peak))
 }
 
 /// How long the end of a run waits for a decoder to notice the stop.
@@ -149,7 +155,7 @@ const DECODER_GRACE: Duration = Duration::from_secs(1);
 /// signal handler sets it.
 pub fn run(
     settings: &Settings,
-    mut sinks: Vec<Box<dyn Sink>>,
+    sinks: Vec<Box<dyn Sink>>,
     warn: Warn,
     stop: Arc<AtomicBool>,
 ) -> Result<Report, Error> {
@@ -286,11 +292,12 @@ pub fn run(
                 info: d.info.clone(),
                 offset: dist_skip[i],
                 reference_offset: ref_skip[i],
-                sync: syncs[i],
+                sync: syncs[i].map(|(offset, psnr)| SyncResult { offset, psnr }),
             })
             .collect(),
         metrics: set.names().iter().map(|s| s.to_string()).collect(),
         keys: set.keys().to_vec(),
+        better: set.better().to_vec(),
         measured_format: format::name(target.pixel).to_string(),
         bit_depth: layout.bit_depth,
         ssim_mode: settings.options.ssim_mode.name().to_string(),
@@ -303,7 +310,7 @@ pub fn run(
         .to_string(),
         sync_range: settings.sync.map(|k| k as u64),
         live,
-        cpu: crate::metrics::simd::cpu_level().name().to_string(),
+        cpu: crate::cpu::cpu_level().name().to_string(),
     };
     let agg = Aggregator::new(
         AggSettings {
@@ -318,10 +325,8 @@ pub fn run(
         layout.clone(),
         warn.clone(),
     )?;
-    let json = header.to_json();
-    for s in sinks.iter_mut() {
-        s.write(&Record::Header(&header), &json)?;
-    }
+    let mut sinks = Sinks(sinks);
+    sinks.header(&header)?;
 
     let qd = settings.queue_depth.max(1);
     let threads = settings
@@ -339,21 +344,20 @@ pub fn run(
         .map_err(|e| Error::Internal(format!("cannot start metric workers: {e}")))?;
     let fatal = Arc::new(AtomicBool::new(false));
 
-    let spawn_decoder =
-        |dec: input::Decoder, role: &'static str, path: &str| -> Result<Source, Error> {
-            let (tx, rx) = bounded(qd);
-            let pool = FramePool::new(qd + 2);
-            let p = pool.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("vqm-decode-{role}"))
-                .spawn(move || dec.run(target, tx, p))
-                .map_err(|e| Error::Internal(format!("cannot start decoder thread: {e}")))?;
-            Ok(Source::new(role, path, rx, pool, handle))
-        };
-    let mut reference = spawn_decoder(rdec, "reference", &settings.reference)?;
+    let spawn_decoder = |dec: input::Decoder, role: Role, path: &str| -> Result<Source, Error> {
+        let (tx, rx) = bounded(qd);
+        let pool = FramePool::new(qd + 2);
+        let p = pool.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("vqm-decode-{}", role.name()))
+            .spawn(move || dec.run(target, tx, p))
+            .map_err(|e| Error::Internal(format!("cannot start decoder thread: {e}")))?;
+        Ok(Source::new(role, path, rx, pool, handle))
+    };
+    let mut reference = spawn_decoder(rdec, Role::Reference, &settings.reference)?;
     let mut sources = Vec::new();
     for (d, path) in ddecs.into_iter().zip(&settings.distorted) {
-        sources.push(spawn_decoder(d, "distorted", path)?);
+        sources.push(spawn_decoder(d, Role::Distorted, path)?);
     }
 
     let (atx, arx) = bounded::<AggMsg>(qd * 4 + 16);
@@ -372,9 +376,14 @@ pub fn run(
         .map_err(|e| Error::Internal(format!("cannot start aggregator thread: {e}")))?;
 
     let capture = settings.dump_worst.as_ref().and_then(|(dir, n)| {
-        set.keys()
-            .first()
-            .map(|k| Arc::new(WorstCapture::new(dir, *n, k, settings.distorted.len())))
+        set.better().first().map(|better| {
+            Arc::new(WorstCapture::new(
+                dir,
+                *n,
+                *better,
+                settings.distorted.len(),
+            ))
+        })
     });
     let peak = layout.peak();
     let pts_tolerance = rdec_tolerance(&header);
@@ -382,7 +391,7 @@ pub fn run(
         align: settings.align,
         ref_skip,
         dist_skip,
-        sync_range: settings.sync.unwrap_or(align::DEFAULT_MAX_OFFSET),
+        sync_range: settings.sync.unwrap_or(sync::DEFAULT_MAX_OFFSET),
         sync_at_start: sync_in_run,
         // the channels already buffer `qd` frames per input
         queue_cap: 2,
@@ -441,7 +450,7 @@ pub fn run(
                 continue;
             }
             match h.join() {
-                Ok(t) if s.role == "reference" => ref_busy = t,
+                Ok(t) if s.role == Role::Reference => ref_busy = t,
                 Ok(_) => {}
                 Err(_) => panicked = Some(s.path.clone()),
             }

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use crate::error::Error;
 use crate::frame::{Frame, Plane, Samples};
+use crate::metrics::Better;
 use crate::metrics::ssim::{K1, K2, WINDOW, gaussian_taps};
-use crate::sink::report::lower_is_worse;
 
 /// Panels are at most this wide.
 pub const PANEL_WIDTH: usize = 640;
@@ -37,23 +37,24 @@ struct Entry {
 pub struct WorstCapture {
     dir: PathBuf,
     n: usize,
-    lower_worse: bool,
+    better: Better,
     lists: Mutex<Vec<Vec<Entry>>>,
 }
 
 impl WorstCapture {
-    /// Keeps `n` frames per input of `inputs`, ranked by `key`.
-    pub fn new(dir: &str, n: usize, key: &str, inputs: usize) -> Self {
+    /// Keeps `n` frames per input of `inputs`, ranked by a key that is
+    /// `better` one way.
+    pub fn new(dir: &str, n: usize, better: Better, inputs: usize) -> Self {
         WorstCapture {
             dir: PathBuf::from(dir),
             n,
-            lower_worse: lower_is_worse(key),
+            better,
             lists: Mutex::new((0..inputs).map(|_| Vec::new()).collect()),
         }
     }
 
     fn worse(&self, a: f64, b: f64) -> bool {
-        if self.lower_worse { a < b } else { a > b }
+        self.better.worse(a, b)
     }
 
     fn wants(&self, input: usize, value: f64) -> bool {

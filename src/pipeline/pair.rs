@@ -8,17 +8,19 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Select, Sender, bounded};
 
-use crate::aggregate::AggMsg;
-use crate::align::{self, Thumb};
 use crate::error::Error;
 use crate::frame::{Frame, FramePool};
 use crate::input::DecodeEvent;
 use crate::metrics::{MetricSet, same_layout};
-use crate::record::Event;
+use crate::monitor::worst::WorstCapture;
+use crate::monitor::{AggMsg, PairCounts};
+use crate::output::records::{Event, EventKind, Role};
+use crate::pipeline::sync::{self, Thumb};
+use crate::pipeline::workers::Job;
 
 /// How frames are paired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,8 +34,8 @@ pub enum Align {
 
 /// A decoder's output as the pairing sees it.
 pub struct Source {
-    /// `reference` or `distorted`.
-    pub role: &'static str,
+    /// Which input it is.
+    pub role: Role,
     /// The input as given.
     pub path: String,
     /// Decoder output.
@@ -53,7 +55,7 @@ pub struct Source {
 impl Source {
     /// Wraps a decoder's channel.
     pub fn new(
-        role: &'static str,
+        role: Role,
         path: &str,
         rx: Receiver<DecodeEvent>,
         pool: FramePool,
@@ -91,7 +93,7 @@ struct Sync {
 impl Sync {
     fn new(max: usize) -> Self {
         Sync {
-            need: max + align::COMPARE_FRAMES,
+            need: max + sync::COMPARE_FRAMES,
             max,
             refs: Vec::new(),
             dists: Vec::new(),
@@ -115,19 +117,6 @@ struct Dist {
     /// first pair, which later pairs must keep.
     guard: bool,
     pts_delta: Option<f64>,
-}
-
-/// Per-input counts when pairing ends.
-#[derive(Debug, Clone, Default)]
-pub struct PairCounts {
-    /// Reference frames not measured against this input.
-    pub unpaired_reference: u64,
-    /// Distorted frames not measured.
-    pub unpaired_distorted: u64,
-    /// Reference frames whose time had no distorted frame (`--align pts`).
-    pub dropped: u64,
-    /// Reference index minus distorted index of the last pairs.
-    pub offset: i64,
 }
 
 /// What pairing needs besides the sources.
@@ -156,7 +145,7 @@ pub struct PairSettings {
     /// Measure every Nth pair.
     pub every: u64,
     /// Keeps pictures of the worst frames.
-    pub capture: Option<Arc<crate::worst::WorstCapture>>,
+    pub capture: Option<Arc<WorstCapture>>,
     /// Per distorted input: check index pairs against timestamps (same
     /// constant frame rate on both sides), so a frame lost to a decode
     /// error is never paired with the wrong one.
@@ -344,7 +333,7 @@ impl Pairer<'_> {
                 while let Some(f) = d.src.queue.pop_front() {
                     sync.dist_seen += 1;
                     if sync.dists.len() < sync.need {
-                        sync.dists.push(align::thumb(&f));
+                        sync.dists.push(sync::thumb(&f));
                     }
                     d.unpaired_dist += 1;
                     d.src.pool.give(f);
@@ -364,7 +353,7 @@ impl Pairer<'_> {
             return;
         }
         let Some(sync) = d.sync.take() else { return };
-        let found = align::best_offset(&sync.refs, &sync.dists, sync.max, self.settings.peak);
+        let found = sync::best_offset(&sync.refs, &sync.dists, sync.max, self.settings.peak);
         let (o, psnr) = found.unwrap_or((0, f64::NAN));
         // Pairs must satisfy ref_index − dist_index = o, counted from the
         // start of the search; the next frames are ref_seen and dist_seen.
@@ -387,12 +376,12 @@ impl Pairer<'_> {
             ),
         };
         let ev = Event {
-            kind: "sync",
+            kind: EventKind::Sync {
+                offset: o,
+                psnr: found.map(|(_, p)| p),
+            },
             input: Some(i),
-            source: Some(("distorted".to_string(), d.src.path.clone())),
-            counts: vec![("offset", o)],
-            value: found.map(|(_, p)| ("psnr", p)),
-            rule: None,
+            source: Some((Role::Distorted, d.src.path.clone())),
             message,
         };
         self.event(ev, Vec::new());
@@ -464,7 +453,7 @@ impl Pairer<'_> {
             if let Some(sync) = d.sync.as_mut() {
                 sync.ref_seen += 1;
                 if sync.refs.len() < sync.need {
-                    sync.refs.push(align::thumb(&rf));
+                    sync.refs.push(sync::thumb(&rf));
                 }
                 d.unpaired_ref += 1;
                 continue;
@@ -492,12 +481,12 @@ impl Pairer<'_> {
                 {
                     d.dropped += 1;
                     let ev = Event {
-                        kind: "dropped",
+                        kind: EventKind::Dropped {
+                            ref_frame: rf.index,
+                            pts: rf.abs_pts,
+                        },
                         input: Some(i),
-                        source: Some(("distorted".to_string(), d.src.path.clone())),
-                        counts: vec![("ref_frame", rf.index as i64)],
-                        value: rf.abs_pts.map(|t| ("pts", t)),
-                        rule: None,
+                        source: Some((Role::Distorted, d.src.path.clone())),
                         message: format!(
                             "'{}' has no frame at {:.3} s (reference frame {})",
                             d.src.path,
@@ -652,12 +641,11 @@ impl Pairer<'_> {
             }
             DecodeEvent::DecodeError { cause } => {
                 let event = Event {
-                    kind: "decode_error",
+                    kind: EventKind::DecodeError {
+                        after_frames: src.delivered,
+                    },
                     input: which,
-                    source: Some((src.role.to_string(), src.path.clone())),
-                    counts: vec![("after_frames", src.delivered as i64)],
-                    value: None,
-                    rule: None,
+                    source: Some((src.role, src.path.clone())),
                     message: cause,
                 };
                 let for_inputs = match which {
@@ -669,28 +657,29 @@ impl Pairer<'_> {
             DecodeEvent::Lost { cause } => {
                 src.lost = true;
                 let event = Event {
-                    kind: "stream_lost",
+                    kind: EventKind::StreamLost {
+                        after_frames: src.delivered,
+                    },
                     input: which,
-                    source: Some((src.role.to_string(), src.path.clone())),
-                    counts: vec![("after_frames", src.delivered as i64)],
-                    value: None,
-                    rule: None,
-                    message: format!("{} '{}' lost: {cause}; reconnecting", src.role, src.path),
+                    source: Some((src.role, src.path.clone())),
+                    message: format!(
+                        "{} '{}' lost: {cause}; reconnecting",
+                        src.role.name(),
+                        src.path
+                    ),
                 };
                 self.event(event, Vec::new());
             }
             DecodeEvent::Restored { attempts } => {
                 src.lost = false;
                 let event = Event {
-                    kind: "stream_restored",
+                    kind: EventKind::StreamRestored { attempts },
                     input: which,
-                    source: Some((src.role.to_string(), src.path.clone())),
-                    counts: vec![("attempts", attempts as i64)],
-                    value: None,
-                    rule: None,
+                    source: Some((src.role, src.path.clone())),
                     message: format!(
                         "{} '{}' restored after {attempts} attempt(s)",
-                        src.role, src.path
+                        src.role.name(),
+                        src.path
                     ),
                 };
                 self.event(event, Vec::new());
@@ -711,67 +700,5 @@ impl Pairer<'_> {
             }
         }
         Ok(())
-    }
-}
-
-struct Job {
-    seq: u64,
-    input: usize,
-    frame: u64,
-    reference: Arc<Frame>,
-    distorted: Frame,
-    set: Arc<MetricSet>,
-    atx: Sender<AggMsg>,
-    ref_pool: FramePool,
-    dist_pool: FramePool,
-    done: Receiver<()>,
-    capture: Option<Arc<crate::worst::WorstCapture>>,
-}
-
-impl Job {
-    fn run(self) {
-        let started = Instant::now();
-        let row = self.set.compute(&self.reference, &self.distorted);
-        let signature = crate::aggregate::Signature::of(&self.reference, &self.distorted);
-        let finished = Instant::now();
-        let decoded_at = match (self.reference.decoded_at, self.distorted.decoded_at) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        if let (Some(c), Ok(r)) = (&self.capture, &row)
-            && let Some(v) = r.values.first()
-        {
-            c.offer(self.input, self.frame, *v, &self.reference, &self.distorted);
-        }
-        let msg = match row {
-            Ok(row) => AggMsg::Row {
-                seq: self.seq,
-                input: self.input,
-                frame: self.frame,
-                ref_frame: self.reference.index,
-                dist_frame: self.distorted.index,
-                pts: self.reference.pts,
-                row,
-                started,
-                finished,
-                decoded_at,
-                signature,
-            },
-            Err(e) => AggMsg::Failed {
-                seq: self.seq,
-                error: Error::Internal(e),
-            },
-        };
-        // A closed aggregator means the run is stopping: the row has nowhere to go.
-        if self.atx.send(msg).is_err() {
-            // stopping
-        }
-        self.dist_pool.give(self.distorted);
-        if let Ok(f) = Arc::try_unwrap(self.reference) {
-            self.ref_pool.give(f);
-        }
-        if self.done.recv().is_err() {
-            // the pairing loop is gone; nothing to release
-        }
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::Sink;
 use crate::error::Error;
-use crate::record::Record;
+use crate::output::records::{Event, EventKind, FrameRecord, Header, WindowRecord};
 
 #[derive(Default)]
 struct InputSeries {
@@ -239,62 +239,73 @@ impl PrometheusSink {
 }
 
 impl Sink for PrometheusSink {
-    fn write(&mut self, record: &Record<'_>, _json: &str) -> Result<(), Error> {
+    fn header(&mut self, h: &Header, _json: &str) -> Result<(), Error> {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        match record {
-            Record::Header(h) => {
-                st.keys = h.keys.clone();
-                let n = h.keys.len();
-                st.inputs = h
-                    .distorted
-                    .iter()
-                    .map(|d| InputSeries {
-                        stream: d.info.path.clone(),
-                        latest: vec![f64::NAN; n],
-                        window_mean: vec![f64::NAN; n],
-                        window_min: vec![f64::NAN; n],
-                        window_max: vec![f64::NAN; n],
-                        frames: 0,
-                        last_pts: f64::NAN,
-                    })
-                    .collect();
+        {
+            st.keys = h.keys.clone();
+            let n = h.keys.len();
+            st.inputs = h
+                .distorted
+                .iter()
+                .map(|d| InputSeries {
+                    stream: d.info.path.clone(),
+                    latest: vec![f64::NAN; n],
+                    window_mean: vec![f64::NAN; n],
+                    window_min: vec![f64::NAN; n],
+                    window_max: vec![f64::NAN; n],
+                    frames: 0,
+                    last_pts: f64::NAN,
+                })
+                .collect();
+        }
+        Ok(())
+    }
+    fn frame(&mut self, f: &FrameRecord<'_>, _json: &str) -> Result<(), Error> {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            if let Some(s) = st.inputs.get_mut(f.input) {
+                for (d, v) in s.latest.iter_mut().zip(f.values) {
+                    *d = *v;
+                }
+                s.frames += 1;
+                s.last_pts = f.pts;
             }
-            Record::Frame(f) => {
-                if let Some(s) = st.inputs.get_mut(f.input) {
-                    for (d, v) in s.latest.iter_mut().zip(f.values) {
-                        *d = *v;
+        }
+        Ok(())
+    }
+    fn window(&mut self, w: &WindowRecord<'_>, _json: &str) -> Result<(), Error> {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            if let Some(s) = st.inputs.get_mut(w.input) {
+                for (i, ws) in w.stats.iter().enumerate() {
+                    if let Some(m) = s.window_mean.get_mut(i) {
+                        *m = ws.mean;
                     }
-                    s.frames += 1;
-                    s.last_pts = f.pts;
-                }
-            }
-            Record::Window(w) => {
-                if let Some(s) = st.inputs.get_mut(w.input) {
-                    for (i, ws) in w.stats.iter().enumerate() {
-                        if let Some(m) = s.window_mean.get_mut(i) {
-                            *m = ws.mean;
-                        }
-                        if let Some(m) = s.window_min.get_mut(i) {
-                            *m = ws.min;
-                        }
-                        if let Some(m) = s.window_max.get_mut(i) {
-                            *m = ws.max;
-                        }
+                    if let Some(m) = s.window_min.get_mut(i) {
+                        *m = ws.min;
+                    }
+                    if let Some(m) = s.window_max.get_mut(i) {
+                        *m = ws.max;
                     }
                 }
             }
-            Record::Event(e) => {
-                let input = match e.input {
-                    Some(i) => i.to_string(),
-                    None => "reference".to_string(),
-                };
-                *st.events.entry((input, e.kind.to_string())).or_insert(0) += 1;
-                if e.kind == "stream_restored" {
-                    let (role, path) = e.source.clone().unwrap_or_default();
-                    *st.reconnects.entry((role, path)).or_insert(0) += 1;
-                }
+        }
+        Ok(())
+    }
+    fn event(&mut self, e: &Event, _json: &str) -> Result<(), Error> {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let input = match e.input {
+                Some(i) => i.to_string(),
+                None => "reference".to_string(),
+            };
+            *st.events
+                .entry((input, e.kind.name().to_string()))
+                .or_insert(0) += 1;
+            if let (EventKind::StreamRestored { .. }, Some((role, path))) = (&e.kind, &e.source) {
+                let (role, path) = (role.name().to_string(), path.clone());
+                *st.reconnects.entry((role, path)).or_insert(0) += 1;
             }
-            Record::Summary(_) => {}
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::pipeline::Report;
+use crate::output::records::{Header, Summary, Timing};
 
 fn fps(frames: u64, secs: f64) -> String {
     if secs > 0.0 && frames > 0 {
@@ -13,10 +13,10 @@ fn fps(frames: u64, secs: f64) -> String {
 }
 
 /// Renders the summary table of a finished run.
-pub fn table(report: &Report) -> String {
+pub fn table(header: &Header, summaries: &[Summary], timing: &Timing) -> String {
     let mut s = String::new();
-    let reference = &report.header.reference.path;
-    for sum in &report.summaries {
+    let reference = &header.reference.path;
+    for sum in summaries {
         let _w = writeln!(
             s,
             "vqm: '{}' vs reference '{}': {} frame(s) compared",
@@ -59,7 +59,7 @@ pub fn table(report: &Report) -> String {
             let _w = writeln!(s, "  PSNR of the mean MSE (dB): {}", parts.join("  "));
         }
     }
-    let t = &report.timing;
+    let t = timing;
     let _w = writeln!(
         s,
         "  speed: decode {} (reference), metrics {} ({} worker threads), overall {} in {:.2} s",

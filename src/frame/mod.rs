@@ -4,6 +4,8 @@
 //! (`stride == width`): rows are copied out of FFmpeg's frames by their
 //! stride once, at decode time. Buffers are recycled through [`FramePool`].
 
+pub mod signature;
+
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 /// Samples of one plane: 8-bit data stays `u8`, 9–16-bit data is `u16`.

@@ -1,0 +1,97 @@
+//! What the monitor receives: measured rows, events and the end of
+//! pairing, each with a sequence number (the aggregator handles them in
+//! sequence order).
+
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::frame::signature::Signature;
+use crate::metrics::Row;
+use crate::output::records::Event;
+
+/// Per-input counts when pairing ends.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PairCounts {
+    /// Reference frames not measured against this input.
+    pub unpaired_reference: u64,
+    /// Distorted frames not measured.
+    pub unpaired_distorted: u64,
+    /// Reference frames whose time had no distorted frame (`--align pts`).
+    pub dropped: u64,
+    /// Reference index minus distorted index of the last pairs.
+    pub offset: i64,
+}
+
+/// A measured pair, as a metric worker sends it.
+pub struct Measured {
+    /// Sequence number.
+    pub seq: u64,
+    /// Distorted input index.
+    pub input: usize,
+    /// Pair index of that input.
+    pub frame: u64,
+    /// Reference frame index.
+    pub ref_frame: u64,
+    /// Distorted frame index.
+    pub dist_frame: u64,
+    /// Reference pts in seconds.
+    pub pts: f64,
+    /// The values.
+    pub row: Row,
+    /// When measuring started.
+    pub started: Instant,
+    /// When it ended.
+    pub finished: Instant,
+    /// When the later of the two frames was decoded.
+    pub decoded_at: Option<Instant>,
+    /// For the detectors.
+    pub signature: Signature,
+}
+
+/// Messages to the aggregator, each with a sequence number: it handles
+/// them in sequence order.
+pub enum AggMsg {
+    /// A measured pair.
+    Row(Measured),
+    /// An event to log (and count).
+    Event {
+        /// Sequence number.
+        seq: u64,
+        /// The event.
+        event: Event,
+        /// Distorted inputs whose summary counts it as a decode error.
+        decode_error_for: Vec<usize>,
+    },
+    /// A pair could not be measured: the run fails.
+    Failed {
+        /// Sequence number.
+        seq: u64,
+        /// Why.
+        error: Error,
+    },
+    /// Pairing is over: write the summaries.
+    Finish {
+        /// Sequence number.
+        seq: u64,
+        /// Per-input counts from pairing.
+        counts: Vec<PairCounts>,
+        /// Reference frames decoded.
+        reference_frames: u64,
+        /// Reference decoder busy time.
+        reference_decode: Duration,
+        /// Stopped by a signal.
+        interrupted: bool,
+    },
+}
+
+impl AggMsg {
+    /// The sequence number.
+    pub fn seq(&self) -> u64 {
+        match self {
+            AggMsg::Row(Measured { seq, .. })
+            | AggMsg::Event { seq, .. }
+            | AggMsg::Failed { seq, .. }
+            | AggMsg::Finish { seq, .. } => *seq,
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! What the monitor keeps of one distorted input over the run, and the
+//! summary record it becomes at the end (pooled values, gates, counts).
+
+use crate::metrics::psnr::RunPsnr;
+use crate::metrics::{Layout, Row};
+use crate::monitor::alert::{Rule, Tracker};
+use crate::monitor::detect::Detector;
+use crate::monitor::gate::Gate;
+use crate::monitor::messages::PairCounts;
+use crate::output::records::{GateResult, Latency, Summary, SyncResult};
+use crate::stats::{Pooled, PooledKey, Rolling};
+
+/// One distorted input's running tally.
+pub struct InputTally {
+    /// The input as given.
+    pub path: String,
+    /// How its frames are converted, if they are.
+    pub conversion: Option<String>,
+    /// The sync result in force.
+    pub sync: Option<SyncResult>,
+    /// Pairs measured.
+    pub pairs: u64,
+    pooled: Vec<PooledKey>,
+    run_psnr: RunPsnr,
+    /// The rolling window.
+    pub rolling: Rolling,
+    /// Pairs since the last window record.
+    pub since_window: usize,
+    /// Decode errors of the reference and of this input.
+    pub decode_errors: u64,
+    /// Times it (or the reference) came back after a loss.
+    pub reconnects: u64,
+    /// Frozen and black detection.
+    pub detector: Detector,
+    /// One tracker per alert rule.
+    pub alerts: Vec<Tracker>,
+    latency: PooledKey,
+}
+
+impl InputTally {
+    /// An empty tally.
+    pub fn new(
+        path: String,
+        conversion: Option<String>,
+        sync: Option<SyncResult>,
+        keys: usize,
+        rolling: Rolling,
+        rules: usize,
+        layout: &Layout,
+    ) -> Self {
+        InputTally {
+            path,
+            conversion,
+            sync,
+            pairs: 0,
+            pooled: (0..keys).map(|_| PooledKey::new()).collect(),
+            run_psnr: RunPsnr::new(layout),
+            rolling,
+            since_window: 0,
+            decode_errors: 0,
+            reconnects: 0,
+            detector: Detector::default(),
+            alerts: (0..rules).map(|_| Tracker::default()).collect(),
+            latency: PooledKey::new(),
+        }
+    }
+
+    /// Adds a measured pair at `pts` (`latency_ms`: from both frames
+    /// decoded to now, when known).
+    pub fn push(&mut self, row: &Row, pts: f64, shares: &[f64], latency_ms: Option<f64>) {
+        if let Some(ms) = latency_ms {
+            self.latency.push(ms);
+        }
+        self.pairs += 1;
+        for (p, v) in self.pooled.iter_mut().zip(&row.values) {
+            p.push(*v);
+        }
+        if let Some(mse) = &row.plane_mse {
+            self.run_psnr.push(mse, shares);
+        }
+        self.rolling.push(pts, &row.values);
+        self.since_window += 1;
+    }
+
+    /// The summary record of input `input`, with its gates evaluated.
+    #[allow(clippy::too_many_arguments)]
+    pub fn summary(
+        &self,
+        input: usize,
+        keys: &[String],
+        rules: &[(Rule, usize)],
+        gates: &[(Gate, usize)],
+        counts: &PairCounts,
+        layout: &Layout,
+        psnr_cap: f64,
+        interrupted: bool,
+    ) -> Summary {
+        let fired: Vec<String> = rules
+            .iter()
+            .zip(&self.alerts)
+            .filter(|(_, t)| t.fired)
+            .map(|((r, _), _)| r.text.clone())
+            .collect();
+        let pooled: Vec<Option<Pooled>> = self.pooled.iter().map(|p| p.finish()).collect();
+        let gate_results: Vec<GateResult> = gates
+            .iter()
+            .map(|(g, k)| g.check(pooled.get(*k).and_then(|p| p.as_ref())))
+            .collect();
+        let latency = match (
+            self.latency.quantile(0.5),
+            self.latency.quantile(0.99),
+            self.latency.finish(),
+        ) {
+            (Some(median), Some(p99), Some(p)) => Some(Latency {
+                median,
+                p99,
+                max: p.max,
+            }),
+            _ => None,
+        };
+        Summary {
+            input,
+            path: self.path.clone(),
+            frames: self.pairs,
+            metrics: keys.iter().cloned().zip(pooled).collect(),
+            gates: gate_results,
+            psnr_global: self.run_psnr.finish(layout, psnr_cap),
+            unpaired_reference: counts.unpaired_reference,
+            unpaired_distorted: counts.unpaired_distorted,
+            decode_errors: self.decode_errors,
+            conversion: self.conversion.clone(),
+            offset: counts.offset,
+            sync: self.sync,
+            frozen_frames: self.detector.frozen_frames,
+            black_frames: self.detector.black_frames,
+            dropped_frames: counts.dropped,
+            reconnects: self.reconnects,
+            alerts: fired,
+            latency_ms: latency,
+            interrupted,
+        }
+    }
+}

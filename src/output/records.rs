@@ -1,0 +1,619 @@
+//! The records vqm writes (SPEC "Records"): header, frame, window, event
+//! and summary. Each is serialised by serde ([`super::json::line`]) as one
+//! compact JSON object with its keys in a fixed order; `null` stands for
+//! a value that does not exist (or is not finite).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::input::InputInfo;
+use crate::metrics::Better;
+use crate::stats::rolling::WindowStat;
+use crate::stats::{Pooled, WindowSpec};
+
+/// Version of the record layout.
+pub const SCHEMA: u64 = 1;
+
+/// The result of a sync search: reference frame `j + offset` pairs with
+/// distorted frame `j`; `psnr` is the mean thumbnail luma PSNR there.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SyncResult {
+    /// Reference index minus distorted index.
+    pub offset: i64,
+    /// How well the thumbnails matched at that offset, dB.
+    pub psnr: f64,
+}
+
+/// One distorted input as the header describes it.
+#[derive(Debug, Clone)]
+pub struct DistortedHeader {
+    /// What the input is.
+    pub info: InputInfo,
+    /// Frames skipped at its start.
+    pub offset: u64,
+    /// Reference frames skipped at the start for this input.
+    pub reference_offset: u64,
+    /// The automatic sync result, if done before the run.
+    pub sync: Option<SyncResult>,
+}
+
+/// The first record of a log.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// The reference input.
+    pub reference: InputInfo,
+    /// Frames skipped at the reference's start.
+    pub reference_offset: u64,
+    /// The distorted inputs, in `input` order.
+    pub distorted: Vec<DistortedHeader>,
+    /// Selected metric names.
+    pub metrics: Vec<String>,
+    /// Record keys of each frame, in order.
+    pub keys: Vec<String>,
+    /// Which way each key is better, as its metric declares (not written:
+    /// it tells the sinks how to rank).
+    pub better: Vec<Better>,
+    /// Planar format measured in.
+    pub measured_format: String,
+    /// Bit depth measured at.
+    pub bit_depth: u32,
+    /// SSIM convention.
+    pub ssim_mode: String,
+    /// PSNR cap in dB.
+    pub psnr_max: f64,
+    /// Rolling window.
+    pub window: WindowSpec,
+    /// Pairing: `index` or `pts`.
+    pub align: String,
+    /// `--sync auto` search range, if asked.
+    pub sync_range: Option<u64>,
+    /// Live monitoring.
+    pub live: bool,
+    /// The kernels' code path (`scalar`, `avx2`, `fma`, `avx512`).
+    pub cpu: String,
+}
+
+/// An input as the header writes it.
+#[derive(Serialize)]
+struct InputOut<'a> {
+    path: &'a str,
+    codec: &'a str,
+    width: u32,
+    height: u32,
+    pix_fmt: &'a str,
+    bit_depth: u32,
+    frame_rate: Option<f64>,
+    conversion: Option<&'a str>,
+    range: &'a str,
+    interlaced: bool,
+    offset: u64,
+}
+
+impl<'a> InputOut<'a> {
+    fn of(info: &'a InputInfo, offset: u64) -> Self {
+        InputOut {
+            path: &info.path,
+            codec: &info.codec,
+            width: info.width,
+            height: info.height,
+            pix_fmt: &info.pix_fmt,
+            bit_depth: info.bit_depth,
+            frame_rate: info.frame_rate,
+            conversion: info.conversion.as_deref(),
+            range: &info.range,
+            interlaced: info.interlaced,
+            offset,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DistortedOut<'a> {
+    #[serde(flatten)]
+    input: InputOut<'a>,
+    reference_offset: u64,
+    sync: Option<SyncResult>,
+}
+
+#[derive(Serialize)]
+struct HeaderOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: u64,
+    version: &'static str,
+    reference: InputOut<'a>,
+    distorted: Vec<DistortedOut<'a>>,
+    metrics: &'a [String],
+    keys: &'a [String],
+    measured_format: &'a str,
+    bit_depth: u32,
+    ssim_mode: &'a str,
+    psnr_max: f64,
+    window: Option<usize>,
+    window_seconds: Option<f64>,
+    align: &'a str,
+    sync_range: Option<u64>,
+    live: bool,
+    cpu: &'a str,
+}
+
+impl Serialize for Header {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (window, window_seconds) = match self.window {
+            WindowSpec::Frames(n) => (Some(n), None),
+            WindowSpec::Seconds(sec) => (None, Some(sec)),
+        };
+        HeaderOut {
+            kind: "header",
+            schema: SCHEMA,
+            version: env!("CARGO_PKG_VERSION"),
+            reference: InputOut::of(&self.reference, self.reference_offset),
+            distorted: self
+                .distorted
+                .iter()
+                .map(|d| DistortedOut {
+                    input: InputOut::of(&d.info, d.offset),
+                    reference_offset: d.reference_offset,
+                    sync: d.sync,
+                })
+                .collect(),
+            metrics: &self.metrics,
+            keys: &self.keys,
+            measured_format: &self.measured_format,
+            bit_depth: self.bit_depth,
+            ssim_mode: &self.ssim_mode,
+            psnr_max: self.psnr_max,
+            window,
+            window_seconds,
+            align: &self.align,
+            sync_range: self.sync_range,
+            live: self.live,
+            cpu: &self.cpu,
+        }
+        .serialize(s)
+    }
+}
+
+/// One measured pair.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameRecord<'a> {
+    /// Distorted input index.
+    pub input: usize,
+    /// The distorted input's path (not in the JSON: `input` says it).
+    pub path: &'a str,
+    /// Index of the pair in output order.
+    pub frame: u64,
+    /// Index of the reference frame in its input.
+    pub ref_frame: u64,
+    /// Index of the distorted frame in its input.
+    pub dist_frame: u64,
+    /// Reference presentation time in seconds from its first frame.
+    pub pts: f64,
+    /// Keys of `values`.
+    pub keys: &'a [String],
+    /// One value per key.
+    pub values: &'a [f64],
+}
+
+impl Serialize for FrameRecord<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(6 + self.keys.len()))?;
+        m.serialize_entry("type", "frame")?;
+        m.serialize_entry("input", &self.input)?;
+        m.serialize_entry("frame", &self.frame)?;
+        m.serialize_entry("ref_frame", &self.ref_frame)?;
+        m.serialize_entry("dist_frame", &self.dist_frame)?;
+        m.serialize_entry("pts", &self.pts)?;
+        for (k, v) in self.keys.iter().zip(self.values) {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// Rolling statistics over the last window of one input.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowRecord<'a> {
+    /// Distorted input index.
+    pub input: usize,
+    /// Last pair index in the window.
+    pub end_frame: u64,
+    /// Pairs in the window.
+    pub frames: u64,
+    /// Keys of `stats`.
+    pub keys: &'a [String],
+    /// Statistics per key.
+    pub stats: &'a [WindowStat],
+}
+
+#[derive(Serialize)]
+struct WindowStatOut {
+    mean: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Serialize for WindowRecord<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(4 + self.keys.len()))?;
+        m.serialize_entry("type", "window")?;
+        m.serialize_entry("input", &self.input)?;
+        m.serialize_entry("end_frame", &self.end_frame)?;
+        m.serialize_entry("frames", &self.frames)?;
+        for (k, st) in self.keys.iter().zip(self.stats) {
+            let v = WindowStatOut {
+                mean: st.mean,
+                min: st.min,
+                max: st.max,
+            };
+            m.serialize_entry(k, &v)?;
+        }
+        m.end()
+    }
+}
+
+/// Which input an event concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// The reference.
+    Reference,
+    /// A distorted input.
+    Distorted,
+}
+
+impl Role {
+    /// `reference` or `distorted`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Reference => "reference",
+            Role::Distorted => "distorted",
+        }
+    }
+}
+
+/// What happened, with the details each kind carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// The pairing offset was found (or not: `psnr` is `None`).
+    Sync {
+        /// Reference index minus distorted index from here on.
+        offset: i64,
+        /// Mean thumbnail luma PSNR at that offset.
+        psnr: Option<f64>,
+    },
+    /// A reference frame had no distorted frame at its time.
+    Dropped {
+        /// The reference frame.
+        ref_frame: u64,
+        /// Its presentation time, if it has one.
+        pts: Option<f64>,
+    },
+    /// A packet or frame failed to decode.
+    DecodeError {
+        /// Frames the input had delivered before.
+        after_frames: u64,
+    },
+    /// A live input went silent or failed.
+    StreamLost {
+        /// Frames the input had delivered before.
+        after_frames: u64,
+    },
+    /// A lost live input is back.
+    StreamRestored {
+        /// Reconnection attempts it took.
+        attempts: u64,
+    },
+    /// The distorted picture repeats while the reference moves.
+    Frozen {
+        /// Pair index.
+        frame: u64,
+        /// Reference frame index.
+        ref_frame: u64,
+    },
+    /// The distorted picture is black while the reference is not.
+    Black {
+        /// Pair index.
+        frame: u64,
+        /// Reference frame index.
+        ref_frame: u64,
+    },
+    /// An alert rule started to hold.
+    Alert {
+        /// Pair index.
+        frame: u64,
+        /// The value that made it hold.
+        value: f64,
+        /// The rule as written.
+        rule: String,
+    },
+    /// An alert rule stopped holding.
+    Recovered {
+        /// Pair index.
+        frame: u64,
+        /// The value that ended it.
+        value: f64,
+        /// The rule as written.
+        rule: String,
+    },
+    /// Frames were left unpaired at the end.
+    Mismatch {
+        /// Reference frames not measured.
+        unpaired_reference: u64,
+        /// Distorted frames not measured.
+        unpaired_distorted: u64,
+    },
+}
+
+impl EventKind {
+    /// The `kind` written in the record.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Sync { .. } => "sync",
+            EventKind::Dropped { .. } => "dropped",
+            EventKind::DecodeError { .. } => "decode_error",
+            EventKind::StreamLost { .. } => "stream_lost",
+            EventKind::StreamRestored { .. } => "stream_restored",
+            EventKind::Frozen { .. } => "frozen",
+            EventKind::Black { .. } => "black",
+            EventKind::Alert { .. } => "alert",
+            EventKind::Recovered { .. } => "recovered",
+            EventKind::Mismatch { .. } => "mismatch",
+        }
+    }
+}
+
+/// Something that happened during the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// Distorted input index it concerns, if any.
+    pub input: Option<usize>,
+    /// Which input it concerns by role and path.
+    pub source: Option<(Role, String)>,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", "event")?;
+        m.serialize_entry("kind", self.kind.name())?;
+        if let Some(i) = self.input {
+            m.serialize_entry("input", &i)?;
+        }
+        if let Some((role, path)) = &self.source {
+            m.serialize_entry("role", role.name())?;
+            m.serialize_entry("path", path)?;
+        }
+        match &self.kind {
+            EventKind::Sync { offset, psnr } => {
+                m.serialize_entry("offset", offset)?;
+                if let Some(p) = psnr {
+                    m.serialize_entry("psnr", p)?;
+                }
+            }
+            EventKind::Dropped { ref_frame, pts } => {
+                m.serialize_entry("ref_frame", ref_frame)?;
+                if let Some(t) = pts {
+                    m.serialize_entry("pts", t)?;
+                }
+            }
+            EventKind::DecodeError { after_frames } | EventKind::StreamLost { after_frames } => {
+                m.serialize_entry("after_frames", after_frames)?;
+            }
+            EventKind::StreamRestored { attempts } => m.serialize_entry("attempts", attempts)?,
+            EventKind::Frozen { frame, ref_frame } | EventKind::Black { frame, ref_frame } => {
+                m.serialize_entry("frame", frame)?;
+                m.serialize_entry("ref_frame", ref_frame)?;
+            }
+            EventKind::Alert { frame, value, rule }
+            | EventKind::Recovered { frame, value, rule } => {
+                m.serialize_entry("frame", frame)?;
+                m.serialize_entry("value", value)?;
+                m.serialize_entry("rule", rule)?;
+            }
+            EventKind::Mismatch {
+                unpaired_reference,
+                unpaired_distorted,
+            } => {
+                m.serialize_entry("unpaired_reference", unpaired_reference)?;
+                m.serialize_entry("unpaired_distorted", unpaired_distorted)?;
+            }
+        }
+        m.serialize_entry("message", &self.message)?;
+        m.end()
+    }
+}
+
+/// One gate evaluated on one input.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateResult {
+    /// The gate as written.
+    pub gate: String,
+    /// The pooled value it looked at (`None` when it does not exist).
+    pub value: Option<f64>,
+    /// Whether the failing condition held (a missing value fails).
+    pub failed: bool,
+}
+
+/// Latency from both frames decoded to the record written, ms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub median: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// The pooled result of one distorted input.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Distorted input index.
+    pub input: usize,
+    /// The distorted input's path.
+    pub path: String,
+    /// Pairs measured.
+    pub frames: u64,
+    /// Pooled figures per key, in key order (`None` for a key never seen).
+    pub metrics: Vec<(String, Option<Pooled>)>,
+    /// Whole-run figures a metric pools itself (e.g. PSNR of the mean MSE
+    /// per plane), by record name: `psnr_global`.
+    pub psnr_global: Option<Vec<(String, f64)>>,
+    /// Reference frames left unpaired.
+    pub unpaired_reference: u64,
+    /// Distorted frames left unpaired.
+    pub unpaired_distorted: u64,
+    /// Decode errors seen on the reference and on this input.
+    pub decode_errors: u64,
+    /// How the distorted frames were converted, if they were.
+    pub conversion: Option<String>,
+    /// Reference index minus distorted index of the last pairs (offsets,
+    /// sync and resyncs included).
+    pub offset: i64,
+    /// The automatic sync result.
+    pub sync: Option<SyncResult>,
+    /// Distorted frames identical to their predecessor while the reference changed.
+    pub frozen_frames: u64,
+    /// Distorted frames black while the reference was not.
+    pub black_frames: u64,
+    /// Reference frames with no distorted frame at their time (`--align pts`).
+    pub dropped_frames: u64,
+    /// Times this input (or the reference) was lost and restored.
+    pub reconnects: u64,
+    /// Alert rules that fired on this input.
+    pub alerts: Vec<String>,
+    /// Quality gates and their outcome.
+    pub gates: Vec<GateResult>,
+    /// Latency from both frames decoded to the record written.
+    pub latency_ms: Option<Latency>,
+    /// Whether the run was stopped by a signal before its inputs ended.
+    pub interrupted: bool,
+}
+
+#[derive(Serialize)]
+struct PooledOut {
+    mean: f64,
+    min: f64,
+    max: f64,
+    stddev: f64,
+    harmonic_mean: Option<f64>,
+    median: f64,
+    p5: f64,
+    p95: f64,
+}
+
+/// Pairs serialised as a JSON object, in order.
+struct Entries<'a, V>(&'a [(String, V)]);
+
+impl<V: Serialize> Serialize for Entries<'_, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Unpaired {
+    reference: u64,
+    distorted: u64,
+}
+
+#[derive(Serialize)]
+struct SummaryOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: u64,
+    input: usize,
+    path: &'a str,
+    frames: u64,
+    metrics: Entries<'a, Option<PooledOut>>,
+    psnr_global: Option<Entries<'a, f64>>,
+    unpaired: Unpaired,
+    decode_errors: u64,
+    conversion: Option<&'a str>,
+    offset: i64,
+    sync: Option<SyncResult>,
+    frozen_frames: u64,
+    black_frames: u64,
+    dropped_frames: u64,
+    reconnects: u64,
+    alerts: &'a [String],
+    gates: &'a [GateResult],
+    latency_ms: Option<Latency>,
+    interrupted: bool,
+}
+
+impl Serialize for Summary {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let metrics: Vec<(String, Option<PooledOut>)> = self
+            .metrics
+            .iter()
+            .map(|(k, p)| {
+                let out = p.as_ref().map(|p| PooledOut {
+                    mean: p.mean,
+                    min: p.min,
+                    max: p.max,
+                    stddev: p.stddev,
+                    harmonic_mean: p.harmonic_mean,
+                    median: p.median,
+                    p5: p.p5,
+                    p95: p.p95,
+                });
+                (k.clone(), out)
+            })
+            .collect();
+        SummaryOut {
+            kind: "summary",
+            schema: SCHEMA,
+            input: self.input,
+            path: &self.path,
+            frames: self.frames,
+            metrics: Entries(&metrics),
+            psnr_global: self.psnr_global.as_deref().map(Entries),
+            unpaired: Unpaired {
+                reference: self.unpaired_reference,
+                distorted: self.unpaired_distorted,
+            },
+            decode_errors: self.decode_errors,
+            conversion: self.conversion.as_deref(),
+            offset: self.offset,
+            sync: self.sync,
+            frozen_frames: self.frozen_frames,
+            black_frames: self.black_frames,
+            dropped_frames: self.dropped_frames,
+            reconnects: self.reconnects,
+            alerts: &self.alerts,
+            gates: &self.gates,
+            latency_ms: self.latency_ms,
+            interrupted: self.interrupted,
+        }
+        .serialize(s)
+    }
+}
+
+/// Timing of a run, for the speed line of the summary table.
+#[derive(Debug, Clone, Default)]
+pub struct Timing {
+    /// Wall-clock time of the whole run.
+    pub wall: Duration,
+    /// Frames the reference decoder delivered.
+    pub reference_frames: u64,
+    /// Time the reference decoder spent working (not waiting on queues).
+    pub reference_decode: Duration,
+    /// Pairs measured over all inputs.
+    pub pairs: u64,
+    /// Time during which at least one pair was being measured (the union
+    /// of the jobs' intervals): the worker pool's busy time.
+    pub compute: Duration,
+    /// Metric worker threads.
+    pub threads: usize,
+}

@@ -1,0 +1,90 @@
+//! The metric workers: each job measures one pair on the rayon pool and
+//! sends its row to the monitor, then gives the frames' buffers back.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::error::Error;
+use crate::frame::signature::Signature;
+use crate::frame::{Frame, FramePool};
+use crate::metrics::MetricSet;
+use crate::monitor::AggMsg;
+use crate::monitor::messages::Measured;
+use crate::monitor::worst::WorstCapture;
+
+/// One pair to measure.
+pub struct Job {
+    /// Sequence number of its row.
+    pub seq: u64,
+    /// Distorted input index.
+    pub input: usize,
+    /// Pair index of that input.
+    pub frame: u64,
+    /// The reference frame (shared by every distorted input's pair).
+    pub reference: Arc<Frame>,
+    /// The distorted frame.
+    pub distorted: Frame,
+    /// The metrics.
+    pub set: Arc<MetricSet>,
+    /// Where the row goes.
+    pub atx: Sender<AggMsg>,
+    /// Where the reference frame's buffer goes back.
+    pub ref_pool: FramePool,
+    /// Where the distorted frame's buffer goes back.
+    pub dist_pool: FramePool,
+    /// Releases the pairing's token when the job ends.
+    pub done: Receiver<()>,
+    /// Keeps pictures of the worst frames.
+    pub capture: Option<Arc<WorstCapture>>,
+}
+
+impl Job {
+    /// Measures the pair and sends its row (or the failure) on.
+    pub fn run(self) {
+        let started = Instant::now();
+        let row = self.set.compute(&self.reference, &self.distorted);
+        let signature = Signature::of(&self.reference, &self.distorted);
+        let finished = Instant::now();
+        let decoded_at = match (self.reference.decoded_at, self.distorted.decoded_at) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        if let (Some(c), Ok(r)) = (&self.capture, &row)
+            && let Some(v) = r.values.first()
+        {
+            c.offer(self.input, self.frame, *v, &self.reference, &self.distorted);
+        }
+        let msg = match row {
+            Ok(row) => AggMsg::Row(Measured {
+                seq: self.seq,
+                input: self.input,
+                frame: self.frame,
+                ref_frame: self.reference.index,
+                dist_frame: self.distorted.index,
+                pts: self.reference.pts,
+                row,
+                started,
+                finished,
+                decoded_at,
+                signature,
+            }),
+            Err(e) => AggMsg::Failed {
+                seq: self.seq,
+                error: Error::Internal(e),
+            },
+        };
+        // A closed aggregator means the run is stopping: the row has nowhere to go.
+        if self.atx.send(msg).is_err() {
+            // stopping
+        }
+        self.dist_pool.give(self.distorted);
+        if let Ok(f) = Arc::try_unwrap(self.reference) {
+            self.ref_pool.give(f);
+        }
+        if self.done.recv().is_err() {
+            // the pairing loop is gone; nothing to release
+        }
+    }
+}
