@@ -4,6 +4,7 @@
 //! module only wires the stages; pairing is [`pair`], the sync search
 //! [`sync`], the metric jobs [`workers`].
 
+pub mod feed;
 pub mod pair;
 pub mod sync;
 pub mod workers;
@@ -28,7 +29,8 @@ pub use crate::output::records::Timing;
 use crate::output::records::{DistortedHeader, Header, Role, Summary, SyncResult};
 use crate::output::{Sink, Sinks};
 use crate::stats::WindowSpec;
-use pair::{Align, PairSettings, Source, pair_loop};
+use feed::{Fed, Feed, Source};
+use pair::{Align, PairSettings, Pairing};
 
 /// Everything a run needs to know.
 #[derive(Clone)]
@@ -352,7 +354,13 @@ pub fn run(
             .name(format!("vqm-decode-{}", role.name()))
             .spawn(move || dec.run(target, tx, p))
             .map_err(|e| Error::Internal(format!("cannot start decoder thread: {e}")))?;
-        Ok(Source::new(role, path, rx, pool, handle))
+        Ok(Source {
+            role,
+            path: path.to_string(),
+            rx,
+            pool,
+            handle: Some(handle),
+        })
     };
     let mut reference = spawn_decoder(rdec, Role::Reference, &settings.reference)?;
     let mut sources = Vec::new();
@@ -400,7 +408,6 @@ pub fn run(
         frames: settings.frames,
         start: settings.start,
         every: settings.every.max(1),
-        capture: capture.clone(),
         pts_guard: header
             .distorted
             .iter()
@@ -410,15 +417,21 @@ pub fn run(
             })
             .collect(),
     };
-    let (paired, mut sources, counts) = pair_loop(
-        &mut reference,
-        sources,
-        &pair_settings,
-        &set,
-        &workers,
-        &atx,
-        &stop,
-    );
+    let mut pairing = Pairing::new(pair_settings, &settings.reference, &settings.distorted);
+    let Fed {
+        result: paired,
+        counts,
+        reference_frames: ref_frames,
+        reference_finished,
+    } = Feed {
+        set: &set,
+        workers: &workers,
+        atx: &atx,
+        stop: &stop,
+        in_flight: 2,
+        capture: capture.clone(),
+    }
+    .run(&mut pairing, &reference, &sources);
     if paired.is_err() {
         fatal.store(true, Ordering::Relaxed);
     }
@@ -428,7 +441,6 @@ pub fn run(
     // Stop the decoders, unblock any waiting on a full queue, collect them.
     stop.store(true, Ordering::Relaxed);
     let mut ref_busy = Duration::ZERO;
-    let ref_frames = reference.delivered;
     let mut panicked = None;
     // A decoder blocked reading a silent pipe or FIFO cannot see the stop
     // until its read returns, which may be never: it gets a short grace,
@@ -476,7 +488,7 @@ pub fn run(
         counts,
         reference_frames: ref_frames,
         reference_decode: ref_busy,
-        interrupted: interrupted && !reference.is_ended(),
+        interrupted: interrupted && !reference_finished,
     });
     drop(atx);
     let result = aggregator

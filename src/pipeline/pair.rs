@@ -1,26 +1,20 @@
-//! Pairing: pulls frames from the decoders, skips offsets, pairs by index or
-//! by presentation time, re-synchronises after a live input comes back, and
-//! hands each pair to the metric workers. Every frame is either paired or
-//! counted as unpaired; queues are bounded, and a lost input never makes the
-//! healthy one queue without bound.
+//! Pairing as a state machine: decoder messages in ([`Pairing::receive`]),
+//! pairs, released frames and events out (through [`PairOut`]). It skips
+//! offsets, pairs by index or by presentation time, re-synchronises after a
+//! live input comes back, and counts every frame it does not pair. It
+//! neither blocks nor spawns: [`super::feed`] drives it from the decoders'
+//! channels, and the unit tests below drive it frame by frame.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-use std::time::Duration;
-
-use crossbeam_channel::{Receiver, Select, Sender, bounded};
 
 use crate::error::Error;
-use crate::frame::{Frame, FramePool};
+use crate::frame::Frame;
 use crate::input::DecodeEvent;
-use crate::metrics::{MetricSet, same_layout};
-use crate::monitor::worst::WorstCapture;
-use crate::monitor::{AggMsg, PairCounts};
+use crate::metrics::same_layout;
+use crate::monitor::PairCounts;
 use crate::output::records::{Event, EventKind, Role};
 use crate::pipeline::sync::{self, Thumb};
-use crate::pipeline::workers::Job;
 
 /// How frames are paired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,94 +26,17 @@ pub enum Align {
     Pts,
 }
 
-/// A decoder's output as the pairing sees it.
-pub struct Source {
-    /// Which input it is.
-    pub role: Role,
-    /// The input as given.
-    pub path: String,
-    /// Decoder output.
-    pub rx: Receiver<DecodeEvent>,
-    /// Where its frame buffers go back.
-    pub pool: FramePool,
-    /// Its decoder thread, returning its busy time.
-    pub handle: Option<JoinHandle<Duration>>,
-    queue: VecDeque<Frame>,
-    ended: bool,
-    finished: bool,
-    lost: bool,
-    /// Frames received.
-    pub delivered: u64,
+/// Which input a message or frame belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// The reference.
+    Reference,
+    /// Distorted input `i`.
+    Distorted(usize),
 }
 
-impl Source {
-    /// Wraps a decoder's channel.
-    pub fn new(
-        role: Role,
-        path: &str,
-        rx: Receiver<DecodeEvent>,
-        pool: FramePool,
-        handle: JoinHandle<Duration>,
-    ) -> Self {
-        Source {
-            role,
-            path: path.to_string(),
-            rx,
-            pool,
-            handle: Some(handle),
-            queue: VecDeque::new(),
-            ended: false,
-            finished: false,
-            lost: false,
-            delivered: 0,
-        }
-    }
-
-    /// Whether the input reached its end (not merely stopped).
-    pub fn is_ended(&self) -> bool {
-        self.finished
-    }
-}
-
-struct Sync {
-    need: usize,
-    max: usize,
-    refs: Vec<Thumb>,
-    dists: Vec<Thumb>,
-    ref_seen: u64,
-    dist_seen: u64,
-}
-
-impl Sync {
-    fn new(max: usize) -> Self {
-        Sync {
-            need: max + sync::COMPARE_FRAMES,
-            max,
-            refs: Vec::new(),
-            dists: Vec::new(),
-            ref_seen: 0,
-            dist_seen: 0,
-        }
-    }
-}
-
-struct Dist {
-    src: Source,
-    ref_skip: u64,
-    dist_skip: u64,
-    sync: Option<Sync>,
-    seen: u64,
-    unpaired_ref: u64,
-    unpaired_dist: u64,
-    dropped: u64,
-    offset: i64,
-    /// Index pairing checked by timestamps: the pts difference of the
-    /// first pair, which later pairs must keep.
-    guard: bool,
-    pts_delta: Option<f64>,
-}
-
-/// What pairing needs besides the sources.
+/// What pairing needs to know.
+#[derive(Debug, Clone, Default)]
 pub struct PairSettings {
     /// Index or pts pairing.
     pub align: Align,
@@ -144,497 +61,242 @@ pub struct PairSettings {
     pub start: Option<f64>,
     /// Measure every Nth pair.
     pub every: u64,
-    /// Keeps pictures of the worst frames.
-    pub capture: Option<Arc<WorstCapture>>,
     /// Per distorted input: check index pairs against timestamps (same
     /// constant frame rate on both sides), so a frame lost to a decode
     /// error is never paired with the wrong one.
     pub pts_guard: Vec<bool>,
 }
 
-/// Runs pairing to the end of the reference (or a stop). Returns the next
-/// sequence number and per-input counts.
-#[allow(clippy::too_many_arguments)]
-pub fn pair_loop(
-    reference: &mut Source,
-    sources: Vec<Source>,
-    settings: &PairSettings,
-    set: &Arc<MetricSet>,
-    workers: &rayon::ThreadPool,
-    atx: &Sender<AggMsg>,
-    stop: &AtomicBool,
-) -> (Result<u64, Error>, Vec<Source>, Vec<PairCounts>) {
-    let mut dists: Vec<Dist> = sources
-        .into_iter()
-        .enumerate()
-        .map(|(i, src)| Dist {
-            src,
-            ref_skip: settings.ref_skip.get(i).copied().unwrap_or(0),
-            dist_skip: settings.dist_skip.get(i).copied().unwrap_or(0),
-            sync: (settings.sync_at_start && settings.align == Align::Index)
-                .then(|| Sync::new(settings.sync_range)),
-            seen: 0,
-            unpaired_ref: 0,
-            unpaired_dist: 0,
-            dropped: 0,
-            offset: settings.ref_skip.get(i).copied().unwrap_or(0) as i64
-                - settings.dist_skip.get(i).copied().unwrap_or(0) as i64,
-            guard: settings.align == Align::Index
-                && settings.pts_guard.get(i).copied().unwrap_or(false),
-            pts_delta: None,
-        })
-        .collect();
-    let mut p = Pairer {
-        settings,
-        set,
-        workers,
-        atx,
-        stop,
-        seq: 0,
-        tokens: bounded::<()>(settings.queue_cap.max(1)),
-    };
-    let r = p.run(reference, &mut dists);
-    let counts = dists
-        .iter()
-        .map(|d| PairCounts {
-            unpaired_reference: d.unpaired_ref,
-            unpaired_distorted: d.unpaired_dist,
-            dropped: d.dropped,
-            offset: d.offset,
-        })
-        .collect();
-    (
-        r.map(|()| p.seq),
-        dists.into_iter().map(|d| d.src).collect(),
-        counts,
-    )
+/// Where pairing's results go.
+pub trait PairOut {
+    /// A pair to measure: pair `index` of distorted input `input`.
+    fn pair(
+        &mut self,
+        input: usize,
+        index: u64,
+        reference: &Arc<Frame>,
+        distorted: Frame,
+    ) -> Result<(), Error>;
+    /// A frame that is done with (not measured, or its pairs all sent):
+    /// its buffer can be reused.
+    fn release(&mut self, who: Who, frame: Frame);
+    /// An event; `decode_error_for` lists the distorted inputs whose
+    /// summary counts it as a decode error.
+    fn event(&mut self, event: Event, decode_error_for: Vec<usize>);
 }
 
-struct Pairer<'a> {
-    settings: &'a PairSettings,
-    set: &'a Arc<MetricSet>,
-    workers: &'a rayon::ThreadPool,
-    atx: &'a Sender<AggMsg>,
-    stop: &'a AtomicBool,
-    seq: u64,
-    tokens: (Sender<()>, Receiver<()>),
+/// An input as pairing sees it: its queue and its state.
+#[derive(Debug)]
+struct Side {
+    role: Role,
+    path: String,
+    queue: VecDeque<Frame>,
+    /// No more messages will come (ended, failed or disconnected).
+    ended: bool,
+    /// It reached its end (not merely stopped).
+    finished: bool,
+    lost: bool,
+    delivered: u64,
 }
 
-enum Pull {
-    Got,
-    Idle,
-}
-
-impl Pairer<'_> {
-    fn next_seq(&mut self) -> u64 {
-        let s = self.seq;
-        self.seq += 1;
-        s
+impl Side {
+    fn new(role: Role, path: &str) -> Self {
+        Side {
+            role,
+            path: path.to_string(),
+            queue: VecDeque::new(),
+            ended: false,
+            finished: false,
+            lost: false,
+            delivered: 0,
+        }
     }
 
-    fn event(&mut self, event: Event, decode_error_for: Vec<usize>) {
-        let seq = self.next_seq();
-        if self
-            .atx
-            .send(AggMsg::Event {
-                seq,
-                event,
-                decode_error_for,
+    fn drained(&self) -> bool {
+        self.ended && self.queue.is_empty()
+    }
+}
+
+/// A sync search in progress: thumbnails of both inputs' frames.
+#[derive(Debug)]
+struct Search {
+    need: usize,
+    max: usize,
+    refs: Vec<Thumb>,
+    dists: Vec<Thumb>,
+    ref_seen: u64,
+    dist_seen: u64,
+}
+
+impl Search {
+    fn new(max: usize) -> Self {
+        Search {
+            need: max + sync::COMPARE_FRAMES,
+            max,
+            refs: Vec::new(),
+            dists: Vec::new(),
+            ref_seen: 0,
+            dist_seen: 0,
+        }
+    }
+}
+
+/// One distorted input's pairing state.
+#[derive(Debug)]
+struct Dist {
+    side: Side,
+    ref_skip: u64,
+    dist_skip: u64,
+    search: Option<Search>,
+    seen: u64,
+    unpaired_ref: u64,
+    unpaired_dist: u64,
+    dropped: u64,
+    offset: i64,
+    /// Index pairing checked by timestamps: the pts difference of the
+    /// first pair, which later pairs must keep.
+    guard: bool,
+    pts_delta: Option<f64>,
+}
+
+/// Where a run of pairing stands after [`Pairing::advance`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// It needs more messages.
+    Wants,
+    /// The reference is over: what is left of the distorted inputs is
+    /// unpaired ([`Pairing::finish_input`]).
+    ReferenceDone,
+    /// `--frames` reached on every input: done.
+    LimitReached,
+}
+
+/// The pairing state of a run.
+#[derive(Debug)]
+pub struct Pairing {
+    settings: PairSettings,
+    reference: Side,
+    dists: Vec<Dist>,
+}
+
+impl Pairing {
+    /// Pairs `reference` with each of `distorted`.
+    pub fn new(settings: PairSettings, reference: &str, distorted: &[String]) -> Self {
+        let dists = distorted
+            .iter()
+            .enumerate()
+            .map(|(i, path)| {
+                let ref_skip = settings.ref_skip.get(i).copied().unwrap_or(0);
+                let dist_skip = settings.dist_skip.get(i).copied().unwrap_or(0);
+                Dist {
+                    side: Side::new(Role::Distorted, path),
+                    ref_skip,
+                    dist_skip,
+                    search: (settings.sync_at_start && settings.align == Align::Index)
+                        .then(|| Search::new(settings.sync_range)),
+                    seen: 0,
+                    unpaired_ref: 0,
+                    unpaired_dist: 0,
+                    dropped: 0,
+                    offset: ref_skip as i64 - dist_skip as i64,
+                    guard: settings.align == Align::Index
+                        && settings.pts_guard.get(i).copied().unwrap_or(false),
+                    pts_delta: None,
+                }
             })
-            .is_err()
-        {
-            // the aggregator stopped: the run is ending
+            .collect();
+        Pairing {
+            reference: Side::new(Role::Reference, reference),
+            dists,
+            settings,
         }
     }
 
-    fn run(&mut self, reference: &mut Source, dists: &mut [Dist]) -> Result<(), Error> {
-        let n = dists.len();
-        loop {
-            if self.stop.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            self.settle(dists);
-            while self.release_ready(reference, dists)? {}
-            if reference.ended && reference.queue.is_empty() {
-                break;
-            }
-            if let Some(limit) = self.settings.frames
-                && dists
-                    .iter()
-                    .all(|d| d.seen >= limit || (d.src.ended && d.src.queue.is_empty()))
-            {
-                // --frames: done; what was not reached is not a mismatch
-                return Ok(());
-            }
-            // A lost reference: keep the distorted inputs flowing, unpaired.
-            if reference.lost && reference.queue.is_empty() {
-                for d in dists.iter_mut() {
-                    while let Some(f) = d.src.queue.pop_front() {
-                        d.unpaired_dist += 1;
-                        d.src.pool.give(f);
-                    }
-                }
-            }
-            match self.pull(reference, dists, n)? {
-                Pull::Got => {}
-                Pull::Idle => {
-                    if reference.ended && reference.queue.is_empty() {
-                        break;
-                    }
-                }
-            }
-        }
-        // The reference has ended: the rest of every distorted input is unpaired.
-        for (i, d) in dists.iter_mut().enumerate() {
-            loop {
-                if self.stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                while let Some(f) = d.src.queue.pop_front() {
-                    d.unpaired_dist += 1;
-                    d.src.pool.give(f);
-                }
-                if d.src.ended {
-                    break;
-                }
-                let msg = match d.src.rx.recv_timeout(Duration::from_millis(100)) {
-                    Ok(m) => m,
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                        d.src.ended = true;
-                        break;
-                    }
-                };
-                self.handle(Some(i), &mut d.src, msg, n)?;
-                if d.src.lost {
-                    // a live input that drops after the reference ended: stop here
-                    break;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies pending skips and feeds re-synchronisation.
-    fn settle(&mut self, dists: &mut [Dist]) {
-        for i in 0..dists.len() {
-            let d = &mut dists[i];
-            while d.dist_skip > 0 {
-                match d.src.queue.pop_front() {
-                    Some(f) => {
-                        d.dist_skip -= 1;
-                        d.unpaired_dist += 1;
-                        d.src.pool.give(f);
-                    }
-                    None => break,
-                }
-            }
-            if let Some(sync) = d.sync.as_mut() {
-                while let Some(f) = d.src.queue.pop_front() {
-                    sync.dist_seen += 1;
-                    if sync.dists.len() < sync.need {
-                        sync.dists.push(sync::thumb(&f));
-                    }
-                    d.unpaired_dist += 1;
-                    d.src.pool.give(f);
-                }
-            }
-            self.finish_sync(i, dists);
+    fn side(&self, who: Who) -> Option<&Side> {
+        match who {
+            Who::Reference => Some(&self.reference),
+            Who::Distorted(i) => self.dists.get(i).map(|d| &d.side),
         }
     }
 
-    fn finish_sync(&mut self, i: usize, dists: &mut [Dist]) {
-        let d = &mut dists[i];
-        let Some(sync) = d.sync.as_ref() else { return };
-        let enough = sync.refs.len() >= sync.need && sync.dists.len() >= sync.need;
-        // an input that ended mid-search: decide on what there is
-        let starved = d.src.ended && !sync.refs.is_empty();
-        if !enough && !starved {
-            return;
-        }
-        let Some(sync) = d.sync.take() else { return };
-        let found = sync::best_offset(&sync.refs, &sync.dists, sync.max, self.settings.peak);
-        let (o, psnr) = found.unwrap_or((0, f64::NAN));
-        // Pairs must satisfy ref_index − dist_index = o, counted from the
-        // start of the search; the next frames are ref_seen and dist_seen.
-        let c = sync.ref_seen as i64 - sync.dist_seen as i64;
-        if c < o {
-            d.ref_skip += (o - c) as u64;
-        } else {
-            d.dist_skip += (c - o) as u64;
-        }
-        d.offset = o;
-        d.pts_delta = None;
-        let message = match found {
-            Some(_) => format!(
-                "'{}' synchronised: reference frame j+{o} pairs with distorted frame j (mean luma PSNR {psnr:.2} dB)",
-                d.src.path
-            ),
-            None => format!(
-                "'{}': too few frames to synchronise; pairing as they come",
-                d.src.path
-            ),
-        };
-        let ev = Event {
-            kind: EventKind::Sync {
-                offset: o,
-                psnr: found.map(|(_, p)| p),
-            },
-            input: Some(i),
-            source: Some((Role::Distorted, d.src.path.clone())),
-            message,
-        };
-        self.event(ev, Vec::new());
-    }
-
-    /// Decides the reference head frame for every input if it can.
-    /// Returns whether it released one.
-    fn release_ready(&mut self, reference: &mut Source, dists: &mut [Dist]) -> Result<bool, Error> {
-        let Some(head) = reference.queue.front() else {
-            return Ok(false);
-        };
-        let tol = self.settings.pts_tolerance;
-        // Can every input decide on this reference frame now?
-        for d in dists.iter_mut() {
-            if d.ref_skip > 0
-                || d.sync.is_some()
-                || d.src.lost
-                || d.src.ended && d.src.queue.is_empty()
-            {
-                continue;
-            }
-            if d.guard
-                && let (Some(h), Some(delta)) = (head.abs_pts, d.pts_delta)
-            {
-                // a distorted frame whose reference frame was lost
-                while let Some(f) = d.src.queue.front() {
-                    match f.abs_pts {
-                        Some(t) if (t - h) - delta < -tol => {
-                            if let Some(f) = d.src.queue.pop_front() {
-                                d.unpaired_dist += 1;
-                                d.src.pool.give(f);
-                            }
-                        }
-                        _ => break,
-                    }
-                }
-            }
-            if self.settings.align == Align::Pts {
-                // distorted frames earlier than this reference frame can
-                // match no reference frame any more
-                if let Some(h) = head.abs_pts {
-                    while let Some(f) = d.src.queue.front() {
-                        match f.abs_pts {
-                            Some(t) if t < h - tol => {
-                                if let Some(f) = d.src.queue.pop_front() {
-                                    d.unpaired_dist += 1;
-                                    d.src.pool.give(f);
-                                }
-                            }
-                            _ => break,
-                        }
-                    }
-                }
-            }
-            if d.src.queue.is_empty() && !d.src.ended && !d.src.lost {
-                return Ok(false);
-            }
-        }
-        let Some(rf) = reference.queue.pop_front() else {
-            return Ok(false);
-        };
-        let rf = Arc::new(rf);
-        for (i, d) in dists.iter_mut().enumerate() {
-            if d.ref_skip > 0 {
-                d.ref_skip -= 1;
-                d.unpaired_ref += 1;
-                continue;
-            }
-            if let Some(sync) = d.sync.as_mut() {
-                sync.ref_seen += 1;
-                if sync.refs.len() < sync.need {
-                    sync.refs.push(sync::thumb(&rf));
-                }
-                d.unpaired_ref += 1;
-                continue;
-            }
-            let take = match d.src.queue.front() {
-                None => false,
-                Some(df) => match self.settings.align {
-                    Align::Index if d.guard => match (rf.abs_pts, df.abs_pts, d.pts_delta) {
-                        // later than expected: this reference frame's partner was lost
-                        (Some(r), Some(t), Some(delta)) => (t - r) - delta <= tol,
-                        _ => true,
-                    },
-                    Align::Index => true,
-                    Align::Pts => match (rf.abs_pts, df.abs_pts) {
-                        (Some(r), Some(t)) => (t - r).abs() <= tol,
-                        _ => true,
-                    },
-                },
-            };
-            if !take {
-                d.unpaired_ref += 1;
-                if (self.settings.align == Align::Pts || d.guard)
-                    && !d.src.lost
-                    && !(d.src.ended && d.src.queue.is_empty())
-                {
-                    d.dropped += 1;
-                    let ev = Event {
-                        kind: EventKind::Dropped {
-                            ref_frame: rf.index,
-                            pts: rf.abs_pts,
-                        },
-                        input: Some(i),
-                        source: Some((Role::Distorted, d.src.path.clone())),
-                        message: format!(
-                            "'{}' has no frame at {:.3} s (reference frame {})",
-                            d.src.path,
-                            rf.abs_pts.unwrap_or(f64::NAN),
-                            rf.index
-                        ),
-                    };
-                    self.event(ev, Vec::new());
-                }
-                continue;
-            }
-            let Some(df) = d.src.queue.pop_front() else {
-                continue;
-            };
-            if self.settings.frames.is_some_and(|n| d.seen >= n) {
-                d.src.pool.give(df);
-                continue;
-            }
-            let index = d.seen;
-            d.seen += 1;
-            if index % self.settings.every != 0 {
-                // --every: not measured, on purpose
-                d.src.pool.give(df);
-                continue;
-            }
-            if !same_layout(&rf, &df) {
-                return Err(Error::Internal(format!(
-                    "frame {} of '{}' was not converted to the reference layout",
-                    df.index, d.src.path
-                )));
-            }
-            d.offset = rf.index as i64 - df.index as i64;
-            if d.guard
-                && d.pts_delta.is_none()
-                && let (Some(r), Some(t)) = (rf.abs_pts, df.abs_pts)
-            {
-                d.pts_delta = Some(t - r);
-            }
-            if self.tokens.0.send(()).is_err() {
-                return Err(Error::Internal("worker tokens closed".to_string()));
-            }
-            let job = Job {
-                seq: self.next_seq(),
-                input: i,
-                frame: index,
-                reference: rf.clone(),
-                distorted: df,
-                set: self.set.clone(),
-                atx: self.atx.clone(),
-                ref_pool: reference.pool.clone(),
-                dist_pool: d.src.pool.clone(),
-                done: self.tokens.1.clone(),
-                capture: self.settings.capture.clone(),
-            };
-            self.workers.spawn(move || job.run());
-        }
-        if let Ok(f) = Arc::try_unwrap(rf) {
-            reference.pool.give(f);
-        }
-        Ok(true)
-    }
-
-    /// Waits (100 ms at most) for the next message of an input that has
-    /// room in its queue, and handles it.
-    fn pull(
-        &mut self,
-        reference: &mut Source,
-        dists: &mut [Dist],
-        n: usize,
-    ) -> Result<Pull, Error> {
+    /// Whether `who` may send another message now: not ended, and room in
+    /// its queue.
+    pub fn has_room(&self, who: Who) -> bool {
         let cap = self.settings.queue_cap.max(1);
-        let mut rxs: Vec<Receiver<DecodeEvent>> = Vec::new();
-        let mut ids: Vec<Option<usize>> = Vec::new();
-        if !reference.ended && reference.queue.len() < cap {
-            rxs.push(reference.rx.clone());
-            ids.push(None);
-        }
-        for (i, d) in dists.iter().enumerate() {
-            if !d.src.ended && d.src.queue.len() < cap {
-                rxs.push(d.src.rx.clone());
-                ids.push(Some(i));
-            }
-        }
-        if ids.is_empty() {
-            return Ok(Pull::Idle);
-        }
-        let (index, msg) = {
-            let mut sel = Select::new();
-            for rx in &rxs {
-                sel.recv(rx);
-            }
-            let op = match sel.select_timeout(Duration::from_millis(100)) {
-                Ok(op) => op,
-                Err(_) => return Ok(Pull::Idle),
-            };
-            let index = op.index();
-            let msg = op.recv(&rxs[index]);
-            (index, msg)
-        };
-        let which = ids[index];
-        let src = match which {
-            None => &mut *reference,
-            Some(i) => &mut dists[i].src,
-        };
-        match msg {
-            Ok(m) => {
-                let restored = matches!(m, DecodeEvent::Restored { .. });
-                self.handle(which, src, m, n)?;
-                if restored && self.settings.align == Align::Index {
-                    // the timeline jumped: find the pairing again
-                    let targets: Vec<usize> = match which {
-                        Some(i) => vec![i],
-                        None => (0..n).collect(),
-                    };
-                    for i in targets {
-                        dists[i].pts_delta = None;
-                        dists[i].sync = Some(Sync::new(self.settings.sync_range));
-                        dists[i].ref_skip = 0;
-                        dists[i].dist_skip = 0;
-                    }
-                }
-            }
-            Err(_) => {
-                src.ended = true;
-                if !self.stop.load(Ordering::Relaxed) {
-                    return Err(Error::Internal(format!(
-                        "decoder of '{}' stopped without a reason",
-                        src.path
-                    )));
-                }
-            }
-        }
-        Ok(Pull::Got)
+        self.side(who)
+            .is_some_and(|s| !s.ended && s.queue.len() < cap)
     }
 
-    fn handle(
+    /// Whether `who` will send nothing more.
+    pub fn is_ended(&self, who: Who) -> bool {
+        self.side(who).is_none_or(|s| s.ended)
+    }
+
+    /// Whether a distorted input is lost (a live input reconnecting).
+    pub fn is_lost(&self, who: Who) -> bool {
+        self.side(who).is_some_and(|s| s.lost)
+    }
+
+    /// Whether the reference reached its end (not merely stopped).
+    pub fn reference_finished(&self) -> bool {
+        self.reference.finished
+    }
+
+    /// Frames the reference delivered.
+    pub fn reference_delivered(&self) -> u64 {
+        self.reference.delivered
+    }
+
+    /// Per-input counts so far.
+    pub fn counts(&self) -> Vec<PairCounts> {
+        self.dists
+            .iter()
+            .map(|d| PairCounts {
+                unpaired_reference: d.unpaired_ref,
+                unpaired_distorted: d.unpaired_dist,
+                dropped: d.dropped,
+                offset: d.offset,
+            })
+            .collect()
+    }
+
+    /// The channel of `who` closed without an end message.
+    pub fn disconnected(&mut self, who: Who) {
+        if let Some(s) = self.side_mut(who) {
+            s.ended = true;
+        }
+    }
+
+    fn side_mut(&mut self, who: Who) -> Option<&mut Side> {
+        match who {
+            Who::Reference => Some(&mut self.reference),
+            Who::Distorted(i) => self.dists.get_mut(i).map(|d| &mut d.side),
+        }
+    }
+
+    /// Takes one message of `who`'s decoder.
+    pub fn receive(
         &mut self,
-        which: Option<usize>,
-        src: &mut Source,
+        who: Who,
         msg: DecodeEvent,
-        n: usize,
+        out: &mut impl PairOut,
     ) -> Result<(), Error> {
+        let n = self.dists.len();
+        let restored = matches!(msg, DecodeEvent::Restored { .. });
+        let which = match who {
+            Who::Reference => None,
+            Who::Distorted(i) => Some(i),
+        };
+        let start = self.settings.start;
+        let Some(src) = self.side_mut(who) else {
+            return Ok(());
+        };
         match msg {
             DecodeEvent::Frame(f) => {
                 src.delivered += 1;
-                if self.settings.start.is_some_and(|t| f.pts < t - 1e-9) {
+                if start.is_some_and(|t| f.pts < t - 1e-9) {
                     // --start: before the requested time, skipped on purpose
-                    src.pool.give(f);
+                    out.release(who, f);
                 } else {
                     src.queue.push_back(f);
                 }
@@ -652,7 +314,7 @@ impl Pairer<'_> {
                     Some(i) => vec![i],
                     None => (0..n).collect(),
                 };
-                self.event(event, for_inputs);
+                out.event(event, for_inputs);
             }
             DecodeEvent::Lost { cause } => {
                 src.lost = true;
@@ -668,7 +330,7 @@ impl Pairer<'_> {
                         src.path
                     ),
                 };
-                self.event(event, Vec::new());
+                out.event(event, Vec::new());
             }
             DecodeEvent::Restored { attempts } => {
                 src.lost = false;
@@ -682,7 +344,7 @@ impl Pairer<'_> {
                         src.path
                     ),
                 };
-                self.event(event, Vec::new());
+                out.event(event, Vec::new());
             }
             DecodeEvent::End { frames } => {
                 src.ended = true;
@@ -699,6 +361,664 @@ impl Pairer<'_> {
                 return Err(e);
             }
         }
+        if restored && self.settings.align == Align::Index {
+            // the timeline jumped: find the pairing again
+            let targets: Vec<usize> = match which {
+                Some(i) => vec![i],
+                None => (0..n).collect(),
+            };
+            for i in targets {
+                let d = &mut self.dists[i];
+                d.pts_delta = None;
+                d.search = Some(Search::new(self.settings.sync_range));
+                d.ref_skip = 0;
+                d.dist_skip = 0;
+            }
+        }
         Ok(())
+    }
+
+    /// Pairs what can be paired with the frames received so far.
+    pub fn advance(&mut self, out: &mut impl PairOut) -> Result<Progress, Error> {
+        self.settle(out);
+        while self.release_ready(out)? {}
+        if self.reference.drained() {
+            return Ok(Progress::ReferenceDone);
+        }
+        if let Some(limit) = self.settings.frames
+            && self
+                .dists
+                .iter()
+                .all(|d| d.seen >= limit || d.side.drained())
+        {
+            // --frames: done; what was not reached is not a mismatch
+            return Ok(Progress::LimitReached);
+        }
+        // A lost reference: keep the distorted inputs flowing, unpaired.
+        if self.reference.lost && self.reference.queue.is_empty() {
+            for (i, d) in self.dists.iter_mut().enumerate() {
+                while let Some(f) = d.side.queue.pop_front() {
+                    d.unpaired_dist += 1;
+                    out.release(Who::Distorted(i), f);
+                }
+            }
+        }
+        Ok(Progress::Wants)
+    }
+
+    /// After the reference ended: counts what input `i` has queued as
+    /// unpaired. Returns whether the input has ended.
+    pub fn finish_input(&mut self, i: usize, out: &mut impl PairOut) -> bool {
+        let Some(d) = self.dists.get_mut(i) else {
+            return true;
+        };
+        while let Some(f) = d.side.queue.pop_front() {
+            d.unpaired_dist += 1;
+            out.release(Who::Distorted(i), f);
+        }
+        d.side.ended
+    }
+
+    /// Applies pending skips and feeds the sync searches.
+    fn settle(&mut self, out: &mut impl PairOut) {
+        for i in 0..self.dists.len() {
+            let d = &mut self.dists[i];
+            while d.dist_skip > 0 {
+                match d.side.queue.pop_front() {
+                    Some(f) => {
+                        d.dist_skip -= 1;
+                        d.unpaired_dist += 1;
+                        out.release(Who::Distorted(i), f);
+                    }
+                    None => break,
+                }
+            }
+            if let Some(search) = d.search.as_mut() {
+                while let Some(f) = d.side.queue.pop_front() {
+                    search.dist_seen += 1;
+                    if search.dists.len() < search.need {
+                        search.dists.push(sync::thumb(&f));
+                    }
+                    d.unpaired_dist += 1;
+                    out.release(Who::Distorted(i), f);
+                }
+            }
+            self.finish_search(i, out);
+        }
+    }
+
+    fn finish_search(&mut self, i: usize, out: &mut impl PairOut) {
+        let peak = self.settings.peak;
+        let d = &mut self.dists[i];
+        let Some(search) = d.search.as_ref() else {
+            return;
+        };
+        let enough = search.refs.len() >= search.need && search.dists.len() >= search.need;
+        // an input that ended mid-search: decide on what there is
+        let starved = d.side.ended && !search.refs.is_empty();
+        if !enough && !starved {
+            return;
+        }
+        let Some(search) = d.search.take() else {
+            return;
+        };
+        let found = sync::best_offset(&search.refs, &search.dists, search.max, peak);
+        let (o, psnr) = found.unwrap_or((0, f64::NAN));
+        // Pairs must satisfy ref_index − dist_index = o, counted from the
+        // start of the search; the next frames are ref_seen and dist_seen.
+        let c = search.ref_seen as i64 - search.dist_seen as i64;
+        if c < o {
+            d.ref_skip += (o - c) as u64;
+        } else {
+            d.dist_skip += (c - o) as u64;
+        }
+        d.offset = o;
+        d.pts_delta = None;
+        let message = match found {
+            Some(_) => format!(
+                "'{}' synchronised: reference frame j+{o} pairs with distorted frame j (mean luma PSNR {psnr:.2} dB)",
+                d.side.path
+            ),
+            None => format!(
+                "'{}': too few frames to synchronise; pairing as they come",
+                d.side.path
+            ),
+        };
+        let event = Event {
+            kind: EventKind::Sync {
+                offset: o,
+                psnr: found.map(|(_, p)| p),
+            },
+            input: Some(i),
+            source: Some((Role::Distorted, d.side.path.clone())),
+            message,
+        };
+        out.event(event, Vec::new());
+    }
+
+    /// Decides the reference head frame for every input if it can.
+    /// Returns whether it released one.
+    fn release_ready(&mut self, out: &mut impl PairOut) -> Result<bool, Error> {
+        let Some(head) = self.reference.queue.front() else {
+            return Ok(false);
+        };
+        let (head_pts, tol) = (head.abs_pts, self.settings.pts_tolerance);
+        let align = self.settings.align;
+        // Can every input decide on this reference frame now?
+        for (i, d) in self.dists.iter_mut().enumerate() {
+            if d.ref_skip > 0 || d.search.is_some() || d.side.lost || d.side.drained() {
+                continue;
+            }
+            if d.guard
+                && let (Some(h), Some(delta)) = (head_pts, d.pts_delta)
+            {
+                // a distorted frame whose reference frame was lost
+                while let Some(f) = d.side.queue.front() {
+                    match f.abs_pts {
+                        Some(t) if (t - h) - delta < -tol => {
+                            if let Some(f) = d.side.queue.pop_front() {
+                                d.unpaired_dist += 1;
+                                out.release(Who::Distorted(i), f);
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            if align == Align::Pts
+                && let Some(h) = head_pts
+            {
+                // distorted frames earlier than this reference frame can
+                // match no reference frame any more
+                while let Some(f) = d.side.queue.front() {
+                    match f.abs_pts {
+                        Some(t) if t < h - tol => {
+                            if let Some(f) = d.side.queue.pop_front() {
+                                d.unpaired_dist += 1;
+                                out.release(Who::Distorted(i), f);
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            if d.side.queue.is_empty() && !d.side.ended && !d.side.lost {
+                return Ok(false);
+            }
+        }
+        let Some(rf) = self.reference.queue.pop_front() else {
+            return Ok(false);
+        };
+        let rf = Arc::new(rf);
+        for i in 0..self.dists.len() {
+            self.offer(i, &rf, out)?;
+        }
+        if let Ok(f) = Arc::try_unwrap(rf) {
+            out.release(Who::Reference, f);
+        }
+        Ok(true)
+    }
+
+    /// Pairs reference frame `rf` with distorted input `i`'s head frame,
+    /// or counts it unpaired.
+    fn offer(&mut self, i: usize, rf: &Arc<Frame>, out: &mut impl PairOut) -> Result<(), Error> {
+        let s = &self.settings;
+        let d = &mut self.dists[i];
+        if d.ref_skip > 0 {
+            d.ref_skip -= 1;
+            d.unpaired_ref += 1;
+            return Ok(());
+        }
+        if let Some(search) = d.search.as_mut() {
+            search.ref_seen += 1;
+            if search.refs.len() < search.need {
+                search.refs.push(sync::thumb(rf));
+            }
+            d.unpaired_ref += 1;
+            return Ok(());
+        }
+        let tol = s.pts_tolerance;
+        let take = match d.side.queue.front() {
+            None => false,
+            Some(df) => match s.align {
+                Align::Index if d.guard => match (rf.abs_pts, df.abs_pts, d.pts_delta) {
+                    // later than expected: this reference frame's partner was lost
+                    (Some(r), Some(t), Some(delta)) => (t - r) - delta <= tol,
+                    _ => true,
+                },
+                Align::Index => true,
+                Align::Pts => match (rf.abs_pts, df.abs_pts) {
+                    (Some(r), Some(t)) => (t - r).abs() <= tol,
+                    _ => true,
+                },
+            },
+        };
+        if !take {
+            d.unpaired_ref += 1;
+            if (s.align == Align::Pts || d.guard) && !d.side.lost && !d.side.drained() {
+                d.dropped += 1;
+                let event = Event {
+                    kind: EventKind::Dropped {
+                        ref_frame: rf.index,
+                        pts: rf.abs_pts,
+                    },
+                    input: Some(i),
+                    source: Some((Role::Distorted, d.side.path.clone())),
+                    message: format!(
+                        "'{}' has no frame at {:.3} s (reference frame {})",
+                        d.side.path,
+                        rf.abs_pts.unwrap_or(f64::NAN),
+                        rf.index
+                    ),
+                };
+                out.event(event, Vec::new());
+            }
+            return Ok(());
+        }
+        let Some(df) = d.side.queue.pop_front() else {
+            return Ok(());
+        };
+        if s.frames.is_some_and(|n| d.seen >= n) {
+            out.release(Who::Distorted(i), df);
+            return Ok(());
+        }
+        let index = d.seen;
+        d.seen += 1;
+        if !index.is_multiple_of(s.every.max(1)) {
+            // --every: not measured, on purpose
+            out.release(Who::Distorted(i), df);
+            return Ok(());
+        }
+        if !same_layout(rf, &df) {
+            return Err(Error::Internal(format!(
+                "frame {} of '{}' was not converted to the reference layout",
+                df.index, d.side.path
+            )));
+        }
+        d.offset = rf.index as i64 - df.index as i64;
+        if d.guard
+            && d.pts_delta.is_none()
+            && let (Some(r), Some(t)) = (rf.abs_pts, df.abs_pts)
+        {
+            d.pts_delta = Some(t - r);
+        }
+        out.pair(i, index, rf, df)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what pairing gives out.
+    #[derive(Default)]
+    struct Log {
+        /// (input, pair index, reference index, distorted index)
+        pairs: Vec<(usize, u64, u64, u64)>,
+        released: Vec<(Who, u64)>,
+        events: Vec<(Event, Vec<usize>)>,
+    }
+
+    impl PairOut for Log {
+        fn pair(
+            &mut self,
+            input: usize,
+            index: u64,
+            reference: &Arc<Frame>,
+            distorted: Frame,
+        ) -> Result<(), Error> {
+            self.pairs
+                .push((input, index, reference.index, distorted.index));
+            Ok(())
+        }
+        fn release(&mut self, who: Who, frame: Frame) {
+            self.released.push((who, frame.index));
+        }
+        fn event(&mut self, event: Event, decode_error_for: Vec<usize>) {
+            self.events.push((event, decode_error_for));
+        }
+    }
+
+    impl Log {
+        fn kinds(&self) -> Vec<&'static str> {
+            self.events.iter().map(|(e, _)| e.kind.name()).collect()
+        }
+    }
+
+    /// A 16x16 frame whose samples follow `seed` (distinct pictures for
+    /// distinct seeds), at `index` and 25 fps.
+    fn frame(index: u64, seed: u64) -> Frame {
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let samples = (0..256)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 56) as u8
+            })
+            .collect();
+        let mut f = Frame::from_u8(vec![(16, 16, samples)]);
+        f.index = index;
+        f.pts = index as f64 / 25.0;
+        f.abs_pts = Some(1.4 + f.pts);
+        f
+    }
+
+    fn settings(inputs: usize) -> PairSettings {
+        PairSettings {
+            queue_cap: 2,
+            pts_tolerance: 0.02,
+            peak: 255.0,
+            every: 1,
+            sync_range: 4,
+            ref_skip: vec![0; inputs],
+            dist_skip: vec![0; inputs],
+            pts_guard: vec![false; inputs],
+            ..PairSettings::default()
+        }
+    }
+
+    /// Feeds both inputs in turns, as the decoders would, while pairing
+    /// has room, then ends them and lets the distorted rest be counted.
+    fn run(mut p: Pairing, refs: Vec<Frame>, dists: Vec<Vec<Frame>>) -> (Pairing, Log) {
+        let mut log = Log::default();
+        let mut refs = refs.into_iter();
+        let mut dists: Vec<_> = dists.into_iter().map(|d| d.into_iter()).collect();
+        let n = dists.len();
+        let mut ref_count = 0;
+        let mut dist_counts = vec![0u64; n];
+        loop {
+            let progress = p.advance(&mut log).unwrap();
+            if progress != Progress::Wants {
+                break;
+            }
+            let mut fed = false;
+            if p.has_room(Who::Reference) {
+                let msg = match refs.next() {
+                    Some(f) => {
+                        ref_count += 1;
+                        DecodeEvent::Frame(f)
+                    }
+                    None => DecodeEvent::End { frames: ref_count },
+                };
+                p.receive(Who::Reference, msg, &mut log).unwrap();
+                fed = true;
+            }
+            for (i, d) in dists.iter_mut().enumerate() {
+                let who = Who::Distorted(i);
+                if p.has_room(who) {
+                    let msg = match d.next() {
+                        Some(f) => {
+                            dist_counts[i] += 1;
+                            DecodeEvent::Frame(f)
+                        }
+                        None => DecodeEvent::End {
+                            frames: dist_counts[i],
+                        },
+                    };
+                    p.receive(who, msg, &mut log).unwrap();
+                    fed = true;
+                }
+            }
+            assert!(fed, "pairing waits for nothing");
+        }
+        for (i, d) in dists.iter_mut().enumerate() {
+            while !p.finish_input(i, &mut log) {
+                let msg = match d.next() {
+                    Some(f) => DecodeEvent::Frame(f),
+                    None => DecodeEvent::End { frames: 1 },
+                };
+                p.receive(Who::Distorted(i), msg, &mut log).unwrap();
+            }
+        }
+        (p, log)
+    }
+
+    fn frames(range: std::ops::Range<u64>) -> Vec<Frame> {
+        range.map(|i| frame(i, i)).collect()
+    }
+
+    #[test]
+    fn index_pairing_pairs_in_order_and_releases_every_frame() {
+        let p = Pairing::new(settings(1), "r", &["d".to_string()]);
+        let (p, log) = run(p, frames(0..6), vec![frames(0..6)]);
+        let want: Vec<_> = (0..6).map(|i| (0, i, i, i)).collect();
+        assert_eq!(log.pairs, want);
+        assert_eq!(p.counts(), vec![PairCounts::default()]);
+        // every reference buffer comes back once its pairs are sent
+        let refs = log.released.iter().filter(|(w, _)| *w == Who::Reference);
+        assert_eq!(refs.count(), 6);
+        assert!(log.events.is_empty());
+        assert!(p.reference_finished());
+    }
+
+    #[test]
+    fn offsets_skip_frames_and_the_rest_is_counted_unpaired() {
+        let mut s = settings(2);
+        s.ref_skip = vec![2, 0];
+        s.dist_skip = vec![0, 1];
+        let d = ["a".to_string(), "b".to_string()];
+        let p = Pairing::new(s, "r", &d);
+        let (p, log) = run(p, frames(0..8), vec![frames(0..8), frames(0..8)]);
+        let a: Vec<_> = log.pairs.iter().filter(|x| x.0 == 0).collect();
+        let b: Vec<_> = log.pairs.iter().filter(|x| x.0 == 1).collect();
+        // input 0: reference j + 2 with distorted j
+        assert_eq!(
+            a,
+            (0..6)
+                .map(|j| (0, j, j + 2, j))
+                .collect::<Vec<_>>()
+                .iter()
+                .collect::<Vec<_>>()
+        );
+        // input 1: reference j with distorted j + 1
+        assert_eq!(
+            b,
+            (0..7)
+                .map(|j| (1, j, j, j + 1))
+                .collect::<Vec<_>>()
+                .iter()
+                .collect::<Vec<_>>()
+        );
+        let c = p.counts();
+        assert_eq!(
+            (
+                c[0].unpaired_reference,
+                c[0].unpaired_distorted,
+                c[0].offset
+            ),
+            (2, 2, 2)
+        );
+        assert_eq!(
+            (
+                c[1].unpaired_reference,
+                c[1].unpaired_distorted,
+                c[1].offset
+            ),
+            (1, 1, -1)
+        );
+        // each input's frames all come back, measured or not
+        for i in 0..2 {
+            let back = log
+                .released
+                .iter()
+                .filter(|(w, _)| *w == Who::Distorted(i))
+                .count();
+            let measured = log.pairs.iter().filter(|x| x.0 == i).count();
+            assert_eq!(back + measured, 8, "input {i}");
+        }
+    }
+
+    #[test]
+    fn pts_pairing_drops_a_missing_frame_and_keeps_the_rest_in_step() {
+        let mut s = settings(1);
+        s.align = Align::Pts;
+        let p = Pairing::new(s, "r", &["d".to_string()]);
+        // distorted frame 3 is missing: its neighbours keep their times
+        let dist: Vec<Frame> = frames(0..8).into_iter().filter(|f| f.index != 3).collect();
+        let (p, log) = run(p, frames(0..8), vec![dist]);
+        let refs: Vec<u64> = log.pairs.iter().map(|x| x.2).collect();
+        let dists: Vec<u64> = log.pairs.iter().map(|x| x.3).collect();
+        assert_eq!(refs, vec![0, 1, 2, 4, 5, 6, 7]);
+        assert_eq!(refs, dists);
+        let c = &p.counts()[0];
+        assert_eq!(
+            (c.dropped, c.unpaired_reference, c.unpaired_distorted),
+            (1, 1, 0)
+        );
+        assert_eq!(log.kinds(), vec!["dropped"]);
+        assert_eq!(
+            log.events[0].0.kind,
+            EventKind::Dropped {
+                ref_frame: 3,
+                pts: Some(1.4 + 3.0 / 25.0)
+            }
+        );
+    }
+
+    #[test]
+    fn a_frame_lost_to_a_decode_error_never_shifts_the_index_pairs() {
+        let mut s = settings(1);
+        s.pts_guard = vec![true];
+        let mut p = Pairing::new(s, "r", &["d".to_string()]);
+        let mut log = Log::default();
+        // the distorted decoder reports an error where frame 2 would be
+        let mut dist = frames(0..2);
+        dist.extend(frames(3..7).into_iter().map(|mut f| {
+            // indices count decoded frames: the lost one is not counted
+            f.index -= 1;
+            f
+        }));
+        p.receive(
+            Who::Distorted(0),
+            DecodeEvent::DecodeError {
+                cause: "corrupt".to_string(),
+            },
+            &mut log,
+        )
+        .unwrap();
+        p.receive(
+            Who::Reference,
+            DecodeEvent::DecodeError {
+                cause: "also".to_string(),
+            },
+            &mut log,
+        )
+        .unwrap();
+        let (p, log2) = run(p, frames(0..7), vec![dist]);
+        let pairs: Vec<(u64, u64)> = log2.pairs.iter().map(|x| (x.2, x.3)).collect();
+        // reference k pairs with the distorted frame shown at k's time
+        assert_eq!(pairs, vec![(0, 0), (1, 1), (3, 2), (4, 3), (5, 4), (6, 5)]);
+        let c = &p.counts()[0];
+        assert_eq!(
+            (c.dropped, c.unpaired_reference, c.unpaired_distorted),
+            (1, 1, 0)
+        );
+        // decode errors: the distorted one counts for its input, the
+        // reference's for every input
+        assert_eq!(log.kinds(), vec!["decode_error", "decode_error"]);
+        assert_eq!(log.events[0].1, vec![0]);
+        assert_eq!(log.events[1].1, vec![0]);
+        assert_eq!(log.events[1].0.input, None);
+        assert_eq!(log2.kinds(), vec!["dropped"]);
+    }
+
+    #[test]
+    fn every_and_frames_limit_what_is_measured() {
+        let mut s = settings(1);
+        s.every = 3;
+        s.frames = Some(7);
+        let p = Pairing::new(s, "r", &["d".to_string()]);
+        let (_, log) = run(p, frames(0..20), vec![frames(0..20)]);
+        let idx: Vec<u64> = log.pairs.iter().map(|x| x.1).collect();
+        assert_eq!(idx, vec![0, 3, 6]);
+        let refs: Vec<u64> = log.pairs.iter().map(|x| x.2).collect();
+        assert_eq!(refs, vec![0, 3, 6]);
+    }
+
+    #[test]
+    fn an_in_run_sync_finds_the_offset_and_pairs_from_it() {
+        let mut s = settings(1);
+        s.sync_at_start = true;
+        s.sync_range = 4;
+        let p = Pairing::new(s, "r", &["d".to_string()]);
+        // the distorted input starts 3 frames into the reference's pictures
+        let n = 60;
+        let refs: Vec<Frame> = (0..n).map(|i| frame(i, i)).collect();
+        let dists: Vec<Frame> = (0..n - 3).map(|i| frame(i, i + 3)).collect();
+        let (p, log) = run(p, refs, vec![dists]);
+        assert_eq!(log.kinds(), vec!["sync"]);
+        match &log.events[0].0.kind {
+            EventKind::Sync { offset, psnr } => {
+                assert_eq!(*offset, 3);
+                assert_eq!(*psnr, Some(100.0), "identical pictures");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!log.pairs.is_empty());
+        for (_, _, r, d) in &log.pairs {
+            assert_eq!(*r, d + 3, "reference j + 3 pairs with distorted j");
+        }
+        assert_eq!(p.counts()[0].offset, 3);
+        // what the search looked at is counted, nothing is lost
+        let c = &p.counts()[0];
+        assert_eq!(c.unpaired_reference + log.pairs.len() as u64, n);
+        assert_eq!(c.unpaired_distorted + log.pairs.len() as u64, n - 3);
+    }
+
+    #[test]
+    fn an_input_with_no_frame_and_a_failure_are_errors() {
+        let mut p = Pairing::new(settings(1), "r", &["d".to_string()]);
+        let mut log = Log::default();
+        let e = p
+            .receive(Who::Distorted(0), DecodeEvent::End { frames: 0 }, &mut log)
+            .unwrap_err();
+        assert!(e.to_string().contains("'d'"), "{e}");
+        assert!(p.is_ended(Who::Distorted(0)));
+        let e = p
+            .receive(
+                Who::Reference,
+                DecodeEvent::Failed(Error::Input {
+                    input: "r".to_string(),
+                    cause: "gone".to_string(),
+                }),
+                &mut log,
+            )
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert!(!p.reference_finished());
+    }
+
+    #[test]
+    fn a_lost_reference_lets_the_distorted_input_flow_unpaired() {
+        let mut p = Pairing::new(settings(1), "r", &["d".to_string()]);
+        let mut log = Log::default();
+        p.receive(
+            Who::Reference,
+            DecodeEvent::Lost {
+                cause: "silent".to_string(),
+            },
+            &mut log,
+        )
+        .unwrap();
+        for f in frames(0..2) {
+            assert!(p.has_room(Who::Distorted(0)));
+            p.receive(Who::Distorted(0), DecodeEvent::Frame(f), &mut log)
+                .unwrap();
+            assert_eq!(p.advance(&mut log).unwrap(), Progress::Wants);
+        }
+        assert_eq!(p.counts()[0].unpaired_distorted, 2);
+        assert_eq!(log.kinds(), vec!["stream_lost"]);
+        p.receive(
+            Who::Reference,
+            DecodeEvent::Restored { attempts: 2 },
+            &mut log,
+        )
+        .unwrap();
+        assert_eq!(log.kinds(), vec!["stream_lost", "stream_restored"]);
+        assert_eq!(
+            log.events[1].0.kind,
+            EventKind::StreamRestored { attempts: 2 }
+        );
     }
 }
