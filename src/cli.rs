@@ -4,7 +4,7 @@ use clap::Parser;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::input::decode::InputOptions;
+use crate::input::InputOptions;
 use crate::metrics::ssim::Precision;
 use crate::metrics::{self, MetricOptions, SsimMode};
 use crate::monitor::alert;

@@ -10,7 +10,7 @@ use vqm::cli::SummaryFormat;
 use vqm::error::Error;
 use vqm::output::{
     CsvSink, NdjsonSink, Output, ProgressSink, PrometheusSink, ReportSink, Sink, SummarySink,
-    VmafSink,
+    VmafLayoutSink,
 };
 use vqm::pipeline::{self, Warn};
 
@@ -71,7 +71,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         let out = Output::create(p, "--summary-json")?;
         match cli.summary_format {
             SummaryFormat::Json => sinks.push(Box::new(SummarySink::new(out))),
-            SummaryFormat::Vmaf => sinks.push(Box::new(VmafSink::new(out))),
+            SummaryFormat::Vmaf => sinks.push(Box::new(VmafLayoutSink::new(out))),
         }
     }
     if let Some(p) = &cli.csv {

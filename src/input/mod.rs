@@ -1,11 +1,14 @@
 //! Inputs: opening anything FFmpeg's demuxers open, and decoding it into
 //! planar frames of a fixed layout.
 
+pub mod convert;
 pub mod decode;
 pub mod format;
 pub mod info;
+pub mod open;
 pub mod y4m;
 
-pub use decode::{DecodeEvent, Decoder, OpenOptions, open};
+pub use decode::DecodeEvent;
 pub use format::Target;
 pub use info::InputInfo;
+pub use open::{Decoder, InputOptions, OpenOptions, is_network, open};

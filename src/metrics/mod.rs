@@ -1,353 +1,28 @@
-//! Per-frame quality metrics: the [`Metric`] trait, the registry of metrics
-//! by name, and [`MetricSet`], which computes the selected metrics of a pair
-//! of frames into one row of values.
+//! Per-frame quality metrics: the registry of metrics by name, and
+//! [`MetricSet`], which computes the selected metrics of a pair of frames
+//! into one row of values.
 //!
-//! Adding a metric is one file implementing [`Metric`] and one line in
-//! [`REGISTRY`].
+//! The kernels (`psnr`, `ssim`, `ssim_f32`, `ssim_ffmpeg`, `ms_ssim`,
+//! `losses`, `histogram`) work on plain planes; [`context`] holds the
+//! [`Metric`] trait and the per-pair context; [`measures`] holds the
+//! metrics themselves. Adding a metric is one file in `measures/`
+//! implementing [`Metric`] and one line in [`REGISTRY`].
 
-pub mod error;
+pub mod context;
 pub mod histogram;
+pub mod losses;
+pub mod measures;
 pub mod ms_ssim;
 pub mod psnr;
 pub mod ssim;
 pub mod ssim_f32;
 pub mod ssim_ffmpeg;
 
-use std::sync::OnceLock;
-
 use rayon::prelude::*;
 
 use crate::frame::Frame;
-
-/// What a metric needs to know about the pictures before the first frame:
-/// plane names and sizes and the bit depth.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Layout {
-    /// Plane key suffixes in order: `["y","u","v"]`, `["r","g","b"]` or `["y"]`.
-    pub plane_names: Vec<&'static str>,
-    /// `(width, height)` of each plane.
-    pub plane_dims: Vec<(usize, usize)>,
-    /// Bits per sample.
-    pub bit_depth: u32,
-}
-
-impl Layout {
-    /// `2^bit_depth - 1`.
-    pub fn peak(&self) -> f64 {
-        ((1u64 << self.bit_depth) - 1) as f64
-    }
-
-    /// Each plane's share of all samples (the weights of `*_avg`/`*_all`).
-    pub fn plane_shares(&self) -> Vec<f64> {
-        let total: usize = self.plane_dims.iter().map(|(w, h)| w * h).sum();
-        self.plane_dims
-            .iter()
-            .map(|(w, h)| (w * h) as f64 / total.max(1) as f64)
-            .collect()
-    }
-}
-
-/// SSIM conventions (`--ssim-mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SsimMode {
-    /// 11x11 Gaussian window, sigma 1.5, valid region (scikit-image).
-    #[default]
-    Gaussian,
-    /// FFmpeg's ssim filter: 8x8 block sums on a 4-pixel grid.
-    Ffmpeg,
-    /// The common PyTorch SSIM: Gaussian window, zero padding, full map.
-    ZeroPad,
-}
-
-impl SsimMode {
-    /// The name used on the command line and in records.
-    pub fn name(self) -> &'static str {
-        match self {
-            SsimMode::Gaussian => "gaussian",
-            SsimMode::Ffmpeg => "ffmpeg",
-            SsimMode::ZeroPad => "zero-pad",
-        }
-    }
-
-    /// The mode of a name as [`SsimMode::name`] writes it.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [SsimMode::Gaussian, SsimMode::Ffmpeg, SsimMode::ZeroPad]
-            .into_iter()
-            .find(|m| m.name() == name)
-    }
-}
-
-/// Which way a metric's values are better: a lower value is worse for
-/// PSNR and SSIM, a higher one for errors and divergences. Every sink and
-/// `--worst` rank by what the metric declares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Better {
-    /// Higher values are better (PSNR, SSIM, entropy).
-    #[default]
-    Higher,
-    /// Lower values are better (errors, divergences).
-    Lower,
-}
-
-impl Better {
-    /// Whether `a` is worse than `b`.
-    pub fn worse(self, a: f64, b: f64) -> bool {
-        match self {
-            Better::Higher => a < b,
-            Better::Lower => a > b,
-        }
-    }
-}
-
-/// The shared passes over a pair's samples a metric reads from its
-/// [`PairContext`]: the set computes each needed pass once, before the
-/// metrics run, when more than one metric needs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Passes {
-    /// Per-plane sums of squared differences ([`PairContext::plane_sse`]).
-    pub sse: bool,
-    /// Full-scale Gaussian SSIM means ([`PairContext::gaussian_means`]).
-    pub gaussian: bool,
-    /// …with the contrast-structure means too (MS-SSIM).
-    pub gaussian_cs: bool,
-    /// FFmpeg-convention SSIM ([`PairContext::ffmpeg_ssim`]).
-    pub ffmpeg_ssim: bool,
-    /// 256-bin histograms ([`PairContext::histograms`]).
-    pub histograms: bool,
-}
-
-/// Which SSIM pass also gives the planes' SSE (when a metric needs the
-/// SSE and that pass runs anyway).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SseFrom {
-    /// The FFmpeg-convention pass.
-    Ffmpeg,
-    /// The Gaussian pass (data up to 10 bits, single precision).
-    Gaussian,
-}
-
-/// Options shared by the metrics (from config and flags).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricOptions {
-    /// PSNR cap in dB; `None` means `6 * bit_depth + 12`.
-    pub psnr_max: Option<f64>,
-    /// SSIM convention of the `ssim` metric.
-    pub ssim_mode: SsimMode,
-    /// β of the Smooth L1 loss.
-    pub smooth_l1_beta: f64,
-    /// Float type of the Gaussian SSIM kernels for data up to 10 bits.
-    pub precision: ssim::Precision,
-}
-
-impl Default for MetricOptions {
-    fn default() -> Self {
-        MetricOptions {
-            psnr_max: None,
-            ssim_mode: SsimMode::Gaussian,
-            smooth_l1_beta: 1.0,
-            precision: ssim::Precision::Fast,
-        }
-    }
-}
-
-impl MetricOptions {
-    /// The PSNR cap that applies at `bit_depth`.
-    pub fn psnr_cap(&self, bit_depth: u32) -> f64 {
-        self.psnr_max.unwrap_or(6.0 * bit_depth as f64 + 12.0)
-    }
-}
-
-/// A per-frame full-reference metric.
-pub trait Metric: Send + Sync {
-    /// The name used in `--metrics`.
-    fn name(&self) -> &'static str;
-    /// The record keys this metric fills, in order, for pictures of `layout`.
-    fn keys(&self, layout: &Layout) -> Vec<String>;
-    /// Refuses a layout the metric cannot measure (a plane too small),
-    /// with a message naming the metric, plane and size.
-    fn check(&self, layout: &Layout) -> Result<(), String> {
-        let _ = layout;
-        Ok(())
-    }
-    /// Which way its values are better.
-    fn better(&self) -> Better {
-        Better::Higher
-    }
-    /// The shared passes it reads from the [`PairContext`].
-    fn passes(&self) -> Passes {
-        Passes::default()
-    }
-    /// Computes the metric for one pair into `out` (one value per key).
-    fn compute(&self, pair: &PairContext<'_>, out: &mut [f64]);
-}
-
-/// A pair of frames being measured, with intermediate results that several
-/// metrics share (computed once, on first use).
-pub struct PairContext<'a> {
-    /// The reference picture.
-    pub reference: &'a Frame,
-    /// The distorted picture, already in the reference's layout.
-    pub distorted: &'a Frame,
-    /// Options in force.
-    pub options: &'a MetricOptions,
-    sse: OnceLock<Vec<u64>>,
-    gaussian: OnceLock<Vec<Option<ssim::SsimMeans>>>,
-    needs_cs: bool,
-    ffmpeg_ssim: OnceLock<Vec<(f64, Option<u64>)>>,
-    sse_from: Option<SseFrom>,
-    histograms: OnceLock<Vec<histogram::PlaneHistograms>>,
-}
-
-/// Runs `$body` with `$a`, `$b` bound to typed views of two planes of the
-/// same sample type; `None` if the types or sizes do not match.
-#[macro_export]
-macro_rules! with_views {
-    ($r:expr, $d:expr, |$a:ident, $b:ident| $body:expr) => {{
-        use $crate::frame::{PlaneView, Samples};
-        let (r, d) = ($r, $d);
-        match (&r.samples, &d.samples) {
-            (Samples::U8(x), Samples::U8(y)) => match (
-                PlaneView::new(x, r.width, r.height),
-                PlaneView::new(y, d.width, d.height),
-            ) {
-                (Some($a), Some($b)) => Some($body),
-                _ => None,
-            },
-            (Samples::U16(x), Samples::U16(y)) => match (
-                PlaneView::new(x, r.width, r.height),
-                PlaneView::new(y, d.width, d.height),
-            ) {
-                (Some($a), Some($b)) => Some($body),
-                _ => None,
-            },
-            _ => None,
-        }
-    }};
-}
-
-impl<'a> PairContext<'a> {
-    /// Wraps a pair; both frames must have the same layout.
-    pub fn new(reference: &'a Frame, distorted: &'a Frame, options: &'a MetricOptions) -> Self {
-        PairContext {
-            reference,
-            distorted,
-            options,
-            sse: OnceLock::new(),
-            gaussian: OnceLock::new(),
-            needs_cs: true,
-            ffmpeg_ssim: OnceLock::new(),
-            sse_from: None,
-            histograms: OnceLock::new(),
-        }
-    }
-
-    /// Whether the per-plane SSE comes from an SSIM pass over the samples
-    /// (one that runs anyway) instead of a pass of its own. `None` (its
-    /// own pass) by default.
-    pub fn with_sse_from(mut self, from: Option<SseFrom>) -> Self {
-        self.sse_from = from;
-        self
-    }
-
-    /// FFmpeg-convention SSIM of each plane (NaN for a plane too small),
-    /// with the plane's SSE when it is fused; computed once per pair.
-    pub fn ffmpeg_ssim(&self) -> &[(f64, Option<u64>)] {
-        self.ffmpeg_ssim.get_or_init(|| {
-            let depth = self.reference.bit_depth;
-            self.reference
-                .planes
-                .par_iter()
-                .zip(self.distorted.planes.par_iter())
-                .map(|(r, d)| {
-                    if self.sse_from == Some(SseFrom::Ffmpeg) {
-                        match ssim_ffmpeg::plane_sse(d, r, depth) {
-                            Some((v, sse)) => (v, Some(sse)),
-                            None => (f64::NAN, None),
-                        }
-                    } else {
-                        (ssim_ffmpeg::plane(d, r, depth).unwrap_or(f64::NAN), None)
-                    }
-                })
-                .collect()
-        })
-    }
-
-    /// Whether [`PairContext::gaussian_means`] must also compute the cs
-    /// means (MS-SSIM needs them; SSIM alone does not). On by default.
-    pub fn with_cs(mut self, needs_cs: bool) -> Self {
-        self.needs_cs = needs_cs;
-        self
-    }
-
-    /// Gaussian SSIM and cs means of each plane at full scale, computed once
-    /// per pair and shared by `ssim` (gaussian mode) and `ms-ssim`. `None`
-    /// for a plane under one window.
-    pub fn gaussian_means(&self) -> &[Option<ssim::SsimMeans>] {
-        self.gaussian.get_or_init(|| {
-            let peak = self.reference.peak();
-            let want_sse = self.sse_from == Some(SseFrom::Gaussian);
-            let precision = self.options.precision;
-            self.reference
-                .planes
-                .par_iter()
-                .zip(self.distorted.planes.par_iter())
-                .map(|(r, d)| {
-                    with_views!(r, d, |a, b| {
-                        ssim::gaussian_in(a, b, peak, precision, self.needs_cs, want_sse)
-                    })
-                    .flatten()
-                })
-                .collect()
-        })
-    }
-
-    /// 256-bin histograms of each plane of both pictures, built once per
-    /// pair, only when a histogram metric asks.
-    pub fn histograms(&self) -> &[histogram::PlaneHistograms] {
-        self.histograms.get_or_init(|| {
-            let depth = self.reference.bit_depth;
-            self.reference
-                .planes
-                .par_iter()
-                .zip(self.distorted.planes.par_iter())
-                .map(|(r, d)| histogram::PlaneHistograms::of(r, d, depth))
-                .collect()
-        })
-    }
-
-    /// Sum of squared differences of each plane, computed once per pair.
-    pub fn plane_sse(&self) -> &[u64] {
-        self.sse.get_or_init(|| {
-            if let Some(from) = self.sse_from {
-                let fused: Vec<Option<u64>> = match from {
-                    SseFrom::Ffmpeg => self.ffmpeg_ssim().iter().map(|(_, sse)| *sse).collect(),
-                    SseFrom::Gaussian => self
-                        .gaussian_means()
-                        .iter()
-                        .map(|m| m.and_then(|m| m.sse))
-                        .collect(),
-                };
-                // every plane's, or none (a plane too small for a window, or
-                // data over 10 bits, has its own pass)
-                if !fused.is_empty() && fused.iter().all(|sse| sse.is_some()) {
-                    return fused.into_iter().map(|sse| sse.unwrap_or(0)).collect();
-                }
-            }
-            self.reference
-                .planes
-                .par_iter()
-                .zip(self.distorted.planes.par_iter())
-                // Layouts are checked equal in MetricSet::compute.
-                .map(|(r, d)| with_views!(r, d, |a, b| psnr::sse(a, b)).unwrap_or(0))
-                .collect()
-        })
-    }
-
-    /// The per-plane SSE if some metric asked for it.
-    pub fn plane_sse_if_computed(&self) -> Option<&[u64]> {
-        self.sse.get().map(|v| v.as_slice())
-    }
-}
+pub use context::{Better, Layout, Metric, MetricOptions, PairContext, Passes, SseFrom, SsimMode};
+use measures::{histogram as hist, losses as loss, ms_ssim as ms, psnr as ps, ssim as ss};
 
 /// A registry entry: a metric's name and how to build it.
 pub struct Registration {
@@ -364,18 +39,18 @@ pub const REGISTRY: &[Registration] = &[
     Registration {
         name: "psnr",
         about: "peak signal-to-noise ratio per plane and average (FFmpeg psnr)",
-        build: |_| Box::new(psnr::Psnr),
+        build: |_| Box::new(ps::Psnr),
     },
     Registration {
         name: "mse",
         about: "mean squared error per plane and average (FFmpeg psnr)",
-        build: |_| Box::new(psnr::Mse),
+        build: |_| Box::new(ps::Mse),
     },
     Registration {
         name: "ssim",
         about: "SSIM per plane and weighted average, convention set by --ssim-mode",
         build: |o| {
-            Box::new(ssim::Ssim {
+            Box::new(ss::Ssim {
                 mode: o.ssim_mode,
                 precision: o.precision,
             })
@@ -385,7 +60,7 @@ pub const REGISTRY: &[Registration] = &[
         name: "ms-ssim",
         about: "multi-scale SSIM, 5 scales (Wang, Simoncelli, Bovik 2003)",
         build: |o| {
-            Box::new(ms_ssim::MsSsim {
+            Box::new(ms::MsSsim {
                 precision: o.precision,
             })
         },
@@ -393,13 +68,13 @@ pub const REGISTRY: &[Registration] = &[
     Registration {
         name: "mae",
         about: "mean absolute error (L1) per plane, code values",
-        build: |_| Box::new(error::Mae),
+        build: |_| Box::new(loss::Mae),
     },
     Registration {
         name: "smooth-l1",
         about: "Smooth L1 loss on values divided by peak (torch smooth_l1_loss)",
         build: |o| {
-            Box::new(error::SmoothL1 {
+            Box::new(loss::SmoothL1 {
                 beta: o.smooth_l1_beta,
             })
         },
@@ -407,22 +82,22 @@ pub const REGISTRY: &[Registration] = &[
     Registration {
         name: "bce",
         about: "binary cross-entropy on values divided by peak (torch BCELoss)",
-        build: |_| Box::new(error::Bce::default()),
+        build: |_| Box::new(loss::Bce::default()),
     },
     Registration {
         name: "entropy",
         about: "Shannon entropy of each plane's 256-bin histogram, nats",
-        build: |_| Box::new(histogram::Entropy),
+        build: |_| Box::new(hist::Entropy),
     },
     Registration {
         name: "kl",
         about: "KL divergence of the reference histogram from the distorted one, nats",
-        build: |_| Box::new(histogram::Kl),
+        build: |_| Box::new(hist::Kl),
     },
     Registration {
         name: "xent",
         about: "cross-entropy of the distorted histogram under the reference, nats",
-        build: |_| Box::new(histogram::Xent),
+        build: |_| Box::new(hist::Xent),
     },
 ];
 
@@ -660,88 +335,4 @@ pub fn same_layout(a: &Frame, b: &Frame) -> bool {
                     (Samples::U16(p), Samples::U16(q)) if p.len() == q.len() && p.len() >= x.len()
                 )
         })
-}
-
-#[cfg(test)]
-mod fused_tests {
-    use super::*;
-
-    fn noise(n: usize, seed: u32) -> Vec<u8> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                s as u8
-            })
-            .collect()
-    }
-
-    #[test]
-    fn gaussian_ssim_pass_gives_the_planes_sse() {
-        let (w, h) = (150, 40);
-        let planes = |seed| {
-            vec![
-                (w, h, noise(w * h, seed)),
-                (w / 2, h / 2, noise(w * h / 4, seed + 1)),
-                (w / 2, h / 2, noise(w * h / 4, seed + 2)),
-            ]
-        };
-        let (r, d) = (Frame::from_u8(planes(1)), Frame::from_u8(planes(9)));
-        let options = MetricOptions::default();
-        let separate = PairContext::new(&r, &d, &options).plane_sse().to_vec();
-        let ctx = PairContext::new(&r, &d, &options).with_sse_from(Some(SseFrom::Gaussian));
-        assert_eq!(ctx.plane_sse(), separate.as_slice());
-        // the values came from the SSIM pass, not a pass of their own
-        let from_ssim: Vec<Option<u64>> = ctx
-            .gaussian_means()
-            .iter()
-            .map(|m| m.and_then(|m| m.sse))
-            .collect();
-        assert_eq!(
-            from_ssim,
-            separate.iter().map(|s| Some(*s)).collect::<Vec<_>>()
-        );
-        // a plane under one window: every plane gets its own pass
-        let small = |seed| vec![(w, h, noise(w * h, seed)), (8, 8, noise(64, seed + 1))];
-        let (r, d) = (Frame::from_u8(small(3)), Frame::from_u8(small(4)));
-        let separate = PairContext::new(&r, &d, &options).plane_sse().to_vec();
-        let ctx = PairContext::new(&r, &d, &options).with_sse_from(Some(SseFrom::Gaussian));
-        assert_eq!(ctx.plane_sse(), separate.as_slice());
-    }
-}
-
-#[cfg(test)]
-mod layout_tests {
-    use super::*;
-
-    #[test]
-    fn peak_is_two_to_the_depth_minus_one() {
-        for (depth, peak) in [(8, 255.0), (10, 1023.0), (12, 4095.0), (16, 65535.0)] {
-            let l = Layout {
-                plane_names: vec!["y"],
-                plane_dims: vec![(4, 4)],
-                bit_depth: depth,
-            };
-            assert_eq!(l.peak(), peak);
-        }
-    }
-
-    #[test]
-    fn plane_shares_are_each_planes_part_of_all_samples() {
-        // 4:2:0 of 6x4: 24 + 6 + 6 samples
-        let l = Layout {
-            plane_names: vec!["y", "u", "v"],
-            plane_dims: vec![(6, 4), (3, 2), (3, 2)],
-            bit_depth: 8,
-        };
-        assert_eq!(l.plane_shares(), vec![24.0 / 36.0, 6.0 / 36.0, 6.0 / 36.0]);
-        let gray = Layout {
-            plane_names: vec!["y"],
-            plane_dims: vec![(5, 3)],
-            bit_depth: 8,
-        };
-        assert_eq!(gray.plane_shares(), vec![1.0]);
-    }
 }

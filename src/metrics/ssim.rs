@@ -18,13 +18,12 @@ use std::cell::Cell;
 use rayon::prelude::*;
 
 use super::ssim_f32;
-use super::{Layout, Metric, PairContext, Passes, SsimMode, ssim_ffmpeg};
 use crate::cpu::{CpuLevel, cpu_level};
 use crate::frame::{Plane, PlaneView};
 use crate::with_views;
 
 /// Window side in samples.
-pub const WINDOW: usize = 11;
+pub const WINDOW: usize = ssim_f32::WINDOW;
 const RADIUS: usize = WINDOW / 2;
 /// Gaussian σ of the window.
 pub const SIGMA: f64 = 1.5;
@@ -232,10 +231,39 @@ fn band_sum_body<T: Copy + Into<f64>>(
     y1: usize,
     p: BandParams,
 ) -> (f64, f64) {
+    let mut sum = (0.0, 0.0);
+    band_rows(
+        a,
+        b,
+        y0,
+        y1,
+        p,
+        |_| true,
+        |_, smap, cmap| {
+            sum.0 += sum_lanes(smap);
+            sum.1 += sum_lanes(cmap);
+        },
+    );
+    sum
+}
+
+/// Runs the separable Gaussian filter over output rows `y0..y1`
+/// (valid-region coordinates) and hands the SSIM and cs maps of each row
+/// that `keep` accepts to `on_row`, with the row's index.
+#[inline(always)]
+fn band_rows<T: Copy + Into<f64>>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    y0: usize,
+    y1: usize,
+    p: BandParams,
+    keep: impl Fn(usize) -> bool,
+    mut on_row: impl FnMut(usize, &[f64], &[f64]),
+) {
     let w = a.width;
     let ow = w - (WINDOW - 1);
     let mut buf = SCRATCH.take();
-    let sum = {
+    {
         // ring: WINDOW rows × MOMENTS × ow; sources: MOMENTS × w;
         // vertical sums: MOMENTS × ow; maps: 2 × ow
         let need = WINDOW * MOMENTS * ow + MOMENTS * w + MOMENTS * ow + 2 * ow;
@@ -247,7 +275,6 @@ fn band_sum_body<T: Copy + Into<f64>>(
         let (vert, rest) = rest.split_at_mut(MOMENTS * ow);
         let (smap, rest) = rest.split_at_mut(ow);
         let cmap = &mut rest[..ow];
-        let mut sum = (0.0, 0.0);
         for r in y0..y1 + WINDOW - 1 {
             let slot = r % WINDOW;
             sources(a.row(r), b.row(r), src, w);
@@ -259,7 +286,7 @@ fn band_sum_body<T: Copy + Into<f64>>(
                     &mut row[m * ow..(m + 1) * ow],
                 );
             }
-            if r + 1 >= y0 + WINDOW {
+            if r + 1 >= y0 + WINDOW && keep(r + 1 - WINDOW) {
                 let o = r + 1 - WINDOW; // output row whose window ends at r
                 for m in 0..MOMENTS {
                     let rows: [&[f64]; WINDOW] = std::array::from_fn(|k| {
@@ -270,14 +297,102 @@ fn band_sum_body<T: Copy + Into<f64>>(
                     vertical(rows, &p.taps, &mut vert[m * ow..(m + 1) * ow]);
                 }
                 ssim_maps(vert, ow, p, smap, cmap);
-                sum.0 += sum_lanes(smap);
-                sum.1 += sum_lanes(cmap);
+                on_row(o, smap, cmap);
             }
         }
-        sum
-    };
+    }
     SCRATCH.set(buf);
-    sum
+}
+
+/// Rows of the per-pixel Gaussian SSIM map of the valid region of two
+/// equal-size planes, in double precision (the kernel whose mean is the
+/// reported SSIM): the rows `first, first + step, …` of the
+/// `(w − 10) × (h − 10)` map, each `w − 10` values long, one after another
+/// (`step` 1 and `first` 0 give the whole map). `None` under one window.
+/// Bands run in parallel.
+pub fn ssim_map_rows<T: Copy + Into<f64> + Sync>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    peak: f64,
+    first: usize,
+    step: usize,
+) -> Option<Vec<f64>> {
+    let (w, h) = (a.width, a.height);
+    if w < WINDOW || h < WINDOW || (b.width, b.height) != (w, h) {
+        return None;
+    }
+    let (ow, oh) = (w - (WINDOW - 1), h - (WINDOW - 1));
+    let step = step.max(1);
+    let rows = oh.saturating_sub(first).div_ceil(step);
+    let p = BandParams {
+        taps: gaussian_taps(),
+        c1: (K1 * peak) * (K1 * peak),
+        c2: (K2 * peak) * (K2 * peak),
+    };
+    let mut map = vec![0.0; rows * ow];
+    // bands of whole kept rows: band k holds kept rows k·per..(k+1)·per
+    let per = band_height(oh).div_ceil(step).max(1);
+    let level = cpu_level();
+    map.par_chunks_mut(per * ow)
+        .enumerate()
+        .for_each(|(k, out)| {
+            let y0 = first + k * per * step;
+            let y1 = (y0 + per * step).min(oh);
+            map_band(a, b, (y0, y1), (first, step), p, out, level);
+        });
+    Some(map)
+}
+
+/// Map rows of one band of [`ssim_map_rows`] into `out`, on the best code
+/// path the CPU has (the same bits on every path).
+fn map_band<T: Copy + Into<f64>>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    rows: (usize, usize),
+    kept: (usize, usize),
+    p: BandParams,
+    out: &mut [f64],
+    level: CpuLevel,
+) {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: these levels are only produced when the CPU reports AVX2.
+        CpuLevel::Avx2 | CpuLevel::Avx2Fma | CpuLevel::Avx512 => unsafe {
+            map_band_avx2(a, b, rows, kept, p, out)
+        },
+        _ => map_band_body(a, b, rows, kept, p, out),
+    }
+}
+
+/// [`map_band`] compiled for AVX2 (without FMA: bit-identical).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn map_band_avx2<T: Copy + Into<f64>>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    rows: (usize, usize),
+    kept: (usize, usize),
+    p: BandParams,
+    out: &mut [f64],
+) {
+    map_band_body(a, b, rows, kept, p, out)
+}
+
+#[inline(always)]
+fn map_band_body<T: Copy + Into<f64>>(
+    a: PlaneView<'_, T>,
+    b: PlaneView<'_, T>,
+    (y0, y1): (usize, usize),
+    (first, step): (usize, usize),
+    p: BandParams,
+    out: &mut [f64],
+) {
+    let ow = a.width - (WINDOW - 1);
+    let keep = |o: usize| o >= first && (o - first).is_multiple_of(step);
+    band_rows(a, b, y0, y1, p, keep, |o, smap, _| {
+        let at = (o - y0) / step * ow;
+        out[at..at + ow].copy_from_slice(smap);
+    });
 }
 
 /// The five source rows: x, y, x², y², xy.
@@ -425,366 +540,8 @@ thread_local! {
     static PADDED: Cell<(Vec<f64>, Vec<f64>)> = const { Cell::new((Vec::new(), Vec::new())) };
 }
 
-/// `ssim_<plane>` and `ssim_all` (planes weighted by sample count), in the
-/// convention `mode` names.
-pub struct Ssim {
-    /// The SSIM convention.
-    pub mode: SsimMode,
-    /// Float type of the Gaussian kernels (gaussian and zero-pad modes).
-    pub precision: Precision,
-}
-
-impl Metric for Ssim {
-    fn name(&self) -> &'static str {
-        "ssim"
-    }
-    fn keys(&self, layout: &Layout) -> Vec<String> {
-        layout
-            .plane_names
-            .iter()
-            .map(|p| format!("ssim_{p}"))
-            .chain(std::iter::once("ssim_all".to_string()))
-            .collect()
-    }
-    fn check(&self, layout: &Layout) -> Result<(), String> {
-        let (min, what) = match self.mode {
-            SsimMode::Gaussian => (WINDOW, "the 11x11 Gaussian window"),
-            SsimMode::Ffmpeg => (ssim_ffmpeg::MIN_SIDE, "FFmpeg's 8x8 block window"),
-            SsimMode::ZeroPad => (1, "one sample"),
-        };
-        for (name, (w, h)) in layout.plane_names.iter().zip(&layout.plane_dims) {
-            if *w < min || *h < min {
-                return Err(format!(
-                    "metric ssim ({} mode): plane {name} is {w}x{h}, smaller than {what}",
-                    self.mode.name()
-                ));
-            }
-        }
-        Ok(())
-    }
-    fn passes(&self) -> Passes {
-        Passes {
-            gaussian: self.mode == SsimMode::Gaussian,
-            ffmpeg_ssim: self.mode == SsimMode::Ffmpeg,
-            ..Passes::default()
-        }
-    }
-    fn compute(&self, pair: &PairContext<'_>, out: &mut [f64]) {
-        let peak = pair.reference.peak();
-        let planes: Vec<f64> = match self.mode {
-            SsimMode::Gaussian => pair
-                .gaussian_means()
-                .iter()
-                .map(|m| m.map(|m| m.ssim).unwrap_or(f64::NAN))
-                .collect(),
-            SsimMode::ZeroPad => pair
-                .reference
-                .planes
-                .par_iter()
-                .zip(pair.distorted.planes.par_iter())
-                .map(|(r, d)| {
-                    with_views!(r, d, |a, b| ssim_zero_pad(a, b, peak, self.precision))
-                        .flatten()
-                        .unwrap_or(f64::NAN)
-                })
-                .collect(),
-            SsimMode::Ffmpeg => pair.ffmpeg_ssim().iter().map(|(v, _)| *v).collect(),
-        };
-        let total: usize = pair.reference.planes.iter().map(|p| p.len()).sum();
-        let mut weighted = 0.0;
-        for ((o, v), p) in out.iter_mut().zip(&planes).zip(&pair.reference.planes) {
-            *o = *v;
-            weighted += v * p.len() as f64;
-        }
-        if let Some(last) = out.get_mut(planes.len()) {
-            *last = weighted / total.max(1) as f64;
-        }
-    }
-}
+#[cfg(test)]
+mod tests;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn v<T>(d: &[T], w: usize, h: usize) -> PlaneView<'_, T> {
-        PlaneView::new(d, w, h).unwrap()
-    }
-
-    /// The double-precision reference computation.
-    fn exact<T: Sample>(a: PlaneView<'_, T>, b: PlaneView<'_, T>, peak: f64) -> Option<f64> {
-        ssim_cs_gaussian_in(a, b, peak, Precision::Double).map(|m| m.ssim)
-    }
-
-    #[test]
-    fn taps_sum_to_one_and_are_symmetric() {
-        let t = gaussian_taps();
-        assert!((t.iter().sum::<f64>() - 1.0).abs() < 1e-15);
-        for i in 0..WINDOW {
-            assert_eq!(t[i], t[WINDOW - 1 - i]);
-        }
-        assert!(t[5] > t[4]);
-    }
-
-    #[test]
-    fn identical_planes_give_one() {
-        let a: Vec<u8> = (0..17 * 13).map(|i| (i * 37 % 251) as u8).collect();
-        let s = exact(v(&a, 17, 13), v(&a, 17, 13), 255.0).unwrap();
-        assert!((s - 1.0).abs() < 1e-12, "{s}");
-    }
-
-    #[test]
-    fn constant_planes_have_closed_form() {
-        // Constant planes: variances 0, so SSIM = (2ab + C1) / (a² + b² + C1).
-        let a = vec![100u8; 11 * 11];
-        let b = vec![110u8; 11 * 11];
-        let c1 = (0.01f64 * 255.0).powi(2);
-        let want = (2.0 * 100.0 * 110.0 + c1) / (100.0f64.powi(2) + 110.0f64.powi(2) + c1);
-        let s = exact(v(&a, 11, 11), v(&b, 11, 11), 255.0).unwrap();
-        assert!((s - want).abs() < 1e-12, "{s} vs {want}");
-    }
-
-    #[test]
-    fn one_differing_pixel_in_a_single_window() {
-        // 11x11: exactly one window. x constant 0, y has one pixel at the
-        // centre = 255: mu_y = w_c * 255, var_y = w_c*255² - mu_y², cov = 0.
-        let a = vec![0u8; 121];
-        let mut b = vec![0u8; 121];
-        b[60] = 255;
-        let t = gaussian_taps();
-        let wc = t[5] * t[5];
-        let uy = wc * 255.0;
-        let vy = wc * 255.0 * 255.0 - uy * uy;
-        let c1 = (0.01f64 * 255.0).powi(2);
-        let c2 = (0.03f64 * 255.0).powi(2);
-        let want = c1 * c2 / ((uy * uy + c1) * (vy + c2));
-        let s = exact(v(&a, 11, 11), v(&b, 11, 11), 255.0).unwrap();
-        assert!((s - want).abs() < 1e-12, "{s} vs {want}");
-    }
-
-    #[test]
-    fn sixteen_bit_extremes_stay_finite() {
-        let a = vec![0u16; 12 * 12];
-        let b = vec![65535u16; 12 * 12];
-        let s = exact(v(&a, 12, 12), v(&b, 12, 12), 65535.0).unwrap();
-        let c1 = (0.01f64 * 65535.0).powi(2);
-        assert!((s - c1 / (65535.0f64.powi(2) + c1)).abs() < 1e-12);
-    }
-
-    #[test]
-    fn too_small_planes_are_refused() {
-        let a = vec![0u8; 10 * 20];
-        assert!(exact(v(&a, 10, 20), v(&a, 10, 20), 255.0).is_none());
-        assert!(ssim_gaussian(v(&a, 10, 20), v(&a, 10, 20), 255.0).is_none());
-    }
-
-    #[test]
-    fn bands_agree_with_a_single_band() {
-        // A tall plane split into several bands gives the same mean as a
-        // direct per-window computation.
-        let (w, h) = (23, 300);
-        let a: Vec<u8> = (0..w * h).map(|i| ((i * 7919) % 256) as u8).collect();
-        let b: Vec<u8> = a.iter().map(|x| x.wrapping_add((x % 5) * 3)).collect();
-        let got = exact(v(&a, w, h), v(&b, w, h), 255.0).unwrap();
-        // the fast single-precision path stays far inside the 1e-4 tolerance
-        let fast = ssim_gaussian(v(&a, w, h), v(&b, w, h), 255.0).unwrap();
-        assert!((fast - got).abs() < 1e-6, "{fast} vs {got}");
-        let t = gaussian_taps();
-        let c1 = (0.01f64 * 255.0).powi(2);
-        let c2 = (0.03f64 * 255.0).powi(2);
-        let mut sum = 0.0;
-        for oy in 0..h - 10 {
-            for ox in 0..w - 10 {
-                let (mut ux, mut uy, mut xx, mut yy, mut xy) = (0.0, 0.0, 0.0, 0.0, 0.0);
-                for ky in 0..11 {
-                    for kx in 0..11 {
-                        let wt = t[ky] * t[kx];
-                        let x = a[(oy + ky) * w + ox + kx] as f64;
-                        let y = b[(oy + ky) * w + ox + kx] as f64;
-                        ux += wt * x;
-                        uy += wt * y;
-                        xx += wt * x * x;
-                        yy += wt * y * y;
-                        xy += wt * x * y;
-                    }
-                }
-                let (vx, vy, vxy) = (xx - ux * ux, yy - uy * uy, xy - ux * uy);
-                sum += (2.0 * ux * uy + c1) * (2.0 * vxy + c2)
-                    / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
-            }
-        }
-        let want = sum / ((w - 10) * (h - 10)) as f64;
-        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod dispatch_tests {
-    use super::*;
-
-    fn v<T>(d: &[T], w: usize, h: usize) -> PlaneView<'_, T> {
-        PlaneView::new(d, w, h).unwrap()
-    }
-    use crate::cpu::available_levels;
-
-    /// A deterministic pseudo-random sequence.
-    pub(crate) fn noise(n: usize, seed: u64, max: u32) -> Vec<u32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 33) as u32) % (max + 1)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn every_code_path_gives_identical_results() {
-        for (w, h) in [(11, 11), (37, 29), (203, 77)] {
-            let a8: Vec<u8> = noise(w * h, 1, 255).into_iter().map(|v| v as u8).collect();
-            let b8: Vec<u8> = noise(w * h, 2, 255).into_iter().map(|v| v as u8).collect();
-            let a10: Vec<u16> = noise(w * h, 5, 1023)
-                .into_iter()
-                .map(|v| v as u16)
-                .collect();
-            let b10: Vec<u16> = noise(w * h, 6, 1023)
-                .into_iter()
-                .map(|v| v as u16)
-                .collect();
-            let a16: Vec<u16> = noise(w * h, 3, 65535)
-                .into_iter()
-                .map(|v| v as u16)
-                .collect();
-            let b16: Vec<u16> = noise(w * h, 4, 65535)
-                .into_iter()
-                .map(|v| v as u16)
-                .collect();
-            let taps = gaussian_taps();
-            let (c1, c2) = ((K1 * 255.0f64).powi(2), (K2 * 255.0f64).powi(2));
-            let p64 = BandParams { taps, c1, c2 };
-            let oh = h - (WINDOW - 1);
-            let n = ((w - 10) * oh) as f64;
-            let v8 = (v(&a8, w, h), v(&b8, w, h));
-            let v10 = (v(&a10, w, h), v(&b10, w, h));
-            let v16 = (v(&a16, w, h), v(&b16, w, h));
-            // the f64 kernel: identical bits on every level
-            let r8: Vec<_> = available_levels()
-                .into_iter()
-                .map(|l| band_sum(v8.0, v8.1, 0, oh, p64, l))
-                .collect();
-            let r16: Vec<_> = available_levels()
-                .into_iter()
-                .map(|l| band_sum(v16.0, v16.1, 0, oh, p64, l))
-                .collect();
-            assert!(r8.windows(2).all(|p| p[0] == p[1]), "{w}x{h}: {r8:?}");
-            assert!(r16.windows(2).all(|p| p[0] == p[1]), "{w}x{h}: {r16:?}");
-            // the f32 kernel, 8 and 10 bits, with and without cs: portable
-            // and AVX2 give identical bits, the FMA path the same bits as
-            // portable code with fused multiply-adds, and all of them agree
-            // with the f64 kernel far inside the tolerance
-            for want_cs in [false, true] {
-                check_f32(v8, 255.0, want_cs, oh, n);
-                check_f32(v10, 1023.0, want_cs, oh, n);
-            }
-        }
-    }
-
-    /// The f32 kernel: portable and AVX2 give identical bits, the FMA path
-    /// the same bits as portable code with fused multiply-adds, and all of
-    /// them agree with the f64 kernel far inside the tolerance.
-    fn check_f32<T: Sample>(
-        pair: (PlaneView<'_, T>, PlaneView<'_, T>),
-        peak: f64,
-        want_cs: bool,
-        oh: usize,
-        n: f64,
-    ) {
-        let taps = gaussian_taps();
-        let p = ssim_f32::Params {
-            taps: taps.map(|t| t as f32),
-            c1: ((K1 * peak).powi(2)) as f32,
-            c2: ((K2 * peak).powi(2)) as f32,
-            offset: ((peak + 1.0) / 2.0) as f32,
-            want_cs,
-            want_sse: false,
-        };
-        // the fused squared differences: bands that split the plane count
-        // each sample once, on every path, and the maps do not change
-        let with_sse = ssim_f32::Params {
-            want_sse: true,
-            ..p
-        };
-        let total = pair
-            .0
-            .data
-            .iter()
-            .zip(pair.1.data)
-            .map(|(x, y)| {
-                let d: f64 = (*x).into() - (*y).into();
-                d * d
-            })
-            .sum::<f64>() as u64;
-        for level in available_levels() {
-            let (top, bottom) = (oh / 3, oh);
-            let s1 = ssim_f32::band_sums(pair.0, pair.1, 0, top, &with_sse, level);
-            let s2 = ssim_f32::band_sums(pair.0, pair.1, top, bottom, &with_sse, level);
-            assert_eq!(s1.sse + s2.sse, total, "{peak} {level:?}");
-            let whole = ssim_f32::band_sums(pair.0, pair.1, 0, oh, &with_sse, level);
-            assert_eq!(whole.sse, total);
-            let plain = ssim_f32::band_sum(pair.0, pair.1, 0, oh, &p, level);
-            assert_eq!((whole.ssim, whole.cs), plain, "{peak} {level:?}");
-        }
-        let fused = ssim_f32::band_sum_fused_reference(pair.0, pair.1, 0, oh, &p, 8);
-        let fused16 = ssim_f32::band_sum_fused_reference(pair.0, pair.1, 0, oh, &p, 16);
-        let plain = ssim_f32::band_sum(pair.0, pair.1, 0, oh, &p, CpuLevel::Scalar);
-        for level in available_levels() {
-            let got = ssim_f32::band_sum(pair.0, pair.1, 0, oh, &p, level);
-            let want = match level {
-                CpuLevel::Scalar | CpuLevel::Avx2 => plain,
-                CpuLevel::Avx2Fma => fused,
-                CpuLevel::Avx512 => fused16,
-            };
-            assert_eq!(got, want, "{peak} {level:?}");
-        }
-        let pd = BandParams {
-            taps,
-            c1: (K1 * peak).powi(2),
-            c2: (K2 * peak).powi(2),
-        };
-        let exact = band_sum(pair.0, pair.1, 0, oh, pd, CpuLevel::Scalar);
-        for got in [fused, fused16, plain] {
-            assert!((got.0 / n - exact.0 / n).abs() < 1e-6, "{got:?} {exact:?}");
-            if want_cs {
-                assert!((got.1 / n - exact.1 / n).abs() < 1e-6);
-            } else {
-                assert_eq!(got.1, 0.0);
-            }
-        }
-    }
-
-    #[test]
-    fn identical_pictures_give_exactly_one_on_every_path() {
-        let (w, h) = (203, 77);
-        let a: Vec<u8> = noise(w * h, 7, 255).into_iter().map(|v| v as u8).collect();
-        let p = ssim_f32::Params {
-            taps: gaussian_taps().map(|t| t as f32),
-            c1: (K1 * 255.0f64).powi(2) as f32,
-            c2: (K2 * 255.0f64).powi(2) as f32,
-            offset: 128.0,
-            want_cs: true,
-            want_sse: false,
-        };
-        let oh = h - (WINDOW - 1);
-        let n = ((w - 10) * oh) as f64;
-        let va = v(&a, w, h);
-        for level in available_levels() {
-            let (s, cs) = ssim_f32::band_sum(va, va, 0, oh, &p, level);
-            assert_eq!((s / n, cs / n), (1.0, 1.0), "{level:?}");
-        }
-        for lanes in [8, 16] {
-            let (s, cs) = ssim_f32::band_sum_fused_reference(va, va, 0, oh, &p, lanes);
-            assert_eq!((s / n, cs / n), (1.0, 1.0));
-        }
-    }
-}
+pub(crate) mod dispatch_tests;

@@ -22,7 +22,8 @@ use std::cell::Cell;
 use crate::cpu::CpuLevel;
 use crate::frame::PlaneView;
 
-const WINDOW: usize = super::ssim::WINDOW;
+/// Side of the Gaussian window, in samples.
+pub const WINDOW: usize = 11;
 const MOMENTS: usize = 4;
 /// Output columns per strip: the strip's ring (2 × 11 slots of the four
 /// moments, 45 KiB) about fills a 48 KiB L1 data cache and stays in L2.

@@ -1,7 +1,7 @@
 //! What the monitor keeps of one distorted input over the run, and the
 //! summary record it becomes at the end (pooled values, gates, counts).
 
-use crate::metrics::psnr::RunPsnr;
+use crate::metrics::measures::psnr::RunPsnr;
 use crate::metrics::{Layout, Row};
 use crate::monitor::alert::{Rule, Tracker};
 use crate::monitor::detect::Detector;

@@ -1,16 +1,19 @@
 //! `--worst N --dump-worst DIR`: keeps the N worst frames of each input (by
-//! the first record key) as PNG pictures — reference luma, distorted luma
-//! and the luma SSIM map as a heat map, side by side — and writes them at the
-//! end. Only frames that enter the worst-N list are drawn, and the list
-//! holds compressed PNGs, so memory stays bounded.
+//! the first record key) and draws them at the end as PNG pictures —
+//! reference luma, distorted luma and the luma SSIM map as a heat map, side
+//! by side. While the run goes, a frame that enters the worst-N list costs
+//! only a copy of its two luma planes (the list holds N of them per input,
+//! so memory stays bounded); only the N frames finally chosen are drawn,
+//! with the SSIM kernel's own map.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::error::Error;
-use crate::frame::{Frame, Plane, Samples};
+use crate::frame::{Frame, Plane, PlaneView, Samples};
 use crate::metrics::Better;
-use crate::metrics::ssim::{K1, K2, WINDOW, gaussian_taps};
+use crate::metrics::ssim::{WINDOW, ssim_map_rows};
+use rayon::prelude::*;
 
 /// Panels are at most this wide.
 pub const PANEL_WIDTH: usize = 640;
@@ -30,7 +33,9 @@ pub fn prepare_dir(dir: &str) -> Result<(), Error> {
 struct Entry {
     value: f64,
     frame: u64,
-    png: Vec<u8>,
+    /// Reference and distorted luma.
+    luma: (Plane, Plane),
+    peak: f64,
 }
 
 /// The worst frames seen so far, per input.
@@ -39,6 +44,9 @@ pub struct WorstCapture {
     n: usize,
     better: Better,
     lists: Mutex<Vec<Vec<Entry>>>,
+    /// Buffers of evicted entries, reused by the next one (no allocation
+    /// churn while the list changes).
+    spare: Mutex<Vec<(Plane, Plane)>>,
 }
 
 impl WorstCapture {
@@ -50,6 +58,7 @@ impl WorstCapture {
             n,
             better,
             lists: Mutex::new((0..inputs).map(|_| Vec::new()).collect()),
+            spare: Mutex::new(Vec::new()),
         }
     }
 
@@ -69,7 +78,8 @@ impl WorstCapture {
         }
     }
 
-    /// Offers a measured pair; draws it only if it ranks among the worst.
+    /// Offers a measured pair; keeps its luma planes only if it ranks
+    /// among the worst so far.
     pub fn offer(
         &self,
         input: usize,
@@ -81,33 +91,71 @@ impl WorstCapture {
         if !self.wants(input, value) {
             return;
         }
-        let Some(png) = draw(reference, distorted) else {
+        let (Some(r), Some(d)) = (reference.planes.first(), distorted.planes.first()) else {
             return;
         };
-        let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(list) = lists.get_mut(input) else {
-            return;
+        let reuse = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let luma = match reuse {
+            Some((mut a, mut b)) => {
+                copy_into(&mut a, r);
+                copy_into(&mut b, d);
+                (a, b)
+            }
+            None => (packed(r), packed(d)),
         };
-        let pos = list
-            .iter()
-            .position(|e| self.worse(value, e.value))
-            .unwrap_or(list.len());
-        if pos < self.n {
-            list.insert(pos, Entry { value, frame, png });
-            list.truncate(self.n);
+        let entry = Entry {
+            value,
+            frame,
+            luma,
+            peak: reference.peak(),
+        };
+        let freed = {
+            let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(list) = lists.get_mut(input) else {
+                return;
+            };
+            let pos = list
+                .iter()
+                .position(|e| self.worse(value, e.value))
+                .unwrap_or(list.len());
+            if pos < self.n {
+                list.insert(pos, entry);
+                (list.len() > self.n).then(|| list.pop()).flatten()
+            } else {
+                // overtaken meanwhile by another worker's frames
+                Some(entry)
+            }
+        };
+        if let Some(e) = freed {
+            let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+            if spare.is_empty() {
+                spare.push(e.luma);
+            }
         }
     }
 
-    /// Writes the PNGs: `worst-<input>-<rank>-frame<N>.png`. Returns the paths.
+    /// Draws and writes the PNGs: `worst-<input>-<rank>-frame<N>.png`.
+    /// Returns the paths.
     pub fn write(&self) -> Result<Vec<PathBuf>, Error> {
         let lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+        let chosen: Vec<(usize, usize, &Entry)> = lists
+            .iter()
+            .enumerate()
+            .flat_map(|(i, list)| list.iter().enumerate().map(move |(rank, e)| (i, rank, e)))
+            .collect();
         let mut written = Vec::new();
-        for (i, list) in lists.iter().enumerate() {
-            for (rank, e) in list.iter().enumerate() {
+        // one picture at a time (each map is computed in parallel bands),
+        // so only one map is held
+        for (i, rank, e) in chosen {
+            {
+                let png = draw_planes(&e.luma.0, &e.luma.1, e.peak);
+                let Some(png) = png else {
+                    continue;
+                };
                 let p = self
                     .dir
                     .join(format!("worst-{i}-{:02}-frame{}.png", rank + 1, e.frame));
-                std::fs::write(&p, &e.png).map_err(|err| Error::Output {
+                std::fs::write(&p, &png).map_err(|err| Error::Output {
                     path: p.display().to_string(),
                     source: err,
                 })?;
@@ -118,55 +166,66 @@ impl WorstCapture {
     }
 }
 
-fn luma_f64(p: &Plane) -> Vec<f64> {
-    match &p.samples {
-        Samples::U8(v) => v.iter().map(|x| *x as f64).collect(),
-        Samples::U16(v) => v.iter().map(|x| *x as f64).collect(),
+/// Rows `first, first + step, …` of the kernel's SSIM map of two luma
+/// planes, each `w − 10` values long.
+fn luma_map(r: &Plane, d: &Plane, peak: f64, first: usize, step: usize) -> Option<Vec<f64>> {
+    let (w, h) = (r.width, r.height);
+    match (&r.samples, &d.samples) {
+        (Samples::U8(a), Samples::U8(b)) => ssim_map_rows(
+            PlaneView::new(a, w, h)?,
+            PlaneView::new(b, w, h)?,
+            peak,
+            first,
+            step,
+        ),
+        (Samples::U16(a), Samples::U16(b)) => ssim_map_rows(
+            PlaneView::new(a, w, h)?,
+            PlaneView::new(b, w, h)?,
+            peak,
+            first,
+            step,
+        ),
+        _ => None,
     }
 }
 
-/// Per-pixel Gaussian SSIM map of the valid region ((w−10)×(h−10)).
-pub fn ssim_map(a: &[f64], b: &[f64], w: usize, h: usize, peak: f64) -> Vec<f64> {
-    if w < WINDOW || h < WINDOW {
-        return Vec::new();
-    }
-    let t = gaussian_taps();
-    let (ow, oh) = (w - (WINDOW - 1), h - (WINDOW - 1));
-    let src = [
-        a.to_vec(),
-        b.to_vec(),
-        a.iter().map(|x| x * x).collect::<Vec<_>>(),
-        b.iter().map(|x| x * x).collect(),
-        a.iter().zip(b).map(|(x, y)| x * y).collect(),
-    ];
-    let horiz: Vec<Vec<f64>> = src
-        .iter()
-        .map(|s| {
-            let mut out = vec![0.0; ow * h];
-            for y in 0..h {
-                for x in 0..ow {
-                    out[y * ow + x] = (0..WINDOW).map(|k| t[k] * s[y * w + x + k]).sum();
-                }
-            }
-            out
-        })
-        .collect();
-    let (c1, c2) = ((K1 * peak).powi(2), (K2 * peak).powi(2));
-    let mut map = vec![0.0; ow * oh];
-    for y in 0..oh {
-        for x in 0..ow {
-            let v = |m: usize| {
-                (0..WINDOW)
-                    .map(|k| t[k] * horiz[m][(y + k) * ow + x])
-                    .sum::<f64>()
-            };
-            let (ux, uy) = (v(0), v(1));
-            let (vx, vy, vxy) = (v(2) - ux * ux, v(3) - uy * uy, v(4) - ux * uy);
-            map[y * ow + x] = (2.0 * ux * uy + c1) * (2.0 * vxy + c2)
-                / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
+/// Copies `src`'s `width × height` samples into `dst`, reusing its buffer.
+fn copy_into(dst: &mut Plane, src: &Plane) {
+    let n = src.width * src.height;
+    dst.width = src.width;
+    dst.height = src.height;
+    match (&mut dst.samples, &src.samples) {
+        (Samples::U8(d), Samples::U8(s)) => {
+            d.clear();
+            d.extend_from_slice(&s[..n.min(s.len())]);
         }
+        (Samples::U16(d), Samples::U16(s)) => {
+            d.clear();
+            d.extend_from_slice(&s[..n.min(s.len())]);
+        }
+        _ => *dst = packed(src),
     }
-    map
+}
+
+/// A copy of a plane's `width × height` samples.
+fn packed(p: &Plane) -> Plane {
+    let n = p.width * p.height;
+    Plane {
+        width: p.width,
+        height: p.height,
+        samples: match &p.samples {
+            Samples::U8(v) => Samples::U8(v[..n.min(v.len())].to_vec()),
+            Samples::U16(v) => Samples::U16(v[..n.min(v.len())].to_vec()),
+        },
+    }
+}
+
+/// Sample `i` of a plane as a number.
+fn sample(p: &Plane, i: usize) -> f64 {
+    match &p.samples {
+        Samples::U8(v) => v.get(i).map_or(0.0, |x| *x as f64),
+        Samples::U16(v) => v.get(i).map_or(0.0, |x| *x as f64),
+    }
 }
 
 /// Heat-map colour of an SSIM value: 1 is dark blue, 0.5 and below bright red.
@@ -181,48 +240,62 @@ fn heat(v: f64) -> [u8; 3] {
 /// Draws reference | distorted | SSIM map of the luma planes as a PNG.
 pub fn draw(reference: &Frame, distorted: &Frame) -> Option<Vec<u8>> {
     let (rp, dp) = (reference.planes.first()?, distorted.planes.first()?);
+    draw_planes(rp, dp, reference.peak())
+}
+
+/// Draws reference | distorted | SSIM map of two luma planes as a PNG.
+fn draw_planes(rp: &Plane, dp: &Plane, peak: f64) -> Option<Vec<u8>> {
     let (w, h) = (rp.width, rp.height);
     if w == 0 || h == 0 || (dp.width, dp.height) != (w, h) {
         return None;
     }
-    let peak = reference.peak();
-    let (ra, da) = (luma_f64(rp), luma_f64(dp));
-    let map = ssim_map(&ra, &da, w, h, peak);
     let f = w.div_ceil(PANEL_WIDTH).max(1);
     let (pw, ph) = (w / f, h / f);
     if pw == 0 || ph == 0 {
         return None;
     }
+    // the map covers the valid region, 5 samples in from each edge: panel
+    // row y reads map row y·f − 5, so only every f-th row is computed
+    let edge = WINDOW / 2;
+    let first = edge.div_ceil(f) * f - edge;
+    let ow = w.saturating_sub(WINDOW - 1);
+    let map = luma_map(rp, dp, peak, first, f).unwrap_or_default();
     let mut img = vec![0u8; 3 * pw * 3 * ph];
     let row_len = 3 * pw * 3;
-    for y in 0..ph {
-        for x in 0..pw {
-            let (sx, sy) = (x * f, y * f);
-            let g = |v: &[f64]| (v[sy * w + sx] / peak * 255.0).round().clamp(0.0, 255.0) as u8;
-            let (gr, gd) = (g(&ra), g(&da));
-            let base = y * row_len;
-            img[base + 3 * x..base + 3 * x + 3].copy_from_slice(&[gr; 3]);
-            img[base + 3 * (pw + x)..base + 3 * (pw + x) + 3].copy_from_slice(&[gd; 3]);
-            // the map covers the valid region, 5 samples in from each edge
-            let (mx, my) = (sx as i64 - 5, sy as i64 - 5);
-            let ow = w.saturating_sub(WINDOW - 1);
-            let c = if mx >= 0
-                && my >= 0
-                && (mx as usize) < ow
-                && (my as usize) * ow + (mx as usize) < map.len()
-            {
-                heat(map[my as usize * ow + mx as usize])
-            } else {
-                [40, 40, 40]
-            };
-            img[base + 3 * (2 * pw + x)..base + 3 * (2 * pw + x) + 3].copy_from_slice(&c);
+    // gray of sample i: its share of peak on 0-255, rounded
+    let gray = |p: &Plane, i: usize| -> u8 {
+        match &p.samples {
+            Samples::U8(v) if peak == 255.0 => v.get(i).copied().unwrap_or(0),
+            _ => (sample(p, i) / peak * 255.0 + 0.5).clamp(0.0, 255.0) as u8,
         }
-    }
+    };
+    img.par_chunks_mut(row_len)
+        .enumerate()
+        .for_each(|(y, row)| {
+            let sy = y * f;
+            let (left, rest) = row.split_at_mut(3 * pw);
+            let (middle, right) = rest.split_at_mut(3 * pw);
+            let map_row = sy
+                .checked_sub(edge)
+                .map(|my| (my - first) / f * ow)
+                .and_then(|at| map.get(at..at + ow));
+            for x in 0..pw {
+                let sx = x * f;
+                left[3 * x..3 * x + 3].fill(gray(rp, sy * w + sx));
+                middle[3 * x..3 * x + 3].fill(gray(dp, sy * w + sx));
+                let c = match (map_row, sx.checked_sub(edge)) {
+                    (Some(m), Some(mx)) if mx < ow => heat(m[mx]),
+                    _ => [40, 40, 40],
+                };
+                right[3 * x..3 * x + 3].copy_from_slice(&c);
+            }
+        });
     let mut out = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut out, (3 * pw) as u32, ph as u32);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Fast);
         let mut wr = enc.write_header().ok()?;
         wr.write_image_data(&img).ok()?;
     }
@@ -232,26 +305,80 @@ pub fn draw(reference: &Frame, distorted: &Frame) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::PlaneView;
-    use crate::metrics::ssim::ssim_gaussian;
+    use crate::metrics::ssim::{Precision, ssim_cs_gaussian_in};
 
     #[test]
     fn the_map_averages_to_the_plane_ssim() {
-        let (w, h) = (40, 30);
+        let (w, h) = (140, 90);
         let a: Vec<u8> = (0..w * h).map(|i| ((i * 37) % 251) as u8).collect();
         let b: Vec<u8> = a.iter().map(|x| x.wrapping_add(x % 7)).collect();
-        let fa: Vec<f64> = a.iter().map(|x| *x as f64).collect();
-        let fb: Vec<f64> = b.iter().map(|x| *x as f64).collect();
-        let map = ssim_map(&fa, &fb, w, h, 255.0);
+        let pa = Plane {
+            width: w,
+            height: h,
+            samples: Samples::U8(a.clone()),
+        };
+        let pb = Plane {
+            width: w,
+            height: h,
+            samples: Samples::U8(b.clone()),
+        };
+        let ow = w - 10;
+        let map = luma_map(&pa, &pb, 255.0, 0, 1).unwrap();
+        assert_eq!(map.len(), ow * (h - 10));
         let mean = map.iter().sum::<f64>() / map.len() as f64;
-        let want = ssim_gaussian(
+        let want = ssim_cs_gaussian_in(
             PlaneView::new(&a, w, h).unwrap(),
             PlaneView::new(&b, w, h).unwrap(),
             255.0,
+            Precision::Double,
         )
-        .unwrap();
-        // the plane value comes from the fast single-precision kernel
-        assert!((mean - want).abs() < 1e-6, "{mean} vs {want}");
+        .unwrap()
+        .ssim;
+        // the same double-precision kernel, summed in another order
+        assert!((mean - want).abs() < 1e-12, "{mean} vs {want}");
+        assert!(map.iter().all(|v| *v <= 1.0 && v.is_finite()));
+        // every third row from row 2: the same values as the whole map's
+        let rows = luma_map(&pa, &pb, 255.0, 2, 3).unwrap();
+        let want: Vec<f64> = map
+            .chunks(ow)
+            .skip(2)
+            .step_by(3)
+            .flatten()
+            .copied()
+            .collect();
+        assert_eq!(rows, want);
+        // identical pictures: 1 everywhere
+        let same = luma_map(&pa, &pa, 255.0, 0, 1).unwrap();
+        assert!(same.iter().all(|v| *v == 1.0));
+    }
+
+    #[test]
+    fn only_the_worst_are_kept_and_drawn_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let cap = WorstCapture::new(dir.path().to_str().unwrap(), 2, Better::Higher, 1);
+        let f = Frame::from_u8(vec![(
+            32,
+            24,
+            (0..32 * 24).map(|i| (i % 256) as u8).collect(),
+        )]);
+        for (frame, v) in [(0, 30.0), (1, 20.0), (2, 40.0), (3, 10.0), (4, f64::NAN)] {
+            cap.offer(0, frame, v, &f, &f);
+        }
+        let written = cap.write().unwrap();
+        let names: Vec<String> = written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["worst-0-01-frame3.png", "worst-0-02-frame1.png"]
+        );
+        let lower = WorstCapture::new(dir.path().to_str().unwrap(), 1, Better::Lower, 1);
+        for (frame, v) in [(0, 3.0), (1, 9.0), (2, 1.0)] {
+            lower.offer(0, frame, v, &f, &f);
+        }
+        let w = lower.write().unwrap();
+        assert!(w[0].ends_with("worst-0-01-frame1.png"), "{w:?}");
     }
 
     #[test]
@@ -263,8 +390,65 @@ mod tests {
         )]);
         let png = draw(&f, &f).unwrap();
         let dec = png::Decoder::new(std::io::Cursor::new(png));
-        let reader = dec.read_info().unwrap();
-        let info = reader.info();
-        assert_eq!((info.width, info.height), (192, 48));
+        let mut reader = dec.read_info().unwrap();
+        let (w, h) = (reader.info().width as usize, reader.info().height as usize);
+        assert_eq!((w, h), (192, 48));
+        let mut img = vec![0u8; reader.output_buffer_size().unwrap()];
+        reader.next_frame(&mut img).unwrap();
+        let px = |x: usize, y: usize| &img[3 * (y * w + x)..3 * (y * w + x) + 3];
+        // both gray panels show the samples; the map of identical pictures
+        // is 1 (dark blue) inside the valid region and grey at the edges
+        for (x, y) in [(0, 0), (7, 3), (63, 47), (20, 30)] {
+            let s = ((y * 64 + x) % 256) as u8;
+            assert_eq!(px(x, y), [s; 3]);
+            assert_eq!(px(64 + x, y), [s; 3]);
+        }
+        assert_eq!(px(128 + 5, 5), heat(1.0));
+        assert_eq!(px(128 + 58, 42), heat(1.0));
+        assert_eq!(px(128 + 4, 20), [40, 40, 40]);
+        assert_eq!(px(128 + 59, 20), [40, 40, 40]);
+        assert_eq!(px(128 + 20, 43), [40, 40, 40]);
+    }
+    #[test]
+    fn a_wide_picture_is_drawn_at_panel_size_from_the_full_map() {
+        // 1300 wide: panels are drawn every 3rd sample and map row
+        let (w, h) = (1300, 40);
+        let r: Vec<u8> = (0..w * h).map(|i| ((i * 7) % 251) as u8).collect();
+        let d: Vec<u8> = r
+            .iter()
+            .enumerate()
+            .map(|(i, x)| if i % 5 == 0 { x / 2 } else { *x })
+            .collect();
+        let (fr, fd) = (
+            Frame::from_u8(vec![(w, h, r.clone())]),
+            Frame::from_u8(vec![(w, h, d.clone())]),
+        );
+        let png = draw(&fr, &fd).unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap();
+        let iw = reader.info().width as usize;
+        let (f, pw) = (3, 433);
+        assert_eq!((iw, reader.info().height as usize), (3 * pw, h / f));
+        let mut img = vec![0u8; reader.output_buffer_size().unwrap()];
+        reader.next_frame(&mut img).unwrap();
+        let full = luma_map(&fr.planes[0], &fd.planes[0], 255.0, 0, 1).unwrap();
+        let ow = w - 10;
+        let mut checked = 0;
+        for y in 2..h / f {
+            for x in [2, 3, 100, 250, 430] {
+                let (sx, sy) = (x * f, y * f);
+                if sx - 5 >= ow || sy - 5 >= h - 10 {
+                    continue;
+                }
+                let want = heat(full[(sy - 5) * ow + (sx - 5)]);
+                let at = 3 * (y * iw + 2 * pw + x);
+                assert_eq!(&img[at..at + 3], want, "panel pixel {x},{y}");
+                assert_eq!(img[3 * (y * iw + x)], r[sy * w + sx]);
+                assert_eq!(img[3 * (y * iw + pw + x)], d[sy * w + sx]);
+                checked += 1;
+            }
+        }
+        assert!(checked > 40);
     }
 }

@@ -26,6 +26,24 @@ impl serde_json::ser::Formatter for Numbers {
     fn write_f32<W: ?Sized + io::Write>(&mut self, w: &mut W, v: f32) -> io::Result<()> {
         self.write_f64(w, v as f64)
     }
+
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> io::Result<()> {
+        use serde_json::ser::CharEscape;
+        // every control character but \n, \r and \t as \u00xx
+        match escape {
+            CharEscape::Backspace => w.write_all(b"\\u0008"),
+            CharEscape::FormFeed => w.write_all(b"\\u000c"),
+            other => serde_json::ser::Formatter::write_char_escape(
+                &mut serde_json::ser::CompactFormatter,
+                w,
+                other,
+            ),
+        }
+    }
 }
 
 /// Serialises `value` as one compact JSON line (without the newline).
@@ -81,13 +99,13 @@ mod tests {
             d: 60.0,
             e: -0.0,
             f: 1e-7,
-            q: "a\"b\n",
+            q: "a\"b\n\u{8}\u{c}\u{1}",
             n: None,
         })
         .unwrap();
         assert_eq!(
             s,
-            r#"{"type":"frame","frame":3,"a":1.5,"b":null,"c":null,"d":60,"e":0,"f":0.0000001,"q":"a\"b\n","n":null}"#
+            r#"{"type":"frame","frame":3,"a":1.5,"b":null,"c":null,"d":60,"e":0,"f":0.0000001,"q":"a\"b\n\u0008\u000c\u0001","n":null}"#
         );
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["d"], 60);

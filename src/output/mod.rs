@@ -21,7 +21,7 @@ pub use html::ReportSink;
 pub use ndjson::{NdjsonSink, SummarySink};
 pub use progress::ProgressSink;
 pub use prometheus::PrometheusSink;
-pub use vmaf_layout::VmafSink;
+pub use vmaf_layout::VmafLayoutSink;
 
 use crate::error::Error;
 use records::{Event, FrameRecord, Header, Summary, WindowRecord};

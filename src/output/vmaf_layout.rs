@@ -22,7 +22,7 @@ struct Pending {
 }
 
 /// Writes libvmaf-layout summaries.
-pub struct VmafSink {
+pub struct VmafLayoutSink {
     out: Output,
     frame_rate: Option<f64>,
     pending: Vec<Pending>,
@@ -35,10 +35,10 @@ fn io(e: std::io::Error) -> Error {
     }
 }
 
-impl VmafSink {
+impl VmafLayoutSink {
     /// A libvmaf-layout summary at `out`.
     pub fn new(out: Output) -> Self {
-        VmafSink {
+        VmafLayoutSink {
             out,
             frame_rate: None,
             pending: Vec::new(),
@@ -105,7 +105,7 @@ impl Serialize for Tail<'_> {
     }
 }
 
-impl Sink for VmafSink {
+impl Sink for VmafLayoutSink {
     fn header(&mut self, h: &Header, _json: &str) -> Result<(), Error> {
         self.frame_rate = h.reference.frame_rate;
         self.pending.clear();

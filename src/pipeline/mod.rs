@@ -18,7 +18,7 @@ use crossbeam_channel::bounded;
 use crate::error::Error;
 pub use crate::error::Warn;
 use crate::frame::FramePool;
-use crate::input::decode::InputOptions;
+use crate::input::InputOptions;
 use crate::input::{self, DecodeEvent, OpenOptions, Target, format};
 use crate::metrics::{Layout, MetricOptions, MetricSet, Registration};
 use crate::monitor::alert::Rule;
@@ -80,7 +80,7 @@ pub struct Settings {
 }
 
 /// What a finished run reports.
-pub struct Report {
+pub struct Outcome {
     /// The header record written at the start.
     pub header: Header,
     /// One summary per distorted input.
@@ -95,7 +95,7 @@ pub struct Report {
 
 /// Whether an input can be opened a second time for a sync pre-pass.
 fn reopenable(label: &str) -> bool {
-    label != "-" && !label.starts_with("pipe:") && !input::decode::is_network(label)
+    label != "-" && !label.starts_with("pipe:") && !input::is_network(label)
 }
 
 /// Decodes the first frames of both inputs to thumbnails and finds their
@@ -160,14 +160,11 @@ pub fn run(
     sinks: Vec<Box<dyn Sink>>,
     warn: Warn,
     stop: Arc<AtomicBool>,
-) -> Result<Report, Error> {
+) -> Result<Outcome, Error> {
     let started = Instant::now();
     let live = settings.live
-        || input::decode::is_network(&settings.reference)
-        || settings
-            .distorted
-            .iter()
-            .any(|d| input::decode::is_network(d));
+        || input::is_network(&settings.reference)
+        || settings.distorted.iter().any(|d| input::is_network(d));
     let options = OpenOptions {
         live,
         stall_timeout: settings.stall_timeout,
@@ -519,7 +516,7 @@ pub fn run(
     let mut timing = result.timing;
     timing.wall = started.elapsed();
     timing.threads = threads;
-    Ok(Report {
+    Ok(Outcome {
         header,
         summaries: result.summaries,
         timing,
