@@ -20,6 +20,7 @@ pub mod ssim_ffmpeg;
 
 use rayon::prelude::*;
 
+use crate::error::Error;
 use crate::frame::Frame;
 pub use context::{Better, Layout, Metric, MetricOptions, PairContext, Passes, SseFrom, SsimMode};
 use measures::{histogram as hist, losses as loss, ms_ssim as ms, psnr as ps, ssim as ss};
@@ -208,12 +209,12 @@ pub struct Row {
 
 impl MetricSet {
     /// Builds the selected metrics for `layout`, or explains which metric
-    /// cannot run on which plane.
+    /// cannot run on which plane (a usage error).
     pub fn new(
         selected: &[&'static Registration],
         options: MetricOptions,
         layout: &Layout,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, Error> {
         let mut metrics = Vec::new();
         let mut ranges = Vec::new();
         let mut keys = Vec::new();
@@ -238,7 +239,7 @@ impl MetricSet {
                 .filter(|r| (r.build)(&options).check(layout).is_ok())
                 .map(|r| r.name)
                 .collect();
-            return Err(format!(
+            return Err(Error::Usage(format!(
                 "{}; metrics that can run at this size: {}",
                 problems.join("; "),
                 if can.is_empty() {
@@ -246,7 +247,7 @@ impl MetricSet {
                 } else {
                     can.join(", ")
                 }
-            ));
+            )));
         }
         Ok(MetricSet {
             names: selected.iter().map(|r| r.name).collect(),
@@ -277,9 +278,11 @@ impl MetricSet {
     /// Computes every selected metric for one pair. Metrics run in parallel
     /// on the current rayon pool; each also splits its own work. The two
     /// frames must have the same layout (planes, sizes, bit depth).
-    pub fn compute(&self, reference: &Frame, distorted: &Frame) -> Result<Row, String> {
+    pub fn compute(&self, reference: &Frame, distorted: &Frame) -> Result<Row, Error> {
         if !same_layout(reference, distorted) {
-            return Err("the frames of a pair differ in planes, size or bit depth".to_string());
+            return Err(Error::Internal(
+                "the frames of a pair differ in planes, size or bit depth".to_string(),
+            ));
         }
         let u = &self.users;
         let sse_from = u.sse_from();

@@ -230,10 +230,11 @@ pub fn run(
         plane_dims: format::plane_dims(target.pixel, target.width, target.height),
         bit_depth: format::depth_of(target.pixel),
     };
-    let set = Arc::new(
-        MetricSet::new(&settings.metrics, settings.options.clone(), &layout)
-            .map_err(Error::Usage)?,
-    );
+    let set = Arc::new(MetricSet::new(
+        &settings.metrics,
+        settings.options.clone(),
+        &layout,
+    )?);
 
     // Offsets, and a sync pre-pass for inputs that can be read twice.
     let n = ddecs.len();

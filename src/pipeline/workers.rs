@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::error::Error;
 use crate::frame::signature::Signature;
 use crate::frame::{Frame, FramePool};
 use crate::metrics::MetricSet;
@@ -70,9 +69,9 @@ impl Job {
                 decoded_at,
                 signature,
             }),
-            Err(e) => AggMsg::Failed {
+            Err(error) => AggMsg::Failed {
                 seq: self.seq,
-                error: Error::Internal(e),
+                error,
             },
         };
         // A closed aggregator means the run is stopping: the row has nowhere to go.
