@@ -9,6 +9,7 @@ use crate::metrics::ssim::Precision;
 use crate::metrics::{self, MetricOptions, SsimMode};
 use crate::monitor::alert;
 use crate::monitor::gate;
+use crate::output::file::{Identity, identity};
 use crate::pipeline::Settings;
 use crate::pipeline::pair::Align;
 use crate::stats::WindowSpec;
@@ -311,15 +312,7 @@ impl Cli {
             }
             config.smooth_l1_beta = b;
         }
-        let stdout_users = [self.log.as_deref(), self.summary_json.as_deref()]
-            .iter()
-            .filter(|p| **p == Some("-"))
-            .count();
-        if stdout_users > 1 {
-            return Err(Error::Usage(
-                "--log - and --summary-json - cannot both write to standard output".to_string(),
-            ));
-        }
+        self.check_outputs()?;
         let stdin_users = std::iter::once(&self.reference)
             .chain(&self.distorted)
             .filter(|p| p.as_str() == "-")
@@ -414,6 +407,50 @@ impl Cli {
             inputs,
             dump_worst: self.dump_worst.clone().map(|d| (d, self.worst as usize)),
         })
+    }
+}
+
+impl Cli {
+    /// Refuses, before anything is touched, two outputs on one file (or
+    /// both on standard output) and an output that is one of the inputs
+    /// (symlinks followed).
+    fn check_outputs(&self) -> Result<(), Error> {
+        let outputs: Vec<(&str, &str)> = [
+            ("--log", &self.log),
+            ("--summary-json", &self.summary_json),
+            ("--csv", &self.csv),
+            ("--report", &self.report),
+        ]
+        .into_iter()
+        .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
+        .collect();
+        let ids: Vec<Option<Identity>> = outputs.iter().map(|(_, p)| identity(p)).collect();
+        for (i, (a, pa)) in outputs.iter().enumerate() {
+            for (b, pb) in outputs.iter().skip(i + 1) {
+                let j = outputs.iter().position(|o| o.0 == *b).unwrap_or(i);
+                if ids[i].is_none() || ids[i] != ids[j] {
+                    continue;
+                }
+                return Err(Error::Usage(if ids[i] == Some(Identity::Stdout) {
+                    format!("{a} {pa} and {b} {pb} cannot both write to standard output")
+                } else {
+                    format!("{a} '{pa}' and {b} '{pb}' are the same file: give each output its own")
+                }));
+            }
+        }
+        for input in std::iter::once(&self.reference).chain(&self.distorted) {
+            let Some(Identity::Inode(dev, ino)) = identity(input) else {
+                continue;
+            };
+            for ((flag, p), id) in outputs.iter().zip(&ids) {
+                if *id == Some(Identity::Inode(dev, ino)) {
+                    return Err(Error::Usage(format!(
+                        "{flag} '{p}' is the input '{input}': writing there would destroy it"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use vqm::cli::Cli;
 use vqm::cli::SummaryFormat;
 use vqm::error::Error;
 use vqm::output::{
-    CsvSink, NdjsonSink, Output, ProgressSink, PrometheusSink, ReportSink, Sink, SummarySink,
+    CsvSink, Mode, NdjsonSink, Output, ProgressSink, PrometheusSink, ReportSink, Sink, SummarySink,
     VmafLayoutSink,
 };
 use vqm::pipeline::{self, Warn};
@@ -62,27 +62,36 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<ExitCode, Error> {
     let settings = cli.settings()?;
-    // Outputs are created before any input is opened: a bad path fails now.
+    // Outputs are checked before any input is opened (a bad path fails
+    // now) but touched only once the run is under way.
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(p) = &cli.log {
-        sinks.push(Box::new(NdjsonSink::new(Output::create(p, "--log")?)));
+        sinks.push(Box::new(NdjsonSink::new(Output::create(
+            p,
+            "--log",
+            Mode::Streaming,
+        )?)));
     }
     if let Some(p) = &cli.summary_json {
-        let out = Output::create(p, "--summary-json")?;
+        let out = Output::create(p, "--summary-json", Mode::AtEnd)?;
         match cli.summary_format {
             SummaryFormat::Json => sinks.push(Box::new(SummarySink::new(out))),
             SummaryFormat::Vmaf => sinks.push(Box::new(VmafLayoutSink::new(out))),
         }
     }
     if let Some(p) = &cli.csv {
-        sinks.push(Box::new(CsvSink::new(Output::create(p, "--csv")?)));
+        sinks.push(Box::new(CsvSink::new(Output::create(
+            p,
+            "--csv",
+            Mode::AtEnd,
+        )?)));
     }
     if let Some(p) = &cli.report {
         if p == "-" {
             return Err(Error::Usage("--report needs a file path".to_string()));
         }
         sinks.push(Box::new(ReportSink::new(
-            Output::create(p, "--report")?,
+            Output::create(p, "--report", Mode::AtEnd)?,
             cli.worst as usize,
         )));
     }

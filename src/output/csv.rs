@@ -72,6 +72,6 @@ impl Sink for CsvSink {
         }
     }
     fn finish(&mut self) -> Result<(), Error> {
-        self.out.flush()
+        self.out.finish()
     }
 }

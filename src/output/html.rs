@@ -307,7 +307,8 @@ impl Sink for ReportSink {
     }
     fn finish(&mut self) -> Result<(), Error> {
         let html = self.render();
-        self.out.line(&html)
+        self.out.line(&html)?;
+        self.out.finish()
     }
 }
 

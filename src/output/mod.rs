@@ -16,7 +16,7 @@ pub mod table;
 pub mod vmaf_layout;
 
 pub use csv::CsvSink;
-pub use file::Output;
+pub use file::{Mode, Output};
 pub use html::ReportSink;
 pub use ndjson::{NdjsonSink, SummarySink};
 pub use progress::ProgressSink;

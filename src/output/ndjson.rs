@@ -33,7 +33,7 @@ impl Sink for NdjsonSink {
         self.out.line(json)
     }
     fn finish(&mut self) -> Result<(), Error> {
-        self.out.flush()
+        self.out.finish()
     }
 }
 
@@ -54,6 +54,6 @@ impl Sink for SummarySink {
         self.out.line(json)
     }
     fn finish(&mut self) -> Result<(), Error> {
-        self.out.flush()
+        self.out.finish()
     }
 }

@@ -154,6 +154,6 @@ impl Sink for VmafLayoutSink {
         self.out.line(&s)
     }
     fn finish(&mut self) -> Result<(), Error> {
-        self.out.flush()
+        self.out.finish()
     }
 }
