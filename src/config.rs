@@ -5,6 +5,10 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+/// A config file larger than this is refused before it is read whole
+/// (`--config /dev/zero`).
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
 use crate::error::Error;
 use crate::metrics::{self, SsimMode};
 use crate::monitor::alert::{self, Rule};
@@ -133,14 +137,30 @@ impl Config {
         empty.overlay(DEFAULT_NAME, DEFAULT_TOML)
     }
 
-    /// Reads `path` and applies it over `self`.
+    /// Reads `path` (at most [`MAX_CONFIG_BYTES`]) and applies it over
+    /// `self`.
     pub fn overlay_file(self, path: &str) -> Result<Config, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+        use std::io::Read;
+        let fail = |message: String| Error::Config {
             path: path.to_string(),
             line: 0,
             column: 0,
-            message: format!("cannot read config: {e}"),
-        })?;
+            message,
+        };
+        let file =
+            std::fs::File::open(path).map_err(|e| fail(format!("cannot read config: {e}")))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_CONFIG_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| fail(format!("cannot read config: {e}")))?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(fail(format!(
+                "larger than {} KiB: not a vqm config",
+                MAX_CONFIG_BYTES / 1024
+            )));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| fail("cannot read config: not UTF-8 text".to_string()))?;
         self.overlay(path, &text)
     }
 

@@ -139,3 +139,55 @@ fn a_run_that_fails_before_measuring_leaves_previous_outputs_as_they_were() {
     assert_eq!(log.first().unwrap()["type"], "header");
     assert_eq!(log.last().unwrap()["type"], "summary");
 }
+
+#[test]
+fn an_endless_config_file_is_refused_at_once() {
+    let (r, d) = c420();
+    let start = std::time::Instant::now();
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--config", "/dev/zero", "-q"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("/dev/zero") && err.contains("larger than 1024 KiB"),
+        "{err}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn a_path_that_looks_like_a_formula_is_neutralised_in_the_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, d) = c420();
+    let evil = dir.path().join("=cmd|' -C calc'!A0.mkv");
+    std::fs::copy(&d, &evil).unwrap();
+    let csv = dir.path().join("out.csv");
+    let (code, _, err) = outcome(&vqm(&[&r, s(&evil), "--csv", s(&csv), "-q"]));
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let row = text.lines().nth(1).unwrap();
+    // the path cell holds the path whole; no cell starts a formula (a path
+    // cell that would is prefixed with ', see output::csv's unit test)
+    let cells: Vec<&str> = row.split(',').collect();
+    assert!(cells[1].ends_with("=cmd|' -C calc'!A0.mkv"), "{row}");
+    for c in &cells {
+        assert!(!c.starts_with(['=', '+', '@', '\t', '\r']), "{row}");
+    }
+}
+
+#[test]
+fn inclusive_alert_rules_fire_at_the_threshold() {
+    // identical inputs: every frame is exactly at the PSNR cap (60 dB at 8 bits)
+    let (r, _) = c420();
+    for (rule, fires) in [
+        ("psnr_y>=60", true),
+        ("psnr_y>60", false),
+        ("psnr_y<=60", true),
+    ] {
+        let (code, out, err) = outcome(&vqm(&[&r, &r, "--alert", rule, "--log", "-", "-q"]));
+        let alerts = ndjson(&out)
+            .into_iter()
+            .filter(|v| v["kind"] == "alert")
+            .count();
+        assert_eq!(alerts > 0, fires, "{rule}: {err}");
+        assert_eq!(code, if fires { 3 } else { 0 }, "{rule}: {err}");
+    }
+}

@@ -1,5 +1,6 @@
-//! Alert rules on frame-record keys: `KEY < VALUE [for DURATION]` or
-//! `KEY > VALUE [for DURATION]`, DURATION being frames (`60f`) or seconds
+//! Alert rules on frame-record keys: `KEY < VALUE [for DURATION]`,
+//! `KEY > VALUE`, or the inclusive `KEY <= VALUE` and `KEY >= VALUE` (as
+//! in quality gates), DURATION being frames (`60f`) or seconds
 //! (`2s`, `1.5s`); without `for`, one frame. A rule fires an `alert` event
 //! when its condition has held for the duration, and a `recovered` event
 //! when it stops holding after that.
@@ -11,6 +12,10 @@ pub enum Op {
     Below,
     /// value > threshold
     Above,
+    /// value <= threshold
+    AtMost,
+    /// value >= threshold
+    AtLeast,
 }
 
 /// How long a condition must hold.
@@ -52,7 +57,11 @@ pub fn parse(text: &str) -> Result<Rule, String> {
     };
     let key = cond[..pos].trim();
     let value = cond[pos + 1..].trim();
-    let value = value.strip_prefix('=').map(str::trim).unwrap_or(value);
+    let (op, value) = match (op, value.strip_prefix('=')) {
+        (Op::Below, Some(v)) => (Op::AtMost, v.trim()),
+        (_, Some(v)) => (Op::AtLeast, v.trim()),
+        (op, None) => (op, value),
+    };
     if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(format!("'{key}' is not a record key"));
     }
@@ -127,6 +136,8 @@ impl Tracker {
             && match rule.op {
                 Op::Below => value < rule.threshold,
                 Op::Above => value > rule.threshold,
+                Op::AtMost => value <= rule.threshold,
+                Op::AtLeast => value >= rule.threshold,
             };
         if !holds {
             self.since = None;
@@ -215,5 +226,23 @@ mod tests {
         assert_eq!(t.observe(&r, 1.0, 0, 0.0, 0.04), None);
         assert_eq!(t.observe(&r, 1.0, 1, 0.04, 0.04), None);
         assert_eq!(t.observe(&r, 1.0, 2, 0.08, 0.04), Some(Change::Fired));
+    }
+
+    #[test]
+    fn inclusive_comparisons_hold_at_the_threshold() {
+        for (text, op, at, below, above) in [
+            ("psnr_y>=60", Op::AtLeast, true, false, true),
+            ("psnr_y <= 60", Op::AtMost, true, true, false),
+            ("psnr_y>60", Op::Above, false, false, true),
+            ("psnr_y<60", Op::Below, false, true, false),
+        ] {
+            let r = parse(text).unwrap();
+            assert_eq!((r.op, r.threshold), (op, 60.0), "{text}");
+            for (v, want) in [(60.0, at), (59.0, below), (61.0, above)] {
+                let mut t = Tracker::default();
+                let fired = t.observe(&r, v, 0, 0.0, 0.04).is_some();
+                assert_eq!(fired, want, "{text} at {v}");
+            }
+        }
     }
 }

@@ -24,13 +24,22 @@ impl CsvSink {
     }
 }
 
+/// Appends a text cell, quoted when it holds a separator, a quote or a
+/// line break; text a spreadsheet would run as a formula (starting with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'`.
 fn cell(text: &str, line: &mut String) {
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let text = if formula {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
     if text.contains([',', '"', '\n', '\r']) {
         line.push('"');
         line.push_str(&text.replace('"', "\"\""));
         line.push('"');
     } else {
-        line.push_str(text);
+        line.push_str(&text);
     }
 }
 
@@ -73,5 +82,31 @@ impl Sink for CsvSink {
     }
     fn finish(&mut self) -> Result<(), Error> {
         self.out.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_cells_are_quoted_and_never_run_as_formulas() {
+        let cases = [
+            ("plain.mp4", "plain.mp4"),
+            ("a,b.mp4", "\"a,b.mp4\""),
+            ("say \"hi\".mp4", "\"say \"\"hi\"\".mp4\""),
+            ("=cmd|' -C calc'!A0.mp4", "'=cmd|' -C calc'!A0.mp4"),
+            ("+1.mp4", "'+1.mp4"),
+            ("-x.mp4", "'-x.mp4"),
+            ("@SUM(A1).mp4", "'@SUM(A1).mp4"),
+            ("\tx.mp4", "'\tx.mp4"),
+            ("\rx.mp4", "\"'\rx.mp4\""),
+            ("=a,b", "\"'=a,b\""),
+        ];
+        for (text, want) in cases {
+            let mut line = String::new();
+            cell(text, &mut line);
+            assert_eq!(line, want, "{text:?}");
+        }
     }
 }
