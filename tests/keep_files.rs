@@ -191,3 +191,15 @@ fn inclusive_alert_rules_fire_at_the_threshold() {
         assert_eq!(code, if fires { 3 } else { 0 }, "{rule}: {err}");
     }
 }
+
+#[test]
+fn dump_worst_at_a_file_says_so_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, d) = c420();
+    let f = dir.path().join("notadir");
+    std::fs::write(&f, b"keep me\n").unwrap();
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--dump-worst", s(&f), "-q"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is a file, not a directory"), "{err}");
+    assert_eq!(std::fs::read(&f).unwrap(), b"keep me\n");
+}

@@ -23,6 +23,11 @@ pub const PANEL_WIDTH: usize = 640;
 pub fn prepare_dir(dir: &str) -> Result<(), Error> {
     let bad =
         |e: std::io::Error| Error::Usage(format!("--dump-worst '{dir}': cannot write there: {e}"));
+    if Path::new(dir).exists() && !Path::new(dir).is_dir() {
+        return Err(Error::Usage(format!(
+            "--dump-worst '{dir}': is a file, not a directory"
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(bad)?;
     let probe = Path::new(dir).join(".vqm-write-test");
     std::fs::write(&probe, b"").map_err(bad)?;
@@ -155,10 +160,17 @@ impl WorstCapture {
                 let p = self
                     .dir
                     .join(format!("worst-{i}-{:02}-frame{}.png", rank + 1, e.frame));
-                std::fs::write(&p, &png).map_err(|err| Error::Output {
+                // whole or not at all: a temporary file renamed into place
+                let fail = |err: std::io::Error| Error::Output {
                     path: p.display().to_string(),
                     source: err,
-                })?;
+                };
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(".vqm-")
+                    .tempfile_in(&self.dir)
+                    .map_err(fail)?;
+                std::io::Write::write_all(tmp.as_file_mut(), &png).map_err(fail)?;
+                tmp.persist(&p).map_err(|e| fail(e.error))?;
                 written.push(p);
             }
         }
