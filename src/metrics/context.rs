@@ -149,8 +149,6 @@ impl MetricOptions {
 
 /// A per-frame full-reference metric.
 pub trait Metric: Send + Sync {
-    /// The name used in `--metrics`.
-    fn name(&self) -> &'static str;
     /// The record keys this metric fills, in order, for pictures of `layout`.
     fn keys(&self, layout: &Layout) -> Vec<String>;
     /// Refuses a layout the metric cannot measure (a plane too small),

@@ -22,9 +22,6 @@ impl Metric for Entropy {
             ..Passes::default()
         }
     }
-    fn name(&self) -> &'static str {
-        "entropy"
-    }
     fn keys(&self, layout: &Layout) -> Vec<String> {
         let mut k = keys("entropy_ref", layout);
         k.extend(keys("entropy_dist", layout));
@@ -57,9 +54,6 @@ impl Metric for Kl {
             ..Passes::default()
         }
     }
-    fn name(&self) -> &'static str {
-        "kl"
-    }
     fn keys(&self, layout: &Layout) -> Vec<String> {
         keys("kl", layout)
     }
@@ -85,9 +79,6 @@ impl Metric for Xent {
             histograms: true,
             ..Passes::default()
         }
-    }
-    fn name(&self) -> &'static str {
-        "xent"
     }
     fn keys(&self, layout: &Layout) -> Vec<String> {
         keys("xent", layout)

@@ -40,9 +40,6 @@ impl Metric for Mae {
     fn better(&self) -> Better {
         Better::Lower
     }
-    fn name(&self) -> &'static str {
-        "mae"
-    }
     fn keys(&self, layout: &Layout) -> Vec<String> {
         plane_keys("mae", layout)
     }
@@ -60,9 +57,6 @@ pub struct SmoothL1 {
 impl Metric for SmoothL1 {
     fn better(&self) -> Better {
         Better::Lower
-    }
-    fn name(&self) -> &'static str {
-        "smooth-l1"
     }
     fn keys(&self, layout: &Layout) -> Vec<String> {
         plane_keys("smooth_l1", layout)
@@ -85,9 +79,6 @@ pub struct Bce {
 impl Metric for Bce {
     fn better(&self) -> Better {
         Better::Lower
-    }
-    fn name(&self) -> &'static str {
-        "bce"
     }
     fn keys(&self, layout: &Layout) -> Vec<String> {
         plane_keys("bce", layout)

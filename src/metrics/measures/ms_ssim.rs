@@ -28,9 +28,6 @@ pub struct MsSsim {
 }
 
 impl Metric for MsSsim {
-    fn name(&self) -> &'static str {
-        "ms-ssim"
-    }
     fn keys(&self, layout: &Layout) -> Vec<String> {
         layout
             .plane_names

@@ -78,9 +78,6 @@ impl Metric for Psnr {
             ..Passes::default()
         }
     }
-    fn name(&self) -> &'static str {
-        "psnr"
-    }
     fn keys(&self, layout: &Layout) -> Vec<String> {
         let mut k = keys_with("psnr", layout);
         if is_yuv(layout) {
@@ -125,9 +122,6 @@ impl Metric for Mse {
             sse: true,
             ..Passes::default()
         }
-    }
-    fn name(&self) -> &'static str {
-        "mse"
     }
     fn keys(&self, layout: &Layout) -> Vec<String> {
         keys_with("mse", layout)

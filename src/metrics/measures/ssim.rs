@@ -18,9 +18,6 @@ pub struct Ssim {
 }
 
 impl Metric for Ssim {
-    fn name(&self) -> &'static str {
-        "ssim"
-    }
     fn keys(&self, layout: &Layout) -> Vec<String> {
         layout
             .plane_names
