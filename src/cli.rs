@@ -425,12 +425,12 @@ impl Cli {
         .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
         .collect();
         let ids: Vec<Option<Identity>> = outputs.iter().map(|(_, p)| identity(p)).collect();
-        for (i, (a, pa)) in outputs.iter().enumerate() {
-            for (b, pb) in outputs.iter().skip(i + 1) {
-                let j = outputs.iter().position(|o| o.0 == *b).unwrap_or(i);
+        for i in 0..outputs.len() {
+            for j in i + 1..outputs.len() {
                 if ids[i].is_none() || ids[i] != ids[j] {
                     continue;
                 }
+                let ((a, pa), (b, pb)) = (outputs[i], outputs[j]);
                 return Err(Error::Usage(if ids[i] == Some(Identity::Stdout) {
                     format!("{a} {pa} and {b} {pb} cannot both write to standard output")
                 } else {

@@ -38,6 +38,8 @@ pub struct AggSettings {
 pub struct Aggregator {
     keys: Vec<String>,
     layout: Layout,
+    /// Each plane's share of the samples (the layout's, computed once).
+    shares: Vec<f64>,
     inputs: Vec<InputTally>,
     window_every: usize,
     rules: Vec<(Rule, usize)>,
@@ -120,6 +122,7 @@ impl Aggregator {
         Ok(Aggregator {
             inputs,
             keys,
+            shares: layout.plane_shares(),
             layout,
             window_every: settings.window_every,
             rules,
@@ -228,10 +231,9 @@ impl Aggregator {
             values: &r.row.values,
         };
         sinks.frame(&rec)?;
-        let shares = self.layout.plane_shares();
         let latency = r.decoded_at.map(|t| t.elapsed().as_secs_f64() * 1000.0);
         let st = &mut self.inputs[input];
-        st.push(&r.row, r.pts, &shares, latency);
+        st.push(&r.row, r.pts, &self.shares, latency);
         let mut events = st
             .detector
             .observe(input, &st.path, r.frame, r.ref_frame, r.signature);

@@ -68,26 +68,41 @@ pub struct Sinks(pub Vec<Box<dyn Sink>>);
 impl Sinks {
     /// Writes the header.
     pub fn header(&mut self, r: &Header) -> Result<(), Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
         let json = json::line(r)?;
         self.0.iter_mut().try_for_each(|s| s.header(r, &json))
     }
     /// Writes a frame record.
     pub fn frame(&mut self, r: &FrameRecord<'_>) -> Result<(), Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
         let json = json::line(r)?;
         self.0.iter_mut().try_for_each(|s| s.frame(r, &json))
     }
     /// Writes a window record.
     pub fn window(&mut self, r: &WindowRecord<'_>) -> Result<(), Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
         let json = json::line(r)?;
         self.0.iter_mut().try_for_each(|s| s.window(r, &json))
     }
     /// Writes an event record.
     pub fn event(&mut self, r: &Event) -> Result<(), Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
         let json = json::line(r)?;
         self.0.iter_mut().try_for_each(|s| s.event(r, &json))
     }
     /// Writes a summary record.
     pub fn summary(&mut self, r: &Summary) -> Result<(), Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
         let json = json::line(r)?;
         self.0.iter_mut().try_for_each(|s| s.summary(r, &json))
     }
