@@ -73,7 +73,7 @@ pub struct Cli {
     pub report: Option<String>,
 
     /// How many worst frames the report lists and --dump-worst draws.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=1000), help_heading = "Outputs")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", default_value_t = 10, value_parser = whole::<0, 1000>, help_heading = "Outputs")]
     pub worst: u64,
 
     /// Write a PNG of each of the worst frames (reference | distorted | SSIM map) into DIR.
@@ -109,20 +109,25 @@ pub struct Cli {
     pub dist_opts: Vec<String>,
 
     /// Stop after N pairs of each distorted input.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Inputs")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", value_parser = whole::<1, { u64::MAX }>, help_heading = "Inputs")]
     pub frames: Option<u64>,
 
     /// Skip the frames before this presentation time (seconds) in every input.
-    #[arg(long, value_name = "SECONDS", help_heading = "Inputs")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "SECONDS",
+        help_heading = "Inputs"
+    )]
     pub start: Option<f64>,
 
     /// Measure every Nth pair only.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Inputs")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", default_value_t = 1, value_parser = whole::<1, { u64::MAX }>, help_heading = "Inputs")]
     pub every: u64,
 
     /// Use the Nth video stream (0-based) of every input that has several.
-    #[arg(long, value_name = "N", help_heading = "Inputs")]
-    pub stream: Option<usize>,
+    #[arg(long, allow_negative_numbers = true, value_name = "N", value_parser = whole::<0, 1000>, help_heading = "Inputs")]
+    pub stream: Option<u64>,
 
     /// Rolling-statistics window: N frames, or Ns seconds (2s) [default from config: 30].
     #[arg(long, value_name = "N|Ns", help_heading = "Outputs")]
@@ -130,7 +135,8 @@ pub struct Cli {
 
     /// Skip N frames at the start of the reference.
     #[arg(
-        long,
+        long, allow_negative_numbers = true,
+        value_parser = whole::<0, { u64::MAX }>,
         value_name = "N",
         default_value_t = 0,
         help_heading = "Alignment"
@@ -139,7 +145,8 @@ pub struct Cli {
 
     /// Skip N frames at the start of each distorted input.
     #[arg(
-        long,
+        long, allow_negative_numbers = true,
+        value_parser = whole::<0, { u64::MAX }>,
         value_name = "N",
         default_value_t = 0,
         help_heading = "Alignment"
@@ -159,7 +166,12 @@ pub struct Cli {
     pub live: bool,
 
     /// Seconds a live input may stay silent before it is lost [default from config: 5].
-    #[arg(long, value_name = "SECONDS", help_heading = "Live")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "SECONDS",
+        help_heading = "Live"
+    )]
     pub stall_timeout: Option<f64>,
 
     /// Alert rule, e.g. 'ssim_y<0.90 for 2s' or 'psnr_avg<30 for 60f' (repeatable).
@@ -175,11 +187,11 @@ pub struct Cli {
     pub config: Option<String>,
 
     /// Metric worker threads [default: one per core].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", value_parser = whole::<1, 1024>)]
     pub threads: Option<u64>,
 
     /// PSNR cap in dB [default: 6 x bitdepth + 12, 60 dB at 8 bit].
-    #[arg(long, value_name = "DB")]
+    #[arg(long, allow_negative_numbers = true, value_name = "DB")]
     pub psnr_max: Option<f64>,
 
     /// No summary table, warnings or progress on stderr (errors still are).
@@ -377,7 +389,7 @@ impl Cli {
             raw,
             reference: ref_opts,
             distorted: dist_opts,
-            stream: self.stream,
+            stream: self.stream.map(|n| n as usize),
         };
         Ok(Settings {
             reference: self.reference.clone(),
@@ -463,5 +475,19 @@ fn precision_from_env() -> Result<Precision, Error> {
         Ok(other) => Err(Error::Usage(format!(
             "VQM_SSIM_PRECISION={other}: choose single or double"
         ))),
+    }
+}
+
+/// A whole number from `MIN` to `MAX`, with a message that says so (a
+/// negative number is a value that is out of range, not an unknown flag).
+fn whole<const MIN: u64, const MAX: u64>(s: &str) -> Result<u64, String> {
+    let range = if MAX == u64::MAX {
+        format!("a whole number, at least {MIN}")
+    } else {
+        format!("a whole number from {MIN} to {MAX}")
+    };
+    match s.trim().parse::<i128>() {
+        Ok(n) if n >= i128::from(MIN) && n <= i128::from(MAX) => Ok(n as u64),
+        _ => Err(format!("must be {range}")),
     }
 }

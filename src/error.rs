@@ -38,6 +38,10 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A signal ended the run while an input was still being opened
+    /// (nothing was measured, no output touched): exit 130.
+    #[error("{0}")]
+    Interrupted(String),
     /// Standard output was closed by its reader: a quiet exit 0.
     #[error("standard output closed")]
     StdoutClosed,
@@ -47,12 +51,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// An input error (exit 1) naming `input` and its cause.
+    pub fn input(input: &str, cause: impl std::fmt::Display) -> Self {
+        Error::Input {
+            input: input.to_string(),
+            cause: cause.to_string(),
+        }
+    }
+
     /// The process exit code SPEC assigns to this error.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Config { .. } => 2,
             Error::Input { .. } | Error::Output { .. } | Error::Internal(_) => 1,
             Error::StdoutClosed => 0,
+            Error::Interrupted(_) => 130,
         }
     }
 }

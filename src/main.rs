@@ -53,11 +53,44 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => code,
         Err(Error::StdoutClosed) => ExitCode::SUCCESS,
+        Err(e @ Error::Interrupted(_)) => {
+            eprintln!("vqm: {e}");
+            ExitCode::from(e.exit_code())
+        }
         Err(e) => {
             eprintln!("vqm: error: {e}");
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// A signal that comes while an input is being opened may find FFmpeg
+/// blocked in a read that no flag can end (a pipe whose writer is alive
+/// but silent). Nothing has been measured or written before every input is
+/// open, so if they are still not open 1.5 s after the signal, the
+/// process ends here with 130.
+fn watch_opening(signals: &[i32], opened: Arc<AtomicBool>) -> Result<(), Error> {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+    let mut incoming = signal_hook::iterator::Signals::new(signals)
+        .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
+    std::thread::spawn(move || {
+        if incoming.forever().next().is_none() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < deadline {
+            if opened.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !opened.load(Ordering::Acquire) {
+            eprintln!("vqm: interrupted while opening the inputs (one is still waiting for data)");
+            std::process::exit(130);
+        }
+    });
+    Ok(())
 }
 
 fn run(cli: &Cli) -> Result<ExitCode, Error> {
@@ -112,11 +145,14 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
     // SIGINT/SIGTERM end the run cleanly (sinks flushed, summary written);
     // a second one ends the process at once.
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    let signals = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM];
+    for sig in signals {
         signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
             .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
     }
+    let opened = Arc::new(AtomicBool::new(false));
+    watch_opening(&signals, opened.clone())?;
     // VQM_CPU caps the kernels' code path: scalar (portable), avx2 (AVX2
     // without fused multiply-adds), fma (AVX2 with them) or avx512; by
     // default the best the CPU has. A level the CPU lacks is refused, so a
@@ -145,7 +181,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             eprintln!("vqm: warning: {msg}");
         }
     });
-    let report = pipeline::run(&settings, sinks, warn, stop)?;
+    let report = pipeline::run(&settings, sinks, warn, pipeline::Control { stop, opened })?;
     if !cli.quiet {
         eprint!(
             "{}",

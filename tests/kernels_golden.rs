@@ -116,17 +116,7 @@ fn load(name: &'static str) -> Clip {
     let golden = golden(name);
     let pix_fmt = golden["pix_fmt"].as_str().unwrap().to_string();
     let r = fixture(&format!("{name}.ref.mkv"));
-    let size = ffprobe(&[
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "stream=width,height",
-        "-of",
-        "csv=p=0",
-        &r,
-    ]);
-    let mut wh = size[0].split(',').map(|v| v.parse::<usize>().unwrap());
-    let (w, h) = (wh.next().unwrap(), wh.next().unwrap());
+    let (w, h) = picture_size(&r);
     let (raw, depth, layout, order) = geometry(&pix_fmt, w, h);
     let refs = decode(&r, &pix_fmt, &raw, depth, &order);
     let dists = decode(

@@ -6,6 +6,8 @@ pub mod decode;
 pub mod format;
 pub mod info;
 pub mod open;
+mod pipe;
+mod raw;
 pub mod y4m;
 
 pub use decode::DecodeEvent;

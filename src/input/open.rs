@@ -133,6 +133,9 @@ pub(super) struct Session {
     pub(super) frames_announced: Option<u64>,
     pub(super) range: String,
     pub(super) interlaced: bool,
+    /// A FIFO's descriptor that the demuxer reads (see [`super::pipe`]);
+    /// declared last so it closes after the demuxer.
+    pub(super) _hold: Option<std::fs::File>,
 }
 
 /// An opened input, ready to decode on its own thread.
@@ -148,13 +151,13 @@ pub struct Decoder {
     pub(super) y4m: Option<super::y4m::Layout>,
     /// Facts about the input.
     pub info: InputInfo,
+    /// Warnings found while opening it (a raw file's size that is not a
+    /// whole number of frames, ...), for the run to print.
+    pub notes: Vec<String>,
 }
 
 pub(super) fn input_error(label: &str, cause: impl std::fmt::Display) -> Error {
-    Error::Input {
-        input: label.to_string(),
-        cause: cause.to_string(),
-    }
+    Error::input(label, cause)
 }
 
 /// The FFmpeg URL of a command-line input (`-` is standard input).
@@ -197,6 +200,11 @@ pub fn is_broadcast(label: &str) -> bool {
 /// open: almost always one whose `moov` atom is missing.
 fn is_mp4_without_moov(label: &str) -> bool {
     use std::io::Read;
+    // only a regular file is read here: a FIFO or device read by this
+    // check would lose its data, or block in open(2) with no writer
+    if !std::fs::metadata(label).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut head = [0u8; 8];
     match std::fs::File::open(label).and_then(|mut f| f.read_exact(&mut head)) {
         Ok(()) => &head[4..8] == b"ftyp",
@@ -286,12 +294,20 @@ pub(super) fn open_session(
         stop.load(Ordering::Relaxed)
             || (watch && now_ms().saturating_sub(act.load(Ordering::Relaxed)) > stall_ms)
     };
-    let ictx = open_input(&url_of(label), options.format.as_deref(), dict, interrupt).map_err(|e| {
+    let prepared = super::pipe::prepare(label, url_of(label), &options.stop)?;
+    let ictx = open_input(&prepared.url, options.format.as_deref(), dict, interrupt).map_err(|e| {
         if let (ff::Error::DemuxerNotFound, Some(f)) = (&e, &options.format) {
             return Error::Usage(format!("--input-format '{f}': FFmpeg has no such demuxer"));
         }
         let hint = if looks_local(label) && is_mp4_without_moov(label) {
             " (an MP4/MOV file whose moov atom is missing: an unfinished or truncated recording)"
+        } else if let (true, ff::Error::InvalidData, None, Some(h)) = (
+            looks_local(label),
+            &e,
+            &options.format,
+            super::raw::unidentified_hint(label),
+        ) {
+            h
         } else if watch && matches!(e, ff::Error::Exit) {
             " (no data arrived within the stall timeout)"
         } else {
@@ -299,6 +315,7 @@ pub(super) fn open_session(
         };
         input_error(label, format!("cannot open: {e}{hint}"))
     })?;
+    super::raw::refuse_text_art(label, ictx.format().name(), options.format.is_some())?;
     let stream = match options.stream {
         None => ictx
             .streams()
@@ -391,6 +408,7 @@ pub(super) fn open_session(
         frames_announced,
         range,
         interlaced,
+        _hold: prepared.hold,
     })
 }
 
@@ -442,6 +460,13 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         range: session.range.clone(),
         interlaced: session.interlaced,
     };
+    let notes = if looks_local(label) && session.ictx.format().name() == "rawvideo" {
+        let p = Path::new(label.strip_prefix("file:").unwrap_or(label));
+        let src = session.source;
+        super::raw::check(label, p, src.pixel, src.width, src.height)?
+    } else {
+        Vec::new()
+    };
     let y4m = direct_y4m(label, options, &session);
     if y4m.is_none() && std::env::var("VQM_Y4M_READER").is_ok_and(|v| v == "direct") {
         return Err(input_error(
@@ -460,6 +485,7 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         network,
         activity,
         info,
+        notes,
     })
 }
 

@@ -37,6 +37,11 @@ pub fn probe(path: &Path, frame_len: u64) -> Option<Layout> {
     if frame_len == 0 || !cfg!(target_endian = "little") {
         return None;
     }
+    // a FIFO or device is not opened here: that would block with no
+    // writer, or eat data the demuxer needs
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
     let mut f = File::open(path).ok()?;
     let meta = f.metadata().ok()?;
     if !meta.is_file() {

@@ -93,9 +93,15 @@ pub struct Outcome {
     pub gates_failed: bool,
 }
 
-/// Whether an input can be opened a second time for a sync pre-pass.
+/// Whether an input can be opened a second time for a sync pre-pass: a
+/// regular file (never a pipe, FIFO, device or stream, which a second
+/// reader would drain or block on).
 fn reopenable(label: &str) -> bool {
-    label != "-" && !label.starts_with("pipe:") && !input::is_network(label)
+    label != "-"
+        && !label.starts_with("pipe:")
+        && !input::is_network(label)
+        && std::fs::metadata(label.strip_prefix("file:").unwrap_or(label))
+            .is_ok_and(|m| m.is_file())
 }
 
 /// Decodes the first frames of both inputs to thumbnails and finds their
@@ -152,15 +158,25 @@ fn presync(
 /// How long the end of a run waits for a decoder to notice the stop.
 const DECODER_GRACE: Duration = Duration::from_secs(1);
 
-/// Runs a whole comparison and writes its records to `sinks`. `stop` ends
-/// the run early but cleanly (every sink flushed, summaries written): a
-/// signal handler sets it.
+/// What the process shares with a run while it goes.
+#[derive(Default)]
+pub struct Control {
+    /// Ends the run early but cleanly (every sink flushed, summaries
+    /// written): a signal handler sets it.
+    pub stop: Arc<AtomicBool>,
+    /// Set by the run once every input is open (before any output is
+    /// touched); until then a signal may end the process outright.
+    pub opened: Arc<AtomicBool>,
+}
+
+/// Runs a whole comparison and writes its records to `sinks`.
 pub fn run(
     settings: &Settings,
     sinks: Vec<Box<dyn Sink>>,
     warn: Warn,
-    stop: Arc<AtomicBool>,
+    control: Control,
 ) -> Result<Outcome, Error> {
+    let Control { stop, opened } = control;
     let started = Instant::now();
     let live = settings.live
         || input::is_network(&settings.reference)
@@ -184,6 +200,14 @@ pub fn run(
     let mut ddecs = Vec::with_capacity(settings.distorted.len());
     for (d, o) in settings.distorted.iter().zip(&dist_options) {
         ddecs.push(input::open(d, o)?);
+    }
+    opened.store(true, Ordering::Release);
+    let mut said = std::collections::HashSet::new();
+    for note in std::iter::once(&rdec).chain(&ddecs).flat_map(|d| &d.notes) {
+        // one input given twice has one set of notes
+        if said.insert(note) {
+            warn(note);
+        }
     }
     let target = rdec.own_target()?;
     if let Some(c) = rdec.set_target(target) {

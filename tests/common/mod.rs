@@ -115,6 +115,21 @@ pub fn ffprobe(args: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// The picture size of `path`'s first video stream, by ffprobe.
+pub fn picture_size(path: &str) -> (usize, usize) {
+    let size = ffprobe(&[
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=width,height",
+        "-of",
+        "csv=p=0",
+        path,
+    ]);
+    let mut wh = size[0].split(',').map(|v| v.parse::<usize>().unwrap());
+    (wh.next().unwrap(), wh.next().unwrap())
+}
+
 /// `p` as a str.
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
