@@ -409,6 +409,7 @@ impl Cli {
             dist_offset: self.dist_offset,
             sync,
             align,
+            align_given: self.align.is_some(),
             live: self.live,
             stall_timeout: Duration::from_secs_f64(config.stall_timeout),
             alerts: config.alerts,

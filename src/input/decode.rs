@@ -17,6 +17,7 @@ use ffmpeg_next as ff;
 
 use super::convert::Convert;
 use super::format::{self, Target};
+use super::ledger::Ledger;
 use super::open::{Decoder, Session, input_error, is_broadcast, now_ms, open_session};
 use crate::error::Error;
 use crate::frame::{Frame, FramePool};
@@ -30,6 +31,23 @@ pub enum DecodeEvent {
     DecodeError {
         /// FFmpeg's message.
         cause: String,
+    },
+    /// The timestamps jump by `frames` frame intervals before the frame
+    /// at `pts` with no error in between: a variable frame rate, or frames
+    /// missing from the file (not a decode error).
+    Gap {
+        /// Frame intervals skipped.
+        frames: u64,
+        /// The frame after the jump (seconds, the input's own time).
+        pts: Option<f64>,
+    },
+    /// The pictures changed size or pixel format; they are converted from
+    /// here on.
+    FormatChange {
+        /// Before (`yuv420p 640x360`).
+        from: String,
+        /// After.
+        to: String,
     },
     /// A live input stalled or failed; it is being reopened.
     Lost {
@@ -281,6 +299,13 @@ impl Decoder {
         let live = self.live_network();
         let mut consecutive_read_errors = 0u32;
         let mut decoded = ff::frame::Video::empty();
+        let src = sess.source;
+        let mut ledger = Ledger::new(
+            &sess.codec,
+            sess.ictx.format().name(),
+            sess.interlaced,
+            (src.pixel, src.width, src.height),
+        );
         self.activity.store(now_ms(), Ordering::Relaxed);
         loop {
             if self.options.stop.load(Ordering::Relaxed) {
@@ -313,6 +338,7 @@ impl Decoder {
                         return SessionEnd::Lost(cause);
                     }
                     consecutive_read_errors += 1;
+                    ledger.troubled = true;
                     let last = consecutive_read_errors > 32;
                     let cause = if last {
                         format!("read error, input ends here: {e}")
@@ -332,16 +358,23 @@ impl Decoder {
                 continue;
             }
             self.activity.store(now_ms(), Ordering::Relaxed);
+            if packet.is_corrupt() {
+                ledger.troubled = true;
+            }
             loop {
                 match sess.decoder.send_packet(&packet) {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        ledger.sent(packet.pts());
+                        break;
+                    }
                     Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {
                         // The decoder is full: take its frames, then retry.
-                        if !self.drain(sess, &mut decoded, state, tx, pool) {
+                        if !self.drain(sess, &mut decoded, state, &mut ledger, tx, pool) {
                             return SessionEnd::Stopped;
                         }
                     }
                     Err(e) => {
+                        ledger.troubled = true;
                         if tx
                             .send(DecodeEvent::DecodeError {
                                 cause: format!("decode error: {e}"),
@@ -354,7 +387,7 @@ impl Decoder {
                     }
                 }
             }
-            if !self.drain(sess, &mut decoded, state, tx, pool) {
+            if !self.drain(sess, &mut decoded, state, &mut ledger, tx, pool) {
                 return SessionEnd::Stopped;
             }
         }
@@ -371,7 +404,10 @@ impl Decoder {
                 }
             }
         }
-        if !self.drain(sess, &mut decoded, state, tx, pool) {
+        if !self.drain(sess, &mut decoded, state, &mut ledger, tx, pool) {
+            return SessionEnd::Stopped;
+        }
+        if !refusals(ledger.end(), sess.time_base, tx) {
             return SessionEnd::Stopped;
         }
         SessionEnd::Eof
@@ -384,6 +420,7 @@ impl Decoder {
         sess: &mut Session,
         decoded: &mut ff::frame::Video,
         state: &mut Convert,
+        ledger: &mut Ledger,
         tx: &Sender<DecodeEvent>,
         pool: &FramePool,
     ) -> bool {
@@ -393,6 +430,7 @@ impl Decoder {
                 Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => return true,
                 Err(ff::Error::Eof) => return true,
                 Err(e) => {
+                    ledger.troubled = true;
                     return tx
                         .send(DecodeEvent::DecodeError {
                             cause: format!("decode error: {e}"),
@@ -400,21 +438,46 @@ impl Decoder {
                         .is_ok();
                 }
             }
+            let refused = ledger.out(decoded.pts());
+            if !refused.is_empty() {
+                ledger.troubled = true;
+                if !refusals(refused, sess.time_base, tx) {
+                    return false;
+                }
+            }
+            if let Some((from, to)) =
+                ledger.reshape((decoded.format(), decoded.width(), decoded.height()))
+                && tx.send(DecodeEvent::FormatChange { from, to }).is_err()
+            {
+                return false;
+            }
             let mut frame = pool.take();
             match state.fill(decoded, &mut frame, sess.time_base) {
                 Ok(()) => {
-                    if state.missing > 0
-                        && tx
-                            .send(DecodeEvent::DecodeError {
+                    let jump = match state.missing {
+                        0 => None,
+                        n if ledger.troubled || ledger.transport => {
+                            let how = if ledger.troubled {
+                                "lost to decode errors"
+                            } else {
+                                "lost from the transport stream"
+                            };
+                            Some(DecodeEvent::DecodeError {
                                 cause: format!(
-                                    "{} frame(s) missing before {:.3} s: the timestamps jump (lost to decode errors)",
-                                    state.missing, frame.pts
+                                    "{n} frame(s) missing before {:.3} s: the timestamps jump ({how})",
+                                    frame.pts
                                 ),
                             })
-                            .is_err()
-                    {
+                        }
+                        n => Some(DecodeEvent::Gap {
+                            frames: n,
+                            pts: frame.abs_pts,
+                        }),
+                    };
+                    if jump.is_some_and(|e| tx.send(e).is_err()) {
                         return false;
                     }
+                    ledger.troubled = false;
                     let t0 = Instant::now();
                     let sent = tx.send(DecodeEvent::Frame(frame));
                     state.waiting += t0.elapsed();
@@ -434,4 +497,18 @@ impl Decoder {
             }
         }
     }
+}
+
+/// Reports each packet (stamped in `time_base` units) the decoder took
+/// and gave no picture for. Returns false when the receiver is gone.
+fn refusals(stamps: Vec<i64>, time_base: f64, tx: &Sender<DecodeEvent>) -> bool {
+    stamps.into_iter().all(|t| {
+        tx.send(DecodeEvent::DecodeError {
+            cause: format!(
+                "the packet at {:.3} s gave no picture (the decoder refused it)",
+                t as f64 * time_base
+            ),
+        })
+        .is_ok()
+    })
 }

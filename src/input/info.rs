@@ -28,4 +28,9 @@ pub struct InputInfo {
     pub range: String,
     /// Interlaced (field-coded) content, as the stream declares it.
     pub interlaced: bool,
+    /// Where the video stream starts on its own timeline (seconds), if
+    /// the container says.
+    pub start: Option<f64>,
+    /// The container format FFmpeg read it as (`mpegts`, `matroska,webm`).
+    pub container: String,
 }

@@ -5,6 +5,7 @@ pub mod convert;
 pub mod decode;
 pub mod format;
 pub mod info;
+mod ledger;
 pub mod open;
 mod pipe;
 mod raw;

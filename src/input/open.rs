@@ -133,6 +133,8 @@ pub(super) struct Session {
     pub(super) frames_announced: Option<u64>,
     pub(super) range: String,
     pub(super) interlaced: bool,
+    /// The stream's start on its own timeline (seconds).
+    pub(super) start: Option<f64>,
     /// A FIFO's descriptor that the demuxer reads (see [`super::pipe`]);
     /// declared last so it closes after the demuxer.
     pub(super) _hold: Option<std::fs::File>,
@@ -353,6 +355,8 @@ pub(super) fn open_session(
         (r.numerator() > 0 && r.denominator() > 0).then(|| f64::from(r))
     };
     let frames_announced = (stream.frames() > 0).then(|| stream.frames() as u64);
+    let start = (stream.start_time() != ff::ffi::AV_NOPTS_VALUE)
+        .then(|| stream.start_time() as f64 * time_base);
     let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| input_error(label, format!("cannot read codec parameters: {e}")))?;
     // Frame threads per decoder: half the cores each (the two decoders run
@@ -408,6 +412,7 @@ pub(super) fn open_session(
         frames_announced,
         range,
         interlaced,
+        start,
         _hold: prepared.hold,
     })
 }
@@ -459,6 +464,8 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         live: options.live && network,
         range: session.range.clone(),
         interlaced: session.interlaced,
+        start: session.start,
+        container: session.ictx.format().name().to_string(),
     };
     let notes = if looks_local(label) && session.ictx.format().name() == "rawvideo" {
         let p = Path::new(label.strip_prefix("file:").unwrap_or(label));

@@ -307,6 +307,27 @@ impl Aggregator {
                 }
                 None => self.inputs.iter_mut().for_each(|s| s.reconnects += 1),
             },
+            EventKind::FormatChange {
+                after_frames,
+                from,
+                to,
+            } => {
+                let change = format!(
+                    "from its frame {after_frames}: {from} -> {to}, converted (swscale bicubic)"
+                );
+                let targets: Vec<usize> = match event.input {
+                    Some(i) => vec![i],
+                    None => (0..self.inputs.len()).collect(),
+                };
+                for i in targets {
+                    if let Some(st) = self.inputs.get_mut(i) {
+                        st.conversion = Some(match st.conversion.take() {
+                            Some(c) => format!("{c}; {change}"),
+                            None => change.clone(),
+                        });
+                    }
+                }
+            }
             EventKind::Sync { offset, psnr } => {
                 if let Some(st) = event.input.and_then(|i| self.inputs.get_mut(i)) {
                     // the in-run sync result, for the summary

@@ -7,6 +7,7 @@
 pub mod feed;
 pub mod pair;
 pub mod sync;
+pub mod timeline;
 pub mod workers;
 
 use std::sync::Arc;
@@ -59,6 +60,9 @@ pub struct Settings {
     pub sync: Option<usize>,
     /// Pairing by index or pts.
     pub align: Align,
+    /// `--align` was given: the pairing is the user's choice, not checked
+    /// against the timelines.
+    pub align_given: bool,
     /// Live monitoring (automatic for network inputs).
     pub live: bool,
     /// A live input silent this long is lost.
@@ -430,6 +434,22 @@ pub fn run(
         frames: settings.frames,
         start: settings.start,
         every: settings.every.max(1),
+        origins: timeline::Origins {
+            check: !settings.align_given
+                && settings.align == Align::Index
+                && settings.sync.is_none()
+                && settings.ref_offset == 0
+                && settings.dist_offset == 0
+                && settings.start.is_none()
+                && !live,
+            reference: header.reference.start,
+            distorted: header.distorted.iter().map(|d| d.info.start).collect(),
+            shared: header
+                .distorted
+                .iter()
+                .map(|d| d.info.container == header.reference.container)
+                .collect(),
+        },
         pts_guard: header
             .distorted
             .iter()

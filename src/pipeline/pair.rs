@@ -15,6 +15,7 @@ use crate::metrics::same_layout;
 use crate::monitor::PairCounts;
 use crate::output::records::{Event, EventKind, Role};
 use crate::pipeline::sync::{self, Thumb};
+use crate::pipeline::timeline::{self, Origins};
 
 /// How frames are paired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,6 +66,8 @@ pub struct PairSettings {
     /// constant frame rate on both sides), so a frame lost to a decode
     /// error is never paired with the wrong one.
     pub pts_guard: Vec<bool>,
+    /// The inputs' timelines, to check index pairing at the first frames.
+    pub origins: Origins,
 }
 
 /// Where pairing's results go.
@@ -97,6 +100,8 @@ struct Side {
     finished: bool,
     lost: bool,
     delivered: u64,
+    /// Its timestamps were seen to jump (said once).
+    uneven: bool,
 }
 
 impl Side {
@@ -109,6 +114,7 @@ impl Side {
             finished: false,
             lost: false,
             delivered: 0,
+            uneven: false,
         }
     }
 
@@ -157,6 +163,11 @@ struct Dist {
     /// first pair, which later pairs must keep.
     guard: bool,
     pts_delta: Option<f64>,
+    /// How this input is paired (index pairing may turn to time at its
+    /// first frames, see [`timeline`]).
+    align: Align,
+    /// Its first frames were checked against the reference's.
+    checked: bool,
 }
 
 /// Where a run of pairing stands after [`Pairing::advance`].
@@ -202,6 +213,8 @@ impl Pairing {
                     guard: settings.align == Align::Index
                         && settings.pts_guard.get(i).copied().unwrap_or(false),
                     pts_delta: None,
+                    align: settings.align,
+                    checked: false,
                 }
             })
             .collect();
@@ -287,6 +300,14 @@ impl Pairing {
             Who::Reference => None,
             Who::Distorted(i) => Some(i),
         };
+        // whether a jump in this input's timestamps is paired by time
+        let by_time = match which {
+            Some(i) => self
+                .dists
+                .get(i)
+                .is_some_and(|d| d.guard || d.align == Align::Pts),
+            None => self.dists.iter().all(|d| d.guard || d.align == Align::Pts),
+        };
         let start = self.settings.start;
         let Some(src) = self.side_mut(who) else {
             return Ok(());
@@ -301,51 +322,6 @@ impl Pairing {
                     src.queue.push_back(f);
                 }
             }
-            DecodeEvent::DecodeError { cause } => {
-                let event = Event {
-                    kind: EventKind::DecodeError {
-                        after_frames: src.delivered,
-                    },
-                    input: which,
-                    source: Some((src.role, src.path.clone())),
-                    message: cause,
-                };
-                let for_inputs = match which {
-                    Some(i) => vec![i],
-                    None => (0..n).collect(),
-                };
-                out.event(event, for_inputs);
-            }
-            DecodeEvent::Lost { cause } => {
-                src.lost = true;
-                let event = Event {
-                    kind: EventKind::StreamLost {
-                        after_frames: src.delivered,
-                    },
-                    input: which,
-                    source: Some((src.role, src.path.clone())),
-                    message: format!(
-                        "{} '{}' lost: {cause}; reconnecting",
-                        src.role.name(),
-                        src.path
-                    ),
-                };
-                out.event(event, Vec::new());
-            }
-            DecodeEvent::Restored { attempts } => {
-                src.lost = false;
-                let event = Event {
-                    kind: EventKind::StreamRestored { attempts },
-                    input: which,
-                    source: Some((src.role, src.path.clone())),
-                    message: format!(
-                        "{} '{}' restored after {attempts} attempt(s)",
-                        src.role.name(),
-                        src.path
-                    ),
-                };
-                out.event(event, Vec::new());
-            }
             DecodeEvent::End { frames } => {
                 src.ended = true;
                 src.finished = true;
@@ -359,6 +335,16 @@ impl Pairing {
             DecodeEvent::Failed(e) => {
                 src.ended = true;
                 return Err(e);
+            }
+            other => {
+                if let Some(event) = events::of(src, which, other, by_time) {
+                    let decode_error_for = match (&event.kind, which) {
+                        (EventKind::DecodeError { .. }, Some(i)) => vec![i],
+                        (EventKind::DecodeError { .. }, None) => (0..n).collect(),
+                        _ => Vec::new(),
+                    };
+                    out.event(event, decode_error_for);
+                }
             }
         }
         if restored && self.settings.align == Align::Index {
@@ -503,11 +489,20 @@ impl Pairing {
             return Ok(false);
         };
         let (head_pts, tol) = (head.abs_pts, self.settings.pts_tolerance);
-        let align = self.settings.align;
         // Can every input decide on this reference frame now?
         for (i, d) in self.dists.iter_mut().enumerate() {
             if d.ref_skip > 0 || d.search.is_some() || d.side.lost || d.side.drained() {
                 continue;
+            }
+            if let (false, Some(first)) = (d.checked, d.side.queue.front()) {
+                d.checked = true;
+                let (o, path) = (&self.settings.origins, &d.side.path);
+                let found = timeline::first_frames(o, i, path, head_pts, first.abs_pts, 2.0 * tol);
+                if let Some((event, by_time)) = found {
+                    d.guard &= !by_time;
+                    d.align = if by_time { Align::Pts } else { d.align };
+                    out.event(event, Vec::new());
+                }
             }
             if d.guard
                 && let (Some(h), Some(delta)) = (head_pts, d.pts_delta)
@@ -525,7 +520,7 @@ impl Pairing {
                     }
                 }
             }
-            if align == Align::Pts
+            if d.align == Align::Pts
                 && let Some(h) = head_pts
             {
                 // distorted frames earlier than this reference frame can
@@ -580,7 +575,7 @@ impl Pairing {
         let tol = s.pts_tolerance;
         let take = match d.side.queue.front() {
             None => false,
-            Some(df) => match s.align {
+            Some(df) => match d.align {
                 Align::Index if d.guard => match (rf.abs_pts, df.abs_pts, d.pts_delta) {
                     // later than expected: this reference frame's partner was lost
                     (Some(r), Some(t), Some(delta)) => (t - r) - delta <= tol,
@@ -595,7 +590,7 @@ impl Pairing {
         };
         if !take {
             d.unpaired_ref += 1;
-            if (s.align == Align::Pts || d.guard) && !d.side.lost && !d.side.drained() {
+            if (d.align == Align::Pts || d.guard) && !d.side.lost && !d.side.drained() {
                 d.dropped += 1;
                 let event = Event {
                     kind: EventKind::Dropped {
@@ -645,6 +640,8 @@ impl Pairing {
         out.pair(i, index, rf, df)
     }
 }
+
+mod events;
 
 #[cfg(test)]
 mod tests;

@@ -373,3 +373,92 @@ fn a_lost_reference_lets_the_distorted_input_flow_unpaired() {
         EventKind::StreamRestored { attempts: 2 }
     );
 }
+
+/// Settings whose timelines are checked: both streams start at 1.4 s on
+/// their own timelines, and share their origin when `shared`.
+fn checked(shared: bool) -> PairSettings {
+    PairSettings {
+        origins: Origins {
+            check: true,
+            reference: Some(1.4),
+            distorted: vec![Some(1.4)],
+            shared: vec![shared],
+        },
+        ..settings(1)
+    }
+}
+
+#[test]
+fn a_stream_whose_first_frames_were_lost_is_paired_by_time() {
+    // the distorted stream's first 10 pictures never decoded: its first
+    // frame is the reference's frame 10 (same picture, same timestamp)
+    let refs = frames(0..20);
+    let dists: Vec<Frame> = (10..20)
+        .map(|i| {
+            let mut f = frame(i - 10, i);
+            f.abs_pts = Some(1.4 + i as f64 / 25.0);
+            f
+        })
+        .collect();
+    let (p, log) = run(
+        Pairing::new(checked(true), "r", &["d".into()]),
+        refs,
+        vec![dists],
+    );
+    let expect: Vec<_> = (0..10).map(|k| (0, k, 10 + k, k)).collect();
+    assert_eq!(log.pairs, expect);
+    let c = &p.counts()[0];
+    assert_eq!(
+        (c.dropped, c.unpaired_reference, c.unpaired_distorted),
+        (10, 10, 0)
+    );
+    assert_eq!(log.kinds()[0], "timeline");
+    assert_eq!(log.kinds().iter().filter(|k| **k == "dropped").count(), 10);
+}
+
+#[test]
+fn a_lost_start_without_a_shared_origin_is_warned_and_paired_by_index() {
+    let refs = frames(0..5);
+    let dists: Vec<Frame> = (0..5)
+        .map(|i| {
+            let mut f = frame(i, i);
+            f.abs_pts = Some(1.4 + 0.4 + i as f64 / 25.0);
+            f
+        })
+        .collect();
+    let (_, log) = run(
+        Pairing::new(checked(false), "r", &["d".into()]),
+        refs,
+        vec![dists],
+    );
+    assert_eq!(log.pairs.len(), 5);
+    assert!(log.pairs.iter().all(|(_, _, r, d)| r == d));
+    assert_eq!(log.kinds(), vec!["timeline"]);
+    assert!(matches!(
+        log.events[0].0.kind,
+        EventKind::Timeline {
+            paired_by: "index",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn timestamp_jumps_are_said_once_and_format_changes_each_time() {
+    let mut p = Pairing::new(settings(1), "r", &["d".to_string()]);
+    let mut log = Log::default();
+    for _ in 0..2 {
+        let gap = DecodeEvent::Gap {
+            frames: 1,
+            pts: Some(2.0),
+        };
+        p.receive(Who::Distorted(0), gap, &mut log).unwrap();
+    }
+    let change = DecodeEvent::FormatChange {
+        from: "yuv420p 16x16".into(),
+        to: "yuv420p 8x8".into(),
+    };
+    p.receive(Who::Distorted(0), change, &mut log).unwrap();
+    assert_eq!(log.kinds(), vec!["timeline", "format_change"]);
+    assert!(log.events.iter().all(|(_, errs)| errs.is_empty()));
+}

@@ -1,0 +1,228 @@
+//! Event records: what happened during a run, each kind with its own
+//! fields.
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+/// Which input an event concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// The reference.
+    Reference,
+    /// A distorted input.
+    Distorted,
+}
+
+impl Role {
+    /// `reference` or `distorted`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Reference => "reference",
+            Role::Distorted => "distorted",
+        }
+    }
+}
+
+/// What happened, with the details each kind carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// The pairing offset was found (or not: `psnr` is `None`).
+    Sync {
+        /// Reference index minus distorted index from here on.
+        offset: i64,
+        /// Mean thumbnail luma PSNR at that offset.
+        psnr: Option<f64>,
+    },
+    /// A reference frame had no distorted frame at its time.
+    Dropped {
+        /// The reference frame.
+        ref_frame: u64,
+        /// Its presentation time, if it has one.
+        pts: Option<f64>,
+    },
+    /// A packet or frame failed to decode.
+    DecodeError {
+        /// Frames the input had delivered before.
+        after_frames: u64,
+    },
+    /// An input's timeline and index pairing disagree: its first frame
+    /// sits at another place on its own timeline than the reference's
+    /// does (frames lost at its start), or its timestamps advance unevenly
+    /// (variable frame rate, frames missing from the file).
+    Timeline {
+        /// Where (the input's own presentation time, seconds).
+        pts: Option<f64>,
+        /// How much later its first frame is than the reference's, each
+        /// taken from its own stream's start (seconds); `None` for uneven
+        /// timestamps.
+        difference: Option<f64>,
+        /// How its frames are paired from here: `pts` or `index`.
+        paired_by: &'static str,
+    },
+    /// An input's picture size or pixel format changed mid-stream; its
+    /// frames are converted from here on.
+    FormatChange {
+        /// Frames the input had delivered before.
+        after_frames: u64,
+        /// The format before (`yuv420p 640x360`).
+        from: String,
+        /// The format after.
+        to: String,
+    },
+    /// A live input went silent or failed.
+    StreamLost {
+        /// Frames the input had delivered before.
+        after_frames: u64,
+    },
+    /// A lost live input is back.
+    StreamRestored {
+        /// Reconnection attempts it took.
+        attempts: u64,
+    },
+    /// The distorted picture repeats while the reference moves.
+    Frozen {
+        /// Pair index.
+        frame: u64,
+        /// Reference frame index.
+        ref_frame: u64,
+    },
+    /// The distorted picture is black while the reference is not.
+    Black {
+        /// Pair index.
+        frame: u64,
+        /// Reference frame index.
+        ref_frame: u64,
+    },
+    /// An alert rule started to hold.
+    Alert {
+        /// Pair index.
+        frame: u64,
+        /// The value that made it hold.
+        value: f64,
+        /// The rule as written.
+        rule: String,
+    },
+    /// An alert rule stopped holding.
+    Recovered {
+        /// Pair index.
+        frame: u64,
+        /// The value that ended it.
+        value: f64,
+        /// The rule as written.
+        rule: String,
+    },
+    /// Frames were left unpaired at the end.
+    Mismatch {
+        /// Reference frames not measured.
+        unpaired_reference: u64,
+        /// Distorted frames not measured.
+        unpaired_distorted: u64,
+    },
+}
+
+impl EventKind {
+    /// The `kind` written in the record.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Sync { .. } => "sync",
+            EventKind::Dropped { .. } => "dropped",
+            EventKind::DecodeError { .. } => "decode_error",
+            EventKind::Timeline { .. } => "timeline",
+            EventKind::FormatChange { .. } => "format_change",
+            EventKind::StreamLost { .. } => "stream_lost",
+            EventKind::StreamRestored { .. } => "stream_restored",
+            EventKind::Frozen { .. } => "frozen",
+            EventKind::Black { .. } => "black",
+            EventKind::Alert { .. } => "alert",
+            EventKind::Recovered { .. } => "recovered",
+            EventKind::Mismatch { .. } => "mismatch",
+        }
+    }
+}
+
+/// Something that happened during the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// Distorted input index it concerns, if any.
+    pub input: Option<usize>,
+    /// Which input it concerns by role and path.
+    pub source: Option<(Role, String)>,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", "event")?;
+        m.serialize_entry("kind", self.kind.name())?;
+        if let Some(i) = self.input {
+            m.serialize_entry("input", &i)?;
+        }
+        if let Some((role, path)) = &self.source {
+            m.serialize_entry("role", role.name())?;
+            m.serialize_entry("path", path)?;
+        }
+        match &self.kind {
+            EventKind::Sync { offset, psnr } => {
+                m.serialize_entry("offset", offset)?;
+                if let Some(p) = psnr {
+                    m.serialize_entry("psnr", p)?;
+                }
+            }
+            EventKind::Dropped { ref_frame, pts } => {
+                m.serialize_entry("ref_frame", ref_frame)?;
+                if let Some(t) = pts {
+                    m.serialize_entry("pts", t)?;
+                }
+            }
+            EventKind::DecodeError { after_frames } | EventKind::StreamLost { after_frames } => {
+                m.serialize_entry("after_frames", after_frames)?;
+            }
+            EventKind::Timeline {
+                pts,
+                difference,
+                paired_by,
+            } => {
+                if let Some(t) = pts {
+                    m.serialize_entry("pts", t)?;
+                }
+                if let Some(d) = difference {
+                    m.serialize_entry("difference", d)?;
+                }
+                m.serialize_entry("paired_by", paired_by)?;
+            }
+            EventKind::FormatChange {
+                after_frames,
+                from,
+                to,
+            } => {
+                m.serialize_entry("after_frames", after_frames)?;
+                m.serialize_entry("from", from)?;
+                m.serialize_entry("to", to)?;
+            }
+            EventKind::StreamRestored { attempts } => m.serialize_entry("attempts", attempts)?,
+            EventKind::Frozen { frame, ref_frame } | EventKind::Black { frame, ref_frame } => {
+                m.serialize_entry("frame", frame)?;
+                m.serialize_entry("ref_frame", ref_frame)?;
+            }
+            EventKind::Alert { frame, value, rule }
+            | EventKind::Recovered { frame, value, rule } => {
+                m.serialize_entry("frame", frame)?;
+                m.serialize_entry("value", value)?;
+                m.serialize_entry("rule", rule)?;
+            }
+            EventKind::Mismatch {
+                unpaired_reference,
+                unpaired_distorted,
+            } => {
+                m.serialize_entry("unpaired_reference", unpaired_reference)?;
+                m.serialize_entry("unpaired_distorted", unpaired_distorted)?;
+            }
+        }
+        m.serialize_entry("message", &self.message)?;
+        m.end()
+    }
+}
