@@ -212,38 +212,15 @@ fn a_full_disk_is_exit_1_and_keeps_whole_lines() {
         err.contains("/dev/full") && err.contains("No space left"),
         "{err}"
     );
-    // a log that fills a small tmpfs half-way through the run: mounted
-    // directly as root, else inside a user and mount namespace
-    // (`unshare -rm`); a machine allowing neither fails this test, saying so
+    // a log that fills a small tmpfs half-way through the run
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
     let log = mnt.join("log.ndjson");
     let copy = dir.path().join("copy.ndjson");
     let bin = env!("CARGO_BIN_EXE_vqm");
-    let script = format!(
-        "mount -t tmpfs -o size=24k tmpfs '{m}' || exit 97; \
-         '{bin}' '{r}' '{d}' -m psnr,ssim --log '{l}'; code=$?; \
-         cp '{l}' '{c}'; umount '{m}'; exit $code",
-        m = mnt.display(),
-        l = log.display(),
-        c = copy.display(),
-    );
-    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-    let o = if root {
-        Command::new("sh").args(["-c", &script]).output().unwrap()
-    } else {
-        Command::new("unshare")
-            .args(["-rm", "sh", "-c", &script])
-            .output()
-            .expect("this test needs util-linux's unshare (bash .ci/deps installs it)")
-    };
-    let (code, _, err) = outcome(&o);
-    assert_ne!(
-        code, 97,
-        "this test needs to mount a 24 KiB tmpfs: run it as root or where \
-         unprivileged user namespaces are allowed: {err}"
-    );
+    let run = format!("'{bin}' '{r}' '{d}' -m psnr,ssim --log '{}'", log.display());
+    let keep = format!("cp '{}' '{}'", log.display(), copy.display());
+    let (code, _, err) = outcome(&in_small_tmpfs(&mnt, 24, &run, &keep));
     assert_eq!(code, 1, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
@@ -263,6 +240,68 @@ fn a_full_disk_is_exit_1_and_keeps_whole_lines() {
         "{}",
         text.len()
     );
+}
+
+/// Runs shell command `run` with a tmpfs of `kib` KiB mounted at `mnt`
+/// (created here), then `after` (while it is still mounted), and returns
+/// `run`'s exit code and output. Mounted directly as root, else inside a
+/// user and mount namespace (`unshare -rm`); a machine allowing neither
+/// fails the test, saying so.
+fn in_small_tmpfs(mnt: &std::path::Path, kib: u32, run: &str, after: &str) -> std::process::Output {
+    std::fs::create_dir(mnt).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size={kib}k tmpfs '{m}' || exit 97; {run}; code=$?; \
+         {after}; umount '{m}'; exit $code",
+        m = mnt.display(),
+    );
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let o = if root {
+        Command::new("sh").args(["-c", &script]).output().unwrap()
+    } else {
+        Command::new("unshare")
+            .args(["-rm", "sh", "-c", &script])
+            .output()
+            .expect("this test needs util-linux's unshare (bash .ci/deps installs it)")
+    };
+    assert_ne!(
+        o.status.code(),
+        Some(97),
+        "this test needs to mount a small tmpfs: run it as root or where \
+         unprivileged user namespaces are allowed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// Outputs written whole at the end (the report, the worst frames' PNGs)
+/// on a disk too small for them: exit 1 naming the output, and no partial
+/// file left where they were to go.
+#[test]
+fn a_full_disk_leaves_no_partial_report_or_png() {
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    let bin = env!("CARGO_BIN_EXE_vqm");
+    for (flag, target) in [("--report", "report.html"), ("--dump-worst", "worst")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mnt = dir.path().join("small");
+        let listing = dir.path().join("listing");
+        let out = mnt.join(target);
+        let run = format!("'{bin}' '{r}' '{d}' -q {flag} '{}'", out.display());
+        let after = format!(
+            "find '{}' -type f -printf '%P %s\\n' > '{}'",
+            mnt.display(),
+            listing.display()
+        );
+        let o = in_small_tmpfs(&mnt, 8, &run, &after);
+        let (code, _, err) = outcome(&o);
+        assert_eq!(code, 1, "{flag}: {err}");
+        assert!(
+            err.contains("No space left") && err.contains(target),
+            "{flag}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{flag}: {err}");
+        let left = std::fs::read_to_string(&listing).unwrap();
+        assert_eq!(left, "", "{flag}: files left on the full disk: {left}");
+    }
 }
 
 #[test]

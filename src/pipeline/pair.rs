@@ -300,6 +300,9 @@ impl Pairing {
             Who::Reference => None,
             Who::Distorted(i) => Some(i),
         };
+        if matches!(msg, DecodeEvent::Gap { .. }) {
+            self.pair_by_time_after_a_jump(which);
+        }
         // whether a jump in this input's timestamps is paired by time
         let by_time = match which {
             Some(i) => self

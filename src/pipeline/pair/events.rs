@@ -1,7 +1,7 @@
 //! A decoder's messages other than frames and its end, as the events
 //! pairing writes (and the input's state they change).
 
-use super::Side;
+use super::{Align, Side};
 use crate::input::DecodeEvent;
 use crate::output::records::{Event, EventKind};
 use crate::pipeline::timeline;
@@ -72,4 +72,22 @@ pub(super) fn of(
         source: Some((role, path)),
         message,
     })
+}
+
+impl super::Pairing {
+    /// A jump in the timestamps of `which` (a distorted input, or the
+    /// reference: every input) with no decode error: an input paired by
+    /// index without a timestamp check turns to pairing by time, when its
+    /// timeline was checked at the start (so the pairs so far are the same
+    /// either way) and shares the reference's origin.
+    pub(super) fn pair_by_time_after_a_jump(&mut self, which: Option<usize>) {
+        let o = &self.settings.origins;
+        for (i, d) in self.dists.iter_mut().enumerate() {
+            let concerned = which.is_none_or(|w| w == i);
+            let shared = o.check && o.shared.get(i).copied().unwrap_or(false);
+            if concerned && shared && !d.guard && d.align == Align::Index && d.search.is_none() {
+                d.align = Align::Pts;
+            }
+        }
+    }
 }
