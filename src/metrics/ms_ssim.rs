@@ -170,4 +170,19 @@ mod tests {
         let v = PlaneView::new(&a, 160, 200).unwrap();
         assert!(ms_ssim(v, v, 255.0, Precision::Fast).is_none());
     }
+
+    #[test]
+    fn exactly_161_per_side_is_measured() {
+        for (w, h) in [(161, 161), (161, 170), (170, 161)] {
+            let a: Vec<u8> = (0..w * h).map(|i| ((i * 7919) % 251) as u8).collect();
+            let b: Vec<u8> = a.iter().map(|x| x.saturating_add(9)).collect();
+            let (va, vb) = (
+                PlaneView::new(&a, w, h).unwrap(),
+                PlaneView::new(&b, w, h).unwrap(),
+            );
+            let s = ms_ssim(va, vb, 255.0, Precision::Fast);
+            assert!(s.is_some_and(|s| s > 0.0 && s < 1.0), "{w}x{h}: {s:?}");
+            assert_eq!(ms_ssim(va, va, 255.0, Precision::Fast), Some(1.0));
+        }
+    }
 }
