@@ -203,3 +203,45 @@ fn dump_worst_at_a_file_says_so_and_keeps_it() {
     assert!(err.contains("is a file, not a directory"), "{err}");
     assert_eq!(std::fs::read(&f).unwrap(), b"keep me\n");
 }
+
+/// Outputs written through a temporary file get the permissions of a new
+/// file (not a temporary file's 0600), or keep those of the file they
+/// replace.
+#[test]
+fn outputs_written_whole_keep_ordinary_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (r, d) = c420();
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, b"").unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let new_file = mode(&plain);
+    let kept = dir.path().join("kept.csv");
+    std::fs::write(&kept, b"old").unwrap();
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let summary = dir.path().join("s.json");
+    let worst = dir.path().join("worst");
+    let (code, _, err) = outcome(&vqm(&[
+        &r,
+        &d,
+        "-q",
+        "--summary-json",
+        s(&summary),
+        "--csv",
+        s(&kept),
+        "--worst",
+        "1",
+        "--dump-worst",
+        s(&worst),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(mode(&summary), new_file);
+    assert_eq!(mode(&kept), 0o640);
+    let png = std::fs::read_dir(&worst)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(mode(&png), new_file, "{png:?}");
+}

@@ -2,9 +2,11 @@
 //! the first record key) and draws them at the end as PNG pictures —
 //! reference luma, distorted luma and the luma SSIM map as a heat map, side
 //! by side. While the run goes, a frame that enters the worst-N list costs
-//! only a copy of its two luma planes (the list holds N of them per input,
-//! so memory stays bounded); only the N frames finally chosen are drawn,
-//! with the SSIM kernel's own map.
+//! a copy of its two luma planes, or, for pictures wider than a panel
+//! (where the panels take less room than the planes), its three panels
+//! drawn at once, the SSIM map computed a strip at a time (the list holds
+//! N of them per input, so memory stays bounded). The PNGs are encoded at
+//! the end, a row at a time, straight to their files.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -13,6 +15,7 @@ use crate::error::Error;
 use crate::frame::{Frame, Plane, PlaneView, Samples};
 use crate::metrics::Better;
 use crate::metrics::ssim::{WINDOW, ssim_map_rows};
+use crate::output::file::temp_beside;
 use rayon::prelude::*;
 
 /// Panels are at most this wide.
@@ -38,10 +41,30 @@ pub fn prepare_dir(dir: &str) -> Result<(), Error> {
 struct Entry {
     value: f64,
     frame: u64,
-    /// Reference and distorted luma.
-    luma: (Plane, Plane),
+    picture: Picture,
     peak: f64,
 }
+
+/// What an entry keeps until the end: whichever is smaller.
+enum Picture {
+    /// Reference and distorted luma, drawn at the end.
+    Planes(Plane, Plane),
+    /// The panels, drawn already.
+    Panels(Panels),
+}
+
+/// A picture's three panels at panel size: reference and distorted gray,
+/// and the SSIM heat map as palette entries ([`palette`]).
+struct Panels {
+    width: usize,
+    height: usize,
+    reference: Vec<u8>,
+    distorted: Vec<u8>,
+    heat: Vec<u8>,
+}
+
+/// Map rows computed together when drawing (a strip of the map).
+const STRIP_ROWS: usize = 32;
 
 /// The worst frames seen so far, per input.
 pub struct WorstCapture {
@@ -99,20 +122,32 @@ impl WorstCapture {
         let (Some(r), Some(d)) = (reference.planes.first(), distorted.planes.first()) else {
             return;
         };
-        let reuse = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let luma = match reuse {
-            Some((mut a, mut b)) => {
-                copy_into(&mut a, r);
-                copy_into(&mut b, d);
-                (a, b)
+        let peak = reference.peak();
+        let bytes = match &r.samples {
+            Samples::U8(_) => 1,
+            Samples::U16(_) => 2,
+        };
+        let planes = 2 * r.width * r.height * bytes;
+        let compact = panel_size(r.width, r.height).is_some_and(|(_, pw, ph)| 3 * pw * ph < planes);
+        let picture = match compact.then(|| render(r, d, peak, false)).flatten() {
+            Some(p) => Picture::Panels(p),
+            None => {
+                let reuse = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                match reuse {
+                    Some((mut a, mut b)) => {
+                        copy_into(&mut a, r);
+                        copy_into(&mut b, d);
+                        Picture::Planes(a, b)
+                    }
+                    None => Picture::Planes(packed(r), packed(d)),
+                }
             }
-            None => (packed(r), packed(d)),
         };
         let entry = Entry {
             value,
             frame,
-            luma,
-            peak: reference.peak(),
+            picture,
+            peak,
         };
         let freed = {
             let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
@@ -131,10 +166,14 @@ impl WorstCapture {
                 Some(entry)
             }
         };
-        if let Some(e) = freed {
+        if let Some(Entry {
+            picture: Picture::Planes(a, b),
+            ..
+        }) = freed
+        {
             let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
             if spare.is_empty() {
-                spare.push(e.luma);
+                spare.push((a, b));
             }
         }
     }
@@ -149,13 +188,19 @@ impl WorstCapture {
             .flat_map(|(i, list)| list.iter().enumerate().map(move |(rank, e)| (i, rank, e)))
             .collect();
         let mut written = Vec::new();
-        // one picture at a time (each map is computed in parallel bands),
-        // so only one map is held
+        // one picture at a time, each encoded a row at a time into its file
         for (i, rank, e) in chosen {
             {
-                let png = draw_planes(&e.luma.0, &e.luma.1, e.peak);
-                let Some(png) = png else {
-                    continue;
+                let drawn;
+                let panels = match &e.picture {
+                    Picture::Panels(p) => p,
+                    Picture::Planes(a, b) => match render(a, b, e.peak, true) {
+                        Some(p) => {
+                            drawn = p;
+                            &drawn
+                        }
+                        None => continue,
+                    },
                 };
                 let p = self
                     .dir
@@ -165,11 +210,12 @@ impl WorstCapture {
                     path: p.display().to_string(),
                     source: err,
                 };
-                let mut tmp = tempfile::Builder::new()
-                    .prefix(".vqm-")
-                    .tempfile_in(&self.dir)
+                let mut tmp = temp_beside(&p, &self.dir).map_err(fail)?;
+                let mut file = std::io::BufWriter::new(tmp.as_file_mut());
+                encode(panels, &mut file)
+                    .and_then(|()| std::io::Write::flush(&mut file))
                     .map_err(fail)?;
-                std::io::Write::write_all(tmp.as_file_mut(), &png).map_err(fail)?;
+                drop(file);
                 tmp.persist(&p).map_err(|e| fail(e.error))?;
                 written.push(p);
             }
@@ -199,6 +245,31 @@ fn luma_map(r: &Plane, d: &Plane, peak: f64, first: usize, step: usize) -> Optio
         ),
         _ => None,
     }
+}
+
+/// Map rows `first, first + step, …` up to `last` (inclusive), from the
+/// strip of plane rows they read: the same values as the whole map's rows.
+fn luma_map_strip(
+    r: &Plane,
+    d: &Plane,
+    peak: f64,
+    first: usize,
+    last: usize,
+    step: usize,
+) -> Option<Vec<f64>> {
+    let (w, rows) = (r.width, last + WINDOW - first);
+    let strip = |p: &Plane| -> Option<Plane> {
+        let (lo, hi) = (first * w, (first + rows) * w);
+        Some(Plane {
+            width: w,
+            height: rows,
+            samples: match &p.samples {
+                Samples::U8(v) => Samples::U8(v.get(lo..hi)?.to_vec()),
+                Samples::U16(v) => Samples::U16(v.get(lo..hi)?.to_vec()),
+            },
+        })
+    };
+    luma_map(&strip(r)?, &strip(d)?, peak, 0, step)
 }
 
 /// Copies `src`'s `width × height` samples into `dst`, reusing its buffer.
@@ -240,13 +311,29 @@ fn sample(p: &Plane, i: usize) -> f64 {
     }
 }
 
-/// Heat-map colour of an SSIM value: 1 is dark blue, 0.5 and below bright red.
-fn heat(v: f64) -> [u8; 3] {
-    let t = ((1.0 - v) * 2.0).clamp(0.0, 1.0);
+/// Heat-map palette entry of an SSIM value: 1 to 255 from 1 (dark
+/// blue) down to 0.5 and below (bright red); 0 is the grey of the edges
+/// the map does not cover.
+fn heat_index(v: f64) -> u8 {
+    1 + (((1.0 - v) * 2.0).clamp(0.0, 1.0) * 254.0).round() as u8
+}
+
+/// Colour of a heat-map palette entry.
+fn palette(i: u8) -> [u8; 3] {
+    if i == 0 {
+        return [40, 40, 40];
+    }
+    let t = f64::from(i - 1) / 254.0;
     let r = (255.0 * t.sqrt()) as u8;
     let g = (255.0 * (t * (1.0 - t) * 2.0)) as u8;
     let b = (140.0 * (1.0 - t)) as u8;
     [r, g, b]
+}
+
+/// Heat-map colour of an SSIM value.
+#[cfg(test)]
+fn heat(v: f64) -> [u8; 3] {
+    palette(heat_index(v))
 }
 
 /// Draws reference | distorted | SSIM map of the luma planes as a PNG.
@@ -255,25 +342,23 @@ pub fn draw(reference: &Frame, distorted: &Frame) -> Option<Vec<u8>> {
     draw_planes(rp, dp, reference.peak())
 }
 
-/// Draws reference | distorted | SSIM map of two luma planes as a PNG.
-fn draw_planes(rp: &Plane, dp: &Plane, peak: f64) -> Option<Vec<u8>> {
-    let (w, h) = (rp.width, rp.height);
-    if w == 0 || h == 0 || (dp.width, dp.height) != (w, h) {
-        return None;
-    }
+/// Panel scale of a `w`×`h` picture: every `f`-th sample, in panels of
+/// `pw`×`ph`.
+fn panel_size(w: usize, h: usize) -> Option<(usize, usize, usize)> {
     let f = w.div_ceil(PANEL_WIDTH).max(1);
     let (pw, ph) = (w / f, h / f);
-    if pw == 0 || ph == 0 {
+    (pw > 0 && ph > 0).then_some((f, pw, ph))
+}
+
+/// Draws the three panels of two luma planes, the map's strips in
+/// `parallel` (at the end) or one after the other (during the run, on a
+/// metric thread, where parallel strips cost more memory than time).
+fn render(rp: &Plane, dp: &Plane, peak: f64, parallel: bool) -> Option<Panels> {
+    let (w, h) = (rp.width, rp.height);
+    if (dp.width, dp.height) != (w, h) {
         return None;
     }
-    // the map covers the valid region, 5 samples in from each edge: panel
-    // row y reads map row y·f − 5, so only every f-th row is computed
-    let edge = WINDOW / 2;
-    let first = edge.div_ceil(f) * f - edge;
-    let ow = w.saturating_sub(WINDOW - 1);
-    let map = luma_map(rp, dp, peak, first, f).unwrap_or_default();
-    let mut img = vec![0u8; 3 * pw * 3 * ph];
-    let row_len = 3 * pw * 3;
+    let (f, pw, ph) = panel_size(w, h)?;
     // gray of sample i: its share of peak on 0-255, rounded
     let gray = |p: &Plane, i: usize| -> u8 {
         match &p.samples {
@@ -281,36 +366,87 @@ fn draw_planes(rp: &Plane, dp: &Plane, peak: f64) -> Option<Vec<u8>> {
             _ => (sample(p, i) / peak * 255.0 + 0.5).clamp(0.0, 255.0) as u8,
         }
     };
-    img.par_chunks_mut(row_len)
-        .enumerate()
-        .for_each(|(y, row)| {
-            let sy = y * f;
-            let (left, rest) = row.split_at_mut(3 * pw);
-            let (middle, right) = rest.split_at_mut(3 * pw);
-            let map_row = sy
-                .checked_sub(edge)
-                .map(|my| (my - first) / f * ow)
-                .and_then(|at| map.get(at..at + ow));
-            for x in 0..pw {
-                let sx = x * f;
-                left[3 * x..3 * x + 3].fill(gray(rp, sy * w + sx));
-                middle[3 * x..3 * x + 3].fill(gray(dp, sy * w + sx));
-                let c = match (map_row, sx.checked_sub(edge)) {
-                    (Some(m), Some(mx)) if mx < ow => heat(m[mx]),
-                    _ => [40, 40, 40],
-                };
-                right[3 * x..3 * x + 3].copy_from_slice(&c);
+    let points = |p: &Plane| -> Vec<u8> {
+        (0..pw * ph)
+            .map(|k| gray(p, (k / pw) * f * w + (k % pw) * f))
+            .collect()
+    };
+    let mut panels = Panels {
+        width: pw,
+        height: ph,
+        reference: points(rp),
+        distorted: points(dp),
+        heat: vec![0; pw * ph],
+    };
+    // the map covers the valid region, 5 samples in from each edge: panel
+    // row y reads map row y·f − 5; only those rows are computed, a strip
+    // at a time (strips in parallel)
+    let edge = WINDOW / 2;
+    let (ow, oh) = (w.saturating_sub(WINDOW - 1), h.saturating_sub(WINDOW - 1));
+    let ya = edge.div_ceil(f);
+    let yb = (0..ph)
+        .rfind(|y| y * f >= edge && y * f - edge < oh)
+        .map_or(ya, |y| y + 1);
+    let xs: Vec<usize> = (0..pw)
+        .filter(|x| x * f >= edge && x * f - edge < ow)
+        .collect();
+    let strip = |(k, out): (usize, &mut [u8])| {
+        let y0 = ya + k * STRIP_ROWS;
+        let y1 = y0 + out.len() / pw - 1;
+        let Some(map) = luma_map_strip(rp, dp, peak, y0 * f - edge, y1 * f - edge, f) else {
+            return;
+        };
+        for (j, row) in map.chunks_exact(ow).enumerate() {
+            for x in &xs {
+                out[j * pw + x] = heat_index(row[x * f - edge]);
             }
-        });
-    let mut out = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut out, (3 * pw) as u32, ph as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        enc.set_compression(png::Compression::Fast);
-        let mut wr = enc.write_header().ok()?;
-        wr.write_image_data(&img).ok()?;
+        }
+    };
+    if ya < yb {
+        let rows = &mut panels.heat[pw * ya..pw * yb];
+        if parallel {
+            rows.par_chunks_mut(pw * STRIP_ROWS)
+                .enumerate()
+                .for_each(strip);
+        } else {
+            rows.chunks_mut(pw * STRIP_ROWS).enumerate().for_each(strip);
+        }
     }
+    Some(panels)
+}
+
+/// Encodes the panels side by side as a PNG into `out`, a row at a time.
+fn encode(p: &Panels, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let io = |e: png::EncodingError| match e {
+        png::EncodingError::IoError(e) => e,
+        other => std::io::Error::other(other),
+    };
+    let mut enc = png::Encoder::new(out, (3 * p.width) as u32, p.height as u32);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Fast);
+    let mut writer = enc.write_header().map_err(io)?;
+    let mut stream = writer.stream_writer().map_err(io)?;
+    let mut row = vec![0u8; 9 * p.width];
+    for y in 0..p.height {
+        let (left, rest) = row.split_at_mut(3 * p.width);
+        let (middle, right) = rest.split_at_mut(3 * p.width);
+        for x in 0..p.width {
+            left[3 * x..3 * x + 3].fill(p.reference[y * p.width + x]);
+            middle[3 * x..3 * x + 3].fill(p.distorted[y * p.width + x]);
+        }
+        for (x, i) in p.heat[y * p.width..(y + 1) * p.width].iter().enumerate() {
+            right[3 * x..3 * x + 3].copy_from_slice(&palette(*i));
+        }
+        std::io::Write::write_all(&mut stream, &row)?;
+    }
+    stream.finish().map_err(io)
+}
+
+/// Draws reference | distorted | SSIM map of two luma planes as a PNG.
+fn draw_planes(rp: &Plane, dp: &Plane, peak: f64) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    encode(&render(rp, dp, peak, true)?, &mut out).ok()?;
     Some(out)
 }
 
@@ -424,7 +560,14 @@ mod tests {
     #[test]
     fn a_wide_picture_is_drawn_at_panel_size_from_the_full_map() {
         // 1300 wide: panels are drawn every 3rd sample and map row
-        let (w, h) = (1300, 40);
+        wide_picture(40, false);
+        // taller: the map is computed in strips, and a frame captured
+        // during the run keeps its panels (smaller than its planes)
+        wide_picture(200, true);
+    }
+
+    fn wide_picture(h: usize, captured: bool) {
+        let w = 1300;
         let r: Vec<u8> = (0..w * h).map(|i| ((i * 7) % 251) as u8).collect();
         let d: Vec<u8> = r
             .iter()
@@ -435,7 +578,17 @@ mod tests {
             Frame::from_u8(vec![(w, h, r.clone())]),
             Frame::from_u8(vec![(w, h, d.clone())]),
         );
-        let png = draw(&fr, &fd).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let png = if captured {
+            let cap = WorstCapture::new(dir.path().to_str().unwrap(), 1, Better::Higher, 1);
+            cap.offer(0, 7, 0.5, &fr, &fd);
+            let lists = cap.lists.lock().unwrap();
+            assert!(matches!(lists[0][0].picture, Picture::Panels(_)));
+            drop(lists);
+            std::fs::read(&cap.write().unwrap()[0]).unwrap()
+        } else {
+            draw(&fr, &fd).unwrap()
+        };
         let mut reader = png::Decoder::new(std::io::Cursor::new(png))
             .read_info()
             .unwrap();
@@ -451,6 +604,7 @@ mod tests {
             for x in [2, 3, 100, 250, 430] {
                 let (sx, sy) = (x * f, y * f);
                 if sx - 5 >= ow || sy - 5 >= h - 10 {
+                    assert_eq!(img[3 * (y * iw + 2 * pw + x)], 40, "edge {x},{y}");
                     continue;
                 }
                 let want = heat(full[(sy - 5) * ow + (sx - 5)]);

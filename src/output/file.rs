@@ -93,10 +93,7 @@ impl Output {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let temp = tempfile::Builder::new()
-            .prefix(".vqm-")
-            .tempfile_in(&dir)
-            .map_err(|e| cannot(flag, path, &e))?;
+        let temp = temp_beside(p, &dir).map_err(|e| cannot(flag, path, &e))?;
         Ok(output(match mode {
             Mode::Streaming => {
                 drop(temp);
@@ -223,4 +220,22 @@ pub fn identity(path: &str) -> Option<Identity> {
             Some(Identity::New(dir.join(p.file_name()?)))
         }
     }
+}
+
+/// A temporary file in `dir` that will be renamed to `target`: created
+/// with the permissions a new file gets (0666 less the umask, not the
+/// 0600 of temporary files), or those of `target` if it exists, so the
+/// rename does not change who can read the output.
+pub fn temp_beside(target: &Path, dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    let temp = tempfile::Builder::new()
+        .prefix(".vqm-")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
+    if let Ok(m) = std::fs::metadata(target)
+        && m.is_file()
+    {
+        temp.as_file().set_permissions(m.permissions())?;
+    }
+    Ok(temp)
 }
