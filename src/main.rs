@@ -85,7 +85,10 @@ fn watch_opening(signals: &[i32], opened: Arc<AtomicBool>) -> Result<(), Error> 
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        if !opened.load(Ordering::Acquire) {
+        // one flag for both sides: whoever sets it first wins, so the run
+        // never passes this point while the process is ending here
+        if !opened.swap(true, Ordering::AcqRel) {
+            vqm::output::file::remove_temporaries();
             eprintln!("vqm: interrupted while opening the inputs (one is still waiting for data)");
             std::process::exit(130);
         }

@@ -134,7 +134,9 @@ fn sigterm_ends_a_wait_for_a_fifo_writer() {
 #[test]
 fn sigterm_ends_a_run_blocked_on_a_silent_stdin() {
     let (r, _) = c420();
-    let mut child = spawn(&[&r, "-", "-q"], Stdio::piped());
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("out.csv");
+    let mut child = spawn(&[&r, "-", "-q", "--csv", s(&csv)], Stdio::piped());
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"G").unwrap();
     stdin.flush().unwrap();
@@ -146,6 +148,9 @@ fn sigterm_ends_a_run_blocked_on_a_silent_stdin() {
     assert_eq!(st.code(), Some(130), "{err}");
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(err.contains("interrupted"), "{err}");
+    // the output's temporary file is gone too: nothing was written
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// A FIFO whose writer goes silent mid-run: SIGTERM ends the run within

@@ -364,7 +364,9 @@ impl Decoder {
             loop {
                 match sess.decoder.send_packet(&packet) {
                     Ok(()) => {
-                        ledger.sent(packet.pts());
+                        // SAFETY: reading the flags of a packet we own.
+                        let flags = unsafe { (*ff::packet::Ref::as_ptr(&packet)).flags };
+                        ledger.sent(packet.pts(), flags & ff::ffi::AV_PKT_FLAG_DISCARD != 0);
                         break;
                     }
                     Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {

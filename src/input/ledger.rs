@@ -64,9 +64,11 @@ impl Ledger {
         }
     }
 
-    /// A packet stamped `pts` was sent to the decoder.
-    pub(super) fn sent(&mut self, pts: Option<i64>) {
-        let Some(t) = pts.filter(|_| self.enabled) else {
+    /// A packet stamped `pts` was sent to the decoder; `discard` when the
+    /// demuxer marked it to be decoded but not shown (the frames before an
+    /// edit list's start), so no picture is owed for it.
+    pub(super) fn sent(&mut self, pts: Option<i64>, discard: bool) {
+        let Some(t) = pts.filter(|_| self.enabled && !discard) else {
             return;
         };
         *self.pending.entry(t).or_default() += 1;
@@ -82,6 +84,12 @@ impl Ledger {
         let Some(t) = pts.filter(|_| self.enabled) else {
             return Vec::new();
         };
+        if self.pending.range(..t).next().is_some() {
+            // a packet stamped earlier has given no picture yet (pictures
+            // come out in order): a jump before this one is not a variable
+            // frame rate until that packet is accounted for
+            self.troubled = true;
+        }
         if let Some(n) = self.pending.get_mut(&t) {
             *n -= 1;
             if *n == 0 {
@@ -138,13 +146,13 @@ mod tests {
         let mut l = Ledger::new("h264", "mpegts", false, S);
         // two undecodable packets, then pictures 10.. in decode order
         // I P B B I P B B ...
-        l.sent(Some(5));
-        l.sent(Some(6));
+        l.sent(Some(5), false);
+        l.sent(Some(6), false);
         let mut refused = Vec::new();
         for g in 0..8 {
             let b = 10 + 4 * g;
             for t in [b, b + 3, b + 1, b + 2] {
-                l.sent(Some(t));
+                l.sent(Some(t), false);
             }
             for t in b..b + 4 {
                 refused.extend(l.out(Some(t)));
@@ -158,11 +166,11 @@ mod tests {
     fn packets_left_at_the_end_are_refused_and_duplicates_count() {
         let mut l = Ledger::new("h264", "mpegts", false, S);
         for t in [1, 2, 2, 3] {
-            l.sent(Some(t));
+            l.sent(Some(t), false);
         }
         assert!(l.out(Some(1)).is_empty());
         assert!(l.out(Some(3)).is_empty());
-        l.sent(Some(4));
+        l.sent(Some(4), false);
         assert_eq!(l.end(), vec![2, 2, 4]);
     }
 
@@ -174,7 +182,7 @@ mod tests {
         let order: Vec<i64> = (0..40).chain([40, 41, 40, 41]).chain(42..80).collect();
         let mut refused = Vec::new();
         for t in &order {
-            l.sent(Some(*t));
+            l.sent(Some(*t), false);
         }
         for t in [
             (0..40).collect::<Vec<i64>>(),
@@ -198,13 +206,13 @@ mod tests {
             ("h264", true),
         ] {
             let mut l = Ledger::new(codec, "matroska,webm", interlaced, S);
-            l.sent(Some(1));
-            l.sent(Some(2));
+            l.sent(Some(1), false);
+            l.sent(Some(2), false);
             assert!(l.out(Some(2)).is_empty(), "{codec}");
             assert!(l.end().is_empty(), "{codec}");
         }
         let mut l = Ledger::new("h264", "mpegts", false, S);
-        l.sent(None);
+        l.sent(None, false);
         assert!(l.out(None).is_empty());
     }
 
@@ -212,9 +220,25 @@ mod tests {
     fn a_stream_that_never_matches_stops_being_accounted() {
         let mut l = Ledger::new("h264", "mpegts", false, S);
         for t in 0..=MAX_PENDING as i64 {
-            l.sent(Some(t));
+            l.sent(Some(t), false);
         }
         assert!(l.out(Some(MAX_PENDING as i64 + 5)).is_empty());
+    }
+
+    #[test]
+    fn discarded_packets_owe_no_picture_and_an_unshown_packet_troubles_a_jump() {
+        let mut l = Ledger::new("h264", "mov,mp4,m4a,3gp,3g2,mj2", false, S);
+        l.sent(Some(1), true);
+        l.sent(Some(2), false);
+        l.sent(Some(3), false);
+        assert!(l.out(Some(2)).is_empty());
+        assert!(!l.troubled);
+        l.sent(Some(4), false);
+        // 3 gave no picture: the jump to 4 is not a variable frame rate
+        l.out(Some(4));
+        assert!(l.troubled);
+        // 3 is refused at the end; 1 (discarded) never owed a picture
+        assert_eq!(l.end(), vec![3]);
     }
 
     #[test]

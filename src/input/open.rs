@@ -298,6 +298,9 @@ pub(super) fn open_session(
     };
     let prepared = super::pipe::prepare(label, url_of(label), &options.stop)?;
     let ictx = open_input(&prepared.url, options.format.as_deref(), dict, interrupt).map_err(|e| {
+        if options.stop.load(Ordering::Relaxed) {
+            return Error::Interrupted(format!("interrupted while opening input '{label}'"));
+        }
         if let (ff::Error::DemuxerNotFound, Some(f)) = (&e, &options.format) {
             return Error::Usage(format!("--input-format '{f}': FFmpeg has no such demuxer"));
         }

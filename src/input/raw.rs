@@ -82,10 +82,14 @@ pub(super) fn check(
             len % frame
         ));
     }
-    let depth = format::depth_of(pixel);
+    // the depth the descriptor gives (not only the planar formats vqm
+    // measures natively); MSB-aligned formats (p010, p016, ...) keep their
+    // samples in the high bits and are not range-checked
+    let depth = format::facts(pixel).map_or(8, |f| f.depth);
+    let msb_aligned = fmt.starts_with('p') && !fmt.starts_with("pal");
     let luma = width as usize * height as usize;
     let mut first = Vec::new();
-    let wide = depth > 8 && fmt.ends_with("le");
+    let wide = depth > 8 && fmt.ends_with("le") && !msb_aligned;
     let want = if wide { luma * 2 } else { luma };
     if std::fs::File::open(path)
         .and_then(|f| f.take(want as u64).read_to_end(&mut first))
@@ -110,7 +114,7 @@ pub(super) fn check(
                 ),
             ));
         }
-    } else if depth == 8 && luma >= 64 && looks_wide(&first) {
+    } else if depth == 8 && !msb_aligned && luma >= 64 && looks_wide(&first) {
         notes.push(format!(
             "'{label}': every second byte of the first frame is 0-3, as in 10-bit little-endian \
              samples read as 8-bit ones: check --pix-fmt (yuv420p10le?)"

@@ -321,7 +321,11 @@ impl Aggregator {
                 };
                 for i in targets {
                     if let Some(st) = self.inputs.get_mut(i) {
+                        // bounded: a stream that changes every frame says so
+                        // once it has said enough
                         st.conversion = Some(match st.conversion.take() {
+                            Some(c) if c.ends_with("more changes") => c,
+                            Some(c) if c.len() > 1000 => format!("{c}; more changes"),
                             Some(c) => format!("{c}; {change}"),
                             None => change.clone(),
                         });

@@ -222,6 +222,19 @@ pub fn identity(path: &str) -> Option<Identity> {
     }
 }
 
+/// Temporary files made for outputs, for [`remove_temporaries`].
+static TEMPORARIES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes every temporary file outputs made that is still there: for a
+/// process that must end at once, without running destructors.
+pub fn remove_temporaries() {
+    let list = TEMPORARIES.lock().unwrap_or_else(|e| e.into_inner());
+    for p in list.iter() {
+        // already renamed into place or removed: nothing to do
+        let _ = std::fs::remove_file(p);
+    }
+}
+
 /// A temporary file in `dir` that will be renamed to `target`: created
 /// with the permissions a new file gets (0666 less the umask, not the
 /// 0600 of temporary files), or those of `target` if it exists, so the
@@ -237,5 +250,9 @@ pub fn temp_beside(target: &Path, dir: &Path) -> std::io::Result<tempfile::Named
     {
         temp.as_file().set_permissions(m.permissions())?;
     }
+    TEMPORARIES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(temp.path().to_path_buf());
     Ok(temp)
 }

@@ -205,7 +205,12 @@ pub fn run(
     for (d, o) in settings.distorted.iter().zip(&dist_options) {
         ddecs.push(input::open(d, o)?);
     }
-    opened.store(true, Ordering::Release);
+    if opened.swap(true, Ordering::AcqRel) {
+        // a signal came while the inputs opened and the process is ending
+        return Err(Error::Interrupted(
+            "interrupted while opening the inputs".to_string(),
+        ));
+    }
     let mut said = std::collections::HashSet::new();
     for note in std::iter::once(&rdec).chain(&ddecs).flat_map(|d| &d.notes) {
         // one input given twice has one set of notes

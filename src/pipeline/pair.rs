@@ -453,8 +453,7 @@ impl Pairing {
         };
         let found = sync::best_offset(&search.refs, &search.dists, search.max, peak);
         let (o, psnr) = found.unwrap_or((0, f64::NAN));
-        // Pairs must satisfy ref_index − dist_index = o, counted from the
-        // start of the search; the next frames are ref_seen and dist_seen.
+        // pairs satisfy ref − dist index = o from the search's start (next: *_seen)
         let c = search.ref_seen as i64 - search.dist_seen as i64;
         if c < o {
             d.ref_skip += (o - c) as u64;
@@ -499,8 +498,9 @@ impl Pairing {
             }
             if let (false, Some(first)) = (d.checked, d.side.queue.front()) {
                 d.checked = true;
-                let (o, path) = (&self.settings.origins, &d.side.path);
-                let found = timeline::first_frames(o, i, path, head_pts, first.abs_pts, 2.0 * tol);
+                let o = &mut self.settings.origins;
+                let found =
+                    timeline::first_frames(o, i, &d.side.path, head_pts, first.abs_pts, tol);
                 if let Some((event, by_time)) = found {
                     d.guard &= !by_time;
                     d.align = if by_time { Align::Pts } else { d.align };

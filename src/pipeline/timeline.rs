@@ -22,21 +22,36 @@ pub struct Origins {
     pub shared: Vec<bool>,
 }
 
+/// Furthest apart two first frames' timestamps may be for pairing by
+/// time to be tried: beyond, the two timelines count from different
+/// origins even in one container format.
+const MAX_SHIFT: f64 = 60.0;
+
 /// The first frames of the reference (at `r`) and of distorted input `i`
-/// (at `t`), on their own timelines, disagree by more than `limit`
-/// seconds: the event to write, and whether to pair that input by time.
+/// (at `t`), on their own timelines, disagree by more than a frame and a
+/// half (`tol` is half a frame interval): the event to write, and whether
+/// to pair that input by time. Pairing by time needs one origin for both:
+/// the same container format, and timestamps that put the later first
+/// frame after the earlier one by less than [`MAX_SHIFT`]. Unless the two
+/// first frames carry the same timestamp, `o.shared[i]` is cleared: a later
+/// jump in this input's timestamps cannot turn its pairing to time.
 pub fn first_frames(
-    o: &Origins,
+    o: &mut Origins,
     i: usize,
     path: &str,
     r: Option<f64>,
     t: Option<f64>,
-    interval: f64,
+    tol: f64,
 ) -> Option<(Event, bool)> {
     if !o.check {
         return None;
     }
     let (r, t) = (r?, t?);
+    let interval = 2.0 * tol;
+    let shared = o.shared.get(i).copied().unwrap_or(false);
+    if let Some(s) = o.shared.get_mut(i) {
+        *s &= (t - r).abs() <= tol;
+    }
     let (rs, ds) = (o.reference?, *o.distorted.get(i)?.as_ref()?);
     let difference = (t - ds) - (r - rs);
     if !difference.is_finite() || interval <= 0.0 || difference.abs() <= 1.5 * interval {
@@ -44,7 +59,7 @@ pub fn first_frames(
     }
     let frames = (difference.abs() / interval).round();
     let side = if difference > 0.0 { "later" } else { "earlier" };
-    let by_time = o.shared.get(i).copied().unwrap_or(false);
+    let by_time = shared && (t - r) * difference > 0.0 && (t - r).abs() <= MAX_SHIFT;
     let what = if by_time {
         "paired by timestamp (frames without a partner are reported as dropped); \
          --align index pairs by order"
@@ -123,7 +138,7 @@ mod tests {
         // reference starts at its first frame; the cut stream's first
         // picture comes 1 s after its first packet
         let (e, by_time) =
-            first_frames(&origins(true), 0, "cut.ts", Some(1.4), Some(3.4), 0.04).unwrap();
+            first_frames(&mut origins(true), 0, "cut.ts", Some(1.4), Some(3.4), 0.02).unwrap();
         assert!(by_time);
         match e.kind {
             EventKind::Timeline {
@@ -136,8 +151,15 @@ mod tests {
             }
             k => panic!("{k:?}"),
         }
-        let (e, by_time) =
-            first_frames(&origins(false), 0, "cut.mkv", Some(1.4), Some(3.4), 0.04).unwrap();
+        let (e, by_time) = first_frames(
+            &mut origins(false),
+            0,
+            "cut.mkv",
+            Some(1.4),
+            Some(3.4),
+            0.02,
+        )
+        .unwrap();
         assert!(!by_time);
         assert!(e.message.contains("--align pts") && e.message.contains("25 apart"));
     }
@@ -145,15 +167,35 @@ mod tests {
     #[test]
     fn agreeing_timelines_and_unchecked_runs_say_nothing() {
         // within a frame and a half: nothing
-        assert!(first_frames(&origins(true), 0, "d", Some(1.4), Some(2.45), 0.04).is_none());
+        assert!(first_frames(&mut origins(true), 0, "d", Some(1.4), Some(2.45), 0.02).is_none());
         let mut o = origins(true);
         o.check = false;
-        assert!(first_frames(&o, 0, "d", Some(1.4), Some(3.4), 0.04).is_none());
+        assert!(first_frames(&mut o, 0, "d", Some(1.4), Some(3.4), 0.02).is_none());
         // no timestamps, no start: nothing to compare
-        assert!(first_frames(&origins(true), 0, "d", None, Some(3.4), 0.04).is_none());
+        assert!(first_frames(&mut origins(true), 0, "d", None, Some(3.4), 0.02).is_none());
         let mut o = origins(true);
         o.distorted = vec![None];
-        assert!(first_frames(&o, 0, "d", Some(1.4), Some(3.4), 0.04).is_none());
+        assert!(first_frames(&mut o, 0, "d", Some(1.4), Some(3.4), 0.02).is_none());
+    }
+
+    #[test]
+    fn timestamps_from_another_origin_are_not_paired_by_time() {
+        // the reference has run for 10 minutes; the distorted capture's
+        // timestamps start near 1.4 s: its lost start is warned about
+        let mut o = origins(true);
+        o.reference = Some(600.0);
+        let (e, by_time) = first_frames(&mut o, 0, "d.ts", Some(600.0), Some(3.4), 0.02).unwrap();
+        assert!(!by_time);
+        assert!(e.message.contains("--align pts"));
+        assert!(!o.shared[0], "no later switch to time either");
+        // first frames stamped alike: a later jump may pair by time
+        let mut o = origins(true);
+        o.distorted = vec![Some(1.4)];
+        assert!(first_frames(&mut o, 0, "d", Some(1.4), Some(1.4), 0.02).is_none());
+        assert!(o.shared[0]);
+        // stamped most of a frame apart: it may not
+        assert!(first_frames(&mut o, 0, "d", Some(1.4), Some(1.43), 0.02).is_none());
+        assert!(!o.shared[0]);
     }
 
     #[test]
