@@ -224,29 +224,6 @@ impl WorstCapture {
     }
 }
 
-/// Rows `first, first + step, …` of the kernel's SSIM map of two luma
-/// planes, each `w − 10` values long.
-fn luma_map(r: &Plane, d: &Plane, peak: f64, first: usize, step: usize) -> Option<Vec<f64>> {
-    let (w, h) = (r.width, r.height);
-    match (&r.samples, &d.samples) {
-        (Samples::U8(a), Samples::U8(b)) => ssim_map_rows(
-            PlaneView::new(a, w, h)?,
-            PlaneView::new(b, w, h)?,
-            peak,
-            first,
-            step,
-        ),
-        (Samples::U16(a), Samples::U16(b)) => ssim_map_rows(
-            PlaneView::new(a, w, h)?,
-            PlaneView::new(b, w, h)?,
-            peak,
-            first,
-            step,
-        ),
-        _ => None,
-    }
-}
-
 /// Map rows `first, first + step, …` up to `last` (inclusive), from the
 /// strip of plane rows they read: the same values as the whole map's rows.
 fn luma_map_strip(
@@ -257,19 +234,26 @@ fn luma_map_strip(
     last: usize,
     step: usize,
 ) -> Option<Vec<f64>> {
+    // views of the strip's rows in place (no copy)
     let (w, rows) = (r.width, last + WINDOW - first);
-    let strip = |p: &Plane| -> Option<Plane> {
-        let (lo, hi) = (first * w, (first + rows) * w);
-        Some(Plane {
-            width: w,
-            height: rows,
-            samples: match &p.samples {
-                Samples::U8(v) => Samples::U8(v.get(lo..hi)?.to_vec()),
-                Samples::U16(v) => Samples::U16(v.get(lo..hi)?.to_vec()),
-            },
-        })
-    };
-    luma_map(&strip(r)?, &strip(d)?, peak, 0, step)
+    let (lo, hi) = (first * w, (first + rows) * w);
+    match (&r.samples, &d.samples) {
+        (Samples::U8(a), Samples::U8(b)) => ssim_map_rows(
+            PlaneView::new(a.get(lo..hi)?, w, rows)?,
+            PlaneView::new(b.get(lo..hi)?, w, rows)?,
+            peak,
+            0,
+            step,
+        ),
+        (Samples::U16(a), Samples::U16(b)) => ssim_map_rows(
+            PlaneView::new(a.get(lo..hi)?, w, rows)?,
+            PlaneView::new(b.get(lo..hi)?, w, rows)?,
+            peak,
+            0,
+            step,
+        ),
+        _ => None,
+    }
 }
 
 /// Copies `src`'s `width × height` samples into `dst`, reusing its buffer.
@@ -454,6 +438,14 @@ fn draw_planes(rp: &Plane, dp: &Plane, peak: f64) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::metrics::ssim::{Precision, ssim_cs_gaussian_in};
+
+    /// Rows `first, first + step, …` of the whole map, through the strip
+    /// reader the drawing uses.
+    fn luma_map(r: &Plane, d: &Plane, peak: f64, first: usize, step: usize) -> Option<Vec<f64>> {
+        let oh = r.height.checked_sub(WINDOW - 1)?;
+        let last = first + (oh - 1 - first) / step * step;
+        luma_map_strip(r, d, peak, first, last, step)
+    }
 
     #[test]
     fn the_map_averages_to_the_plane_ssim() {
