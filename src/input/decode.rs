@@ -96,7 +96,7 @@ impl Decoder {
     }
 
     /// Decides how this input's frames reach `target`, records it in
-    /// [`InputInfo::conversion`], and returns it.
+    /// [`InputInfo::conversion`](crate::input::InputInfo::conversion), and returns it.
     pub fn set_target(&mut self, target: Target) -> Option<String> {
         let source = self.source;
         let same_size = (source.width, source.height) == (target.width, target.height);

@@ -68,7 +68,7 @@ pub fn combine(cs: [f64; 4], ssim5: f64) -> f64 {
 }
 
 /// MS-SSIM of two planes given their full-scale means (from
-/// [`ssim_cs_gaussian`]); `None` if a side is under [`MIN_SIDE`].
+/// [`ssim_cs_gaussian_in`]); `None` if a side is under [`MIN_SIDE`].
 pub fn ms_ssim_from_scale1<T: Sample>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,

@@ -84,17 +84,9 @@ pub trait Sample: Copy + Into<f64> + Sync + ssim_f32::Centre {}
 impl<T: Copy + Into<f64> + Sync + ssim_f32::Centre> Sample for T {}
 
 /// Mean SSIM and mean cs over the valid region of two equal-size planes
-/// (any sample type that converts to `f64`); `None` under one window.
-pub fn ssim_cs_gaussian<T: Sample>(
-    a: PlaneView<'_, T>,
-    b: PlaneView<'_, T>,
-    peak: f64,
-) -> Option<SsimMeans> {
-    gaussian_in(a, b, peak, Precision::Fast, true, false)
-}
-
-/// [`ssim_cs_gaussian`] in a chosen precision (`Double` is the reference
-/// computation; `Fast` uses `f32` up to 10 bits).
+/// (any sample type that converts to `f64`) in a chosen precision
+/// (`Double` is the reference computation; `Fast` uses `f32` up to 10
+/// bits); `None` under one window.
 pub fn ssim_cs_gaussian_in<T: Sample>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
@@ -235,8 +227,8 @@ fn band_sum_body<T: Copy + Into<f64>>(
     band_rows(
         a,
         b,
-        y0,
-        y1,
+        (y0, y1),
+        Columns::all(a.width),
         p,
         |_| true,
         |_, smap, cmap| {
@@ -254,37 +246,55 @@ fn band_sum_body<T: Copy + Into<f64>>(
 fn band_rows<T: Copy + Into<f64>>(
     a: PlaneView<'_, T>,
     b: PlaneView<'_, T>,
-    y0: usize,
-    y1: usize,
+    (y0, y1): (usize, usize),
+    cols: Columns,
     p: BandParams,
     keep: impl Fn(usize) -> bool,
     mut on_row: impl FnMut(usize, &[f64], &[f64]),
 ) {
     let w = a.width;
-    let ow = w - (WINDOW - 1);
+    // the kept columns of each output row, side by side
+    let ow = cols.count;
+    let every = cols.step == 1 && cols.first == 0 && ow == w - (WINDOW - 1);
+    // a moment's source row: as is, or split into `step` phases of `pl`
+    let pl = w.div_ceil(cols.step);
+    let sw = if every { w } else { pl * cols.step };
     let mut buf = SCRATCH.take();
     {
-        // ring: WINDOW rows × MOMENTS × ow; sources: MOMENTS × w;
+        // ring: WINDOW rows × MOMENTS × ow; sources: MOMENTS × sw;
         // vertical sums: MOMENTS × ow; maps: 2 × ow
-        let need = WINDOW * MOMENTS * ow + MOMENTS * w + MOMENTS * ow + 2 * ow;
+        let need = WINDOW * MOMENTS * ow + MOMENTS * sw + MOMENTS * ow + 2 * ow;
         if buf.len() < need {
             buf.resize(need, 0.0);
         }
         let (ring, rest) = buf.split_at_mut(WINDOW * MOMENTS * ow);
-        let (src, rest) = rest.split_at_mut(MOMENTS * w);
+        let (src, rest) = rest.split_at_mut(MOMENTS * sw);
         let (vert, rest) = rest.split_at_mut(MOMENTS * ow);
         let (smap, rest) = rest.split_at_mut(ow);
         let cmap = &mut rest[..ow];
         for r in y0..y1 + WINDOW - 1 {
             let slot = r % WINDOW;
-            sources(a.row(r), b.row(r), src, w);
             let row = &mut ring[slot * MOMENTS * ow..(slot + 1) * MOMENTS * ow];
-            for m in 0..MOMENTS {
-                horizontal(
-                    &src[m * w..(m + 1) * w],
-                    &p.taps,
-                    &mut row[m * ow..(m + 1) * ow],
-                );
+            if every {
+                sources(a.row(r), b.row(r), src, w);
+                for m in 0..MOMENTS {
+                    horizontal(
+                        &src[m * w..(m + 1) * w],
+                        &p.taps,
+                        &mut row[m * ow..(m + 1) * ow],
+                    );
+                }
+            } else {
+                phased_sources(a.row(r), b.row(r), src, w, cols.step);
+                for m in 0..MOMENTS {
+                    horizontal_phased(
+                        &src[m * sw..(m + 1) * sw],
+                        pl,
+                        cols,
+                        &p.taps,
+                        &mut row[m * ow..(m + 1) * ow],
+                    );
+                }
             }
             if r + 1 >= y0 + WINDOW && keep(r + 1 - WINDOW) {
                 let o = r + 1 - WINDOW; // output row whose window ends at r
@@ -302,97 +312,6 @@ fn band_rows<T: Copy + Into<f64>>(
         }
     }
     SCRATCH.set(buf);
-}
-
-/// Rows of the per-pixel Gaussian SSIM map of the valid region of two
-/// equal-size planes, in double precision (the kernel whose mean is the
-/// reported SSIM): the rows `first, first + step, …` of the
-/// `(w − 10) × (h − 10)` map, each `w − 10` values long, one after another
-/// (`step` 1 and `first` 0 give the whole map). `None` under one window.
-/// Bands run in parallel.
-pub fn ssim_map_rows<T: Copy + Into<f64> + Sync>(
-    a: PlaneView<'_, T>,
-    b: PlaneView<'_, T>,
-    peak: f64,
-    first: usize,
-    step: usize,
-) -> Option<Vec<f64>> {
-    let (w, h) = (a.width, a.height);
-    if w < WINDOW || h < WINDOW || (b.width, b.height) != (w, h) {
-        return None;
-    }
-    let (ow, oh) = (w - (WINDOW - 1), h - (WINDOW - 1));
-    let step = step.max(1);
-    let rows = oh.saturating_sub(first).div_ceil(step);
-    let p = BandParams {
-        taps: gaussian_taps(),
-        c1: (K1 * peak) * (K1 * peak),
-        c2: (K2 * peak) * (K2 * peak),
-    };
-    let mut map = vec![0.0; rows * ow];
-    // bands of whole kept rows: band k holds kept rows k·per..(k+1)·per
-    let per = band_height(oh).div_ceil(step).max(1);
-    let level = cpu_level();
-    map.par_chunks_mut(per * ow)
-        .enumerate()
-        .for_each(|(k, out)| {
-            let y0 = first + k * per * step;
-            let y1 = (y0 + per * step).min(oh);
-            map_band(a, b, (y0, y1), (first, step), p, out, level);
-        });
-    Some(map)
-}
-
-/// Map rows of one band of [`ssim_map_rows`] into `out`, on the best code
-/// path the CPU has (the same bits on every path).
-fn map_band<T: Copy + Into<f64>>(
-    a: PlaneView<'_, T>,
-    b: PlaneView<'_, T>,
-    rows: (usize, usize),
-    kept: (usize, usize),
-    p: BandParams,
-    out: &mut [f64],
-    level: CpuLevel,
-) {
-    match level {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: these levels are only produced when the CPU reports AVX2.
-        CpuLevel::Avx2 | CpuLevel::Avx2Fma | CpuLevel::Avx512 => unsafe {
-            map_band_avx2(a, b, rows, kept, p, out)
-        },
-        _ => map_band_body(a, b, rows, kept, p, out),
-    }
-}
-
-/// [`map_band`] compiled for AVX2 (without FMA: bit-identical).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn map_band_avx2<T: Copy + Into<f64>>(
-    a: PlaneView<'_, T>,
-    b: PlaneView<'_, T>,
-    rows: (usize, usize),
-    kept: (usize, usize),
-    p: BandParams,
-    out: &mut [f64],
-) {
-    map_band_body(a, b, rows, kept, p, out)
-}
-
-#[inline(always)]
-fn map_band_body<T: Copy + Into<f64>>(
-    a: PlaneView<'_, T>,
-    b: PlaneView<'_, T>,
-    (y0, y1): (usize, usize),
-    (first, step): (usize, usize),
-    p: BandParams,
-    out: &mut [f64],
-) {
-    let ow = a.width - (WINDOW - 1);
-    let keep = |o: usize| o >= first && (o - first).is_multiple_of(step);
-    band_rows(a, b, y0, y1, p, keep, |o, smap, _| {
-        let at = (o - y0) / step * ow;
-        out[at..at + ow].copy_from_slice(smap);
-    });
 }
 
 /// The five source rows: x, y, x², y², xy.
@@ -427,6 +346,98 @@ fn horizontal(s: &[f64], t: &[f64; WINDOW], out: &mut [f64]) {
             + t[2] * (s[i + 2] + s[i + 8])
             + t[1] * (s[i + 1] + s[i + 9])
             + t[0] * (s[i] + s[i + 10]);
+    }
+}
+
+/// The five source rows (x, y, x², y², xy), each split into `step`
+/// phases: sample `i` of a row goes to phase `i % step`, place `i / step`
+/// (phases `w.div_ceil(step)` long), so a strided filter reads contiguous
+/// slices.
+#[inline(always)]
+fn phased_sources<T: Copy + Into<f64>>(ra: &[T], rb: &[T], src: &mut [f64], w: usize, step: usize) {
+    let pl = w.div_ceil(step);
+    let sw = pl * step;
+    let (ra, rb) = (&ra[..w], &rb[..w]);
+    let (sx, rest) = src.split_at_mut(sw);
+    let (sy, rest) = rest.split_at_mut(sw);
+    let (sxx, rest) = rest.split_at_mut(sw);
+    let (syy, sxy) = rest.split_at_mut(sw);
+    // the samples into their phases, then the products over whole rows
+    for phase in 0..step.min(w) {
+        let at = phase * pl;
+        for (d, x) in sx[at..at + pl]
+            .iter_mut()
+            .zip(ra[phase..].iter().step_by(step))
+        {
+            *d = (*x).into();
+        }
+        for (d, y) in sy[at..at + pl]
+            .iter_mut()
+            .zip(rb[phase..].iter().step_by(step))
+        {
+            *d = (*y).into();
+        }
+    }
+    let sxy = &mut sxy[..sw];
+    for i in 0..sw {
+        let (x, y) = (sx[i], sy[i]);
+        sxx[i] = x * x;
+        syy[i] = y * y;
+        sxy[i] = x * y;
+    }
+}
+
+/// [`horizontal`] at the kept columns only, from one moment's phased
+/// source row (phases `pl` long): the same expression on the same
+/// samples, so the same bits.
+#[inline(always)]
+fn horizontal_phased(s: &[f64], pl: usize, cols: Columns, t: &[f64; WINDOW], out: &mut [f64]) {
+    let n = out.len();
+    // tap k of output j reads sample first + j·step + k
+    let tap = |k: usize| {
+        let q = cols.first + k;
+        let at = (q % cols.step) * pl + q / cols.step;
+        &s[at..at + n]
+    };
+    let [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10] = std::array::from_fn(tap);
+    for i in 0..n {
+        out[i] = t[5] * s5[i]
+            + t[4] * (s4[i] + s6[i])
+            + t[3] * (s3[i] + s7[i])
+            + t[2] * (s2[i] + s8[i])
+            + t[1] * (s1[i] + s9[i])
+            + t[0] * (s0[i] + s10[i]);
+    }
+}
+
+/// Which columns of the valid-region map a pass computes: `count` of
+/// them, `first, first + step, …`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Columns {
+    first: usize,
+    step: usize,
+    count: usize,
+}
+
+impl Columns {
+    /// Every column of a `w`-wide plane's map.
+    fn all(w: usize) -> Self {
+        Columns {
+            first: 0,
+            step: 1,
+            count: w - (WINDOW - 1),
+        }
+    }
+
+    /// Columns `first, first + step, …` of a `w`-wide plane's map.
+    fn of(w: usize, first: usize, step: usize) -> Self {
+        let step = step.max(1);
+        let ow = w - (WINDOW - 1);
+        Columns {
+            first,
+            step,
+            count: ow.saturating_sub(first).div_ceil(step),
+        }
     }
 }
 
@@ -542,6 +553,8 @@ thread_local! {
 
 #[cfg(test)]
 mod tests;
+
+pub mod map;
 
 #[cfg(test)]
 pub(crate) mod dispatch_tests;

@@ -14,7 +14,8 @@ use std::sync::Mutex;
 use crate::error::Error;
 use crate::frame::{Frame, Plane, PlaneView, Samples};
 use crate::metrics::Better;
-use crate::metrics::ssim::{WINDOW, ssim_map_rows};
+use crate::metrics::ssim::WINDOW;
+use crate::metrics::ssim::map::ssim_map_grid;
 use crate::output::file::temp_beside;
 use rayon::prelude::*;
 
@@ -187,10 +188,10 @@ impl WorstCapture {
             .enumerate()
             .flat_map(|(i, list)| list.iter().enumerate().map(move |(rank, e)| (i, rank, e)))
             .collect();
-        let mut written = Vec::new();
-        // one picture at a time, each encoded a row at a time into its file
-        for (i, rank, e) in chosen {
-            {
+        // pictures in parallel, each encoded a row at a time into its file
+        let written: Vec<Result<Option<PathBuf>, Error>> = chosen
+            .par_iter()
+            .map(|&(i, rank, e)| {
                 let drawn;
                 let panels = match &e.picture {
                     Picture::Panels(p) => p,
@@ -199,7 +200,7 @@ impl WorstCapture {
                             drawn = p;
                             &drawn
                         }
-                        None => continue,
+                        None => return Ok(None),
                     },
                 };
                 let p = self
@@ -217,40 +218,44 @@ impl WorstCapture {
                     .map_err(fail)?;
                 drop(file);
                 tmp.persist(&p).map_err(|e| fail(e.error))?;
-                written.push(p);
-            }
-        }
+                Ok(Some(p))
+            })
+            .collect();
+        // the first failure in rank order, else every path in that order
+        let written: Vec<Option<PathBuf>> = written.into_iter().collect::<Result<_, _>>()?;
+        let written: Vec<PathBuf> = written.into_iter().flatten().collect();
         Ok(written)
     }
 }
 
-/// Map rows `first, first + step, …` up to `last` (inclusive), from the
-/// strip of plane rows they read: the same values as the whole map's rows.
+/// Map rows `first, first + step, …` up to `last` (inclusive), at the
+/// columns `col_first, col_first + step, …`, from the strip of plane rows
+/// they read: the same values as the whole map's.
 fn luma_map_strip(
     r: &Plane,
     d: &Plane,
     peak: f64,
-    first: usize,
-    last: usize,
+    (first, last): (usize, usize),
     step: usize,
+    col_first: usize,
 ) -> Option<Vec<f64>> {
     // views of the strip's rows in place (no copy)
     let (w, rows) = (r.width, last + WINDOW - first);
     let (lo, hi) = (first * w, (first + rows) * w);
     match (&r.samples, &d.samples) {
-        (Samples::U8(a), Samples::U8(b)) => ssim_map_rows(
+        (Samples::U8(a), Samples::U8(b)) => ssim_map_grid(
             PlaneView::new(a.get(lo..hi)?, w, rows)?,
             PlaneView::new(b.get(lo..hi)?, w, rows)?,
             peak,
-            0,
-            step,
+            (0, step),
+            (col_first, step),
         ),
-        (Samples::U16(a), Samples::U16(b)) => ssim_map_rows(
+        (Samples::U16(a), Samples::U16(b)) => ssim_map_grid(
             PlaneView::new(a.get(lo..hi)?, w, rows)?,
             PlaneView::new(b.get(lo..hi)?, w, rows)?,
             peak,
-            0,
-            step,
+            (0, step),
+            (col_first, step),
         ),
         _ => None,
     }
@@ -299,7 +304,8 @@ fn sample(p: &Plane, i: usize) -> f64 {
 /// blue) down to 0.5 and below (bright red); 0 is the grey of the edges
 /// the map does not cover.
 fn heat_index(v: f64) -> u8 {
-    1 + (((1.0 - v) * 2.0).clamp(0.0, 1.0) * 254.0).round() as u8
+    // non-negative: adding ½ and truncating rounds to nearest
+    1 + (((1.0 - v) * 2.0).clamp(0.0, 1.0) * 254.0 + 0.5) as u8
 }
 
 /// Colour of a heat-map palette entry.
@@ -351,9 +357,17 @@ fn render(rp: &Plane, dp: &Plane, peak: f64, parallel: bool) -> Option<Panels> {
         }
     };
     let points = |p: &Plane| -> Vec<u8> {
-        (0..pw * ph)
-            .map(|k| gray(p, (k / pw) * f * w + (k % pw) * f))
-            .collect()
+        let mut out = Vec::with_capacity(pw * ph);
+        for y in 0..ph {
+            match &p.samples {
+                Samples::U8(v) if peak == 255.0 && v.len() >= w * h => {
+                    let row = &v[y * f * w..];
+                    out.extend(row.iter().step_by(f).take(pw));
+                }
+                _ => out.extend((0..pw).map(|x| gray(p, y * f * w + x * f))),
+            }
+        }
+        out
     };
     let mut panels = Panels {
         width: pw,
@@ -371,18 +385,24 @@ fn render(rp: &Plane, dp: &Plane, peak: f64, parallel: bool) -> Option<Panels> {
     let yb = (0..ph)
         .rfind(|y| y * f >= edge && y * f - edge < oh)
         .map_or(ya, |y| y + 1);
-    let xs: Vec<usize> = (0..pw)
-        .filter(|x| x * f >= edge && x * f - edge < ow)
-        .collect();
+    // likewise panel column x reads map column x·f − 5, from xa on: only
+    // those columns are computed
+    let xa = edge.div_ceil(f);
+    let xs: Vec<usize> = (xa..pw).filter(|x| x * f - edge < ow).collect();
+    let kept = ow.saturating_sub(xa * f - edge).div_ceil(f);
     let strip = |(k, out): (usize, &mut [u8])| {
         let y0 = ya + k * STRIP_ROWS;
         let y1 = y0 + out.len() / pw - 1;
-        let Some(map) = luma_map_strip(rp, dp, peak, y0 * f - edge, y1 * f - edge, f) else {
+        let rows = (y0 * f - edge, y1 * f - edge);
+        let Some(map) = luma_map_strip(rp, dp, peak, rows, f, xa * f - edge) else {
             return;
         };
-        for (j, row) in map.chunks_exact(ow).enumerate() {
+        if kept == 0 {
+            return;
+        }
+        for (j, row) in map.chunks_exact(kept).enumerate() {
             for x in &xs {
-                out[j * pw + x] = heat_index(row[x * f - edge]);
+                out[j * pw + x] = heat_index(row[x - xa]);
             }
         }
     };
@@ -408,9 +428,10 @@ fn encode(p: &Panels, out: &mut impl std::io::Write) -> std::io::Result<()> {
     let mut enc = png::Encoder::new(out, (3 * p.width) as u32, p.height as u32);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
-    enc.set_compression(png::Compression::Fast);
+    enc.set_compression(png::Compression::Fastest);
     let mut writer = enc.write_header().map_err(io)?;
     let mut stream = writer.stream_writer().map_err(io)?;
+    let colours: Vec<[u8; 3]> = (0..=255).map(palette).collect();
     let mut row = vec![0u8; 9 * p.width];
     for y in 0..p.height {
         let (left, rest) = row.split_at_mut(3 * p.width);
@@ -420,7 +441,7 @@ fn encode(p: &Panels, out: &mut impl std::io::Write) -> std::io::Result<()> {
             middle[3 * x..3 * x + 3].fill(p.distorted[y * p.width + x]);
         }
         for (x, i) in p.heat[y * p.width..(y + 1) * p.width].iter().enumerate() {
-            right[3 * x..3 * x + 3].copy_from_slice(&palette(*i));
+            right[3 * x..3 * x + 3].copy_from_slice(&colours[*i as usize]);
         }
         std::io::Write::write_all(&mut stream, &row)?;
     }
@@ -439,12 +460,18 @@ mod tests {
     use super::*;
     use crate::metrics::ssim::{Precision, ssim_cs_gaussian_in};
 
-    /// Rows `first, first + step, …` of the whole map, through the strip
-    /// reader the drawing uses.
-    fn luma_map(r: &Plane, d: &Plane, peak: f64, first: usize, step: usize) -> Option<Vec<f64>> {
+    /// Rows `first, first + step, …` of the whole map at the columns
+    /// `col, col + step, …`, through the strip reader the drawing uses.
+    fn luma_map(
+        r: &Plane,
+        d: &Plane,
+        peak: f64,
+        (first, col): (usize, usize),
+        step: usize,
+    ) -> Option<Vec<f64>> {
         let oh = r.height.checked_sub(WINDOW - 1)?;
         let last = first + (oh - 1 - first) / step * step;
-        luma_map_strip(r, d, peak, first, last, step)
+        luma_map_strip(r, d, peak, (first, last), step, col)
     }
 
     #[test]
@@ -463,7 +490,7 @@ mod tests {
             samples: Samples::U8(b.clone()),
         };
         let ow = w - 10;
-        let map = luma_map(&pa, &pb, 255.0, 0, 1).unwrap();
+        let map = luma_map(&pa, &pb, 255.0, (0, 0), 1).unwrap();
         assert_eq!(map.len(), ow * (h - 10));
         let mean = map.iter().sum::<f64>() / map.len() as f64;
         let want = ssim_cs_gaussian_in(
@@ -477,18 +504,19 @@ mod tests {
         // the same double-precision kernel, summed in another order
         assert!((mean - want).abs() < 1e-12, "{mean} vs {want}");
         assert!(map.iter().all(|v| *v <= 1.0 && v.is_finite()));
-        // every third row from row 2: the same values as the whole map's
-        let rows = luma_map(&pa, &pb, 255.0, 2, 3).unwrap();
+        // every third row from row 2 and column 1: the same values as
+        // the whole map's
+        let rows = luma_map(&pa, &pb, 255.0, (2, 1), 3).unwrap();
         let want: Vec<f64> = map
             .chunks(ow)
             .skip(2)
             .step_by(3)
-            .flatten()
+            .flat_map(|row| row.iter().skip(1).step_by(3))
             .copied()
             .collect();
         assert_eq!(rows, want);
         // identical pictures: 1 everywhere
-        let same = luma_map(&pa, &pa, 255.0, 0, 1).unwrap();
+        let same = luma_map(&pa, &pa, 255.0, (0, 0), 1).unwrap();
         assert!(same.iter().all(|v| *v == 1.0));
     }
 
@@ -577,7 +605,10 @@ mod tests {
             let lists = cap.lists.lock().unwrap();
             assert!(matches!(lists[0][0].picture, Picture::Panels(_)));
             drop(lists);
-            std::fs::read(&cap.write().unwrap()[0]).unwrap()
+            let png = std::fs::read(&cap.write().unwrap()[0]).unwrap();
+            // drawn during the run or at the end: the same picture
+            assert_eq!(png, draw(&fr, &fd).unwrap());
+            png
         } else {
             draw(&fr, &fd).unwrap()
         };
@@ -589,11 +620,11 @@ mod tests {
         assert_eq!((iw, reader.info().height as usize), (3 * pw, h / f));
         let mut img = vec![0u8; reader.output_buffer_size().unwrap()];
         reader.next_frame(&mut img).unwrap();
-        let full = luma_map(&fr.planes[0], &fd.planes[0], 255.0, 0, 1).unwrap();
+        let full = luma_map(&fr.planes[0], &fd.planes[0], 255.0, (0, 0), 1).unwrap();
         let ow = w - 10;
         let mut checked = 0;
         for y in 2..h / f {
-            for x in [2, 3, 100, 250, 430] {
+            for x in [2, 3, 100, 250, 430, 431, 432] {
                 let (sx, sy) = (x * f, y * f);
                 if sx - 5 >= ow || sy - 5 >= h - 10 {
                     assert_eq!(img[3 * (y * iw + 2 * pw + x)], 40, "edge {x},{y}");

@@ -32,7 +32,7 @@ const MAX_SHIFT: f64 = 60.0;
 /// half (`tol` is half a frame interval): the event to write, and whether
 /// to pair that input by time. Pairing by time needs one origin for both:
 /// the same container format, and timestamps that put the later first
-/// frame after the earlier one by less than [`MAX_SHIFT`]. Unless the two
+/// frame after the earlier one by less than `MAX_SHIFT` (60 s). Unless the two
 /// first frames carry the same timestamp, `o.shared[i]` is cleared: a later
 /// jump in this input's timestamps cannot turn its pairing to time.
 pub fn first_frames(

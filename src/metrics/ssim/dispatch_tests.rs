@@ -6,6 +6,7 @@ use super::*;
 fn v<T>(d: &[T], w: usize, h: usize) -> PlaneView<'_, T> {
     PlaneView::new(d, w, h).unwrap()
 }
+use super::map::{Grid, map_band, ssim_map_grid, ssim_map_rows};
 use crate::cpu::available_levels;
 
 /// A deterministic pseudo-random sequence.
@@ -190,12 +191,14 @@ fn the_map_is_the_same_on_every_code_path() {
     };
     for level in available_levels() {
         let mut out = vec![0.0; want.len()];
-        map_band(va, vb, (0, oh), (0, 1), p, &mut out, level);
+        let all = Columns::all(w);
+        let grid = |rows, kept, cols| Grid { rows, kept, cols };
+        map_band(va, vb, grid((0, oh), (0, 1), all), p, &mut out, level);
         assert_eq!(out, want, "{level:?}");
         // every third row from row 1, in one band
         let rows = (oh - 1).div_ceil(3);
         let mut some = vec![0.0; rows * (w - 10)];
-        map_band(va, vb, (1, oh), (1, 3), p, &mut some, level);
+        map_band(va, vb, grid((1, oh), (1, 3), all), p, &mut some, level);
         let every_third: Vec<f64> = want
             .chunks(w - 10)
             .skip(1)
@@ -204,7 +207,34 @@ fn the_map_is_the_same_on_every_code_path() {
             .copied()
             .collect();
         assert_eq!(some, every_third, "{level:?}");
+        // kept columns too: every f-th from c0, in rows every f-th from r0
+        let ow = w - (WINDOW - 1);
+        for (r0, c0, f) in [
+            (0, 0, 2),
+            (3, 5, 2),
+            (1, 2, 3),
+            (0, 7, 4),
+            (2, 0, 1),
+            (0, 86, 5),
+        ] {
+            let cols = Columns::of(w, c0, f);
+            let rows = (oh - r0).div_ceil(f);
+            let mut values = vec![0.0; rows * cols.count];
+            map_band(va, vb, grid((r0, oh), (r0, f), cols), p, &mut values, level);
+            let picked: Vec<f64> = want
+                .chunks(ow)
+                .skip(r0)
+                .step_by(f)
+                .flat_map(|row| row.iter().skip(c0).step_by(f))
+                .copied()
+                .collect();
+            assert_eq!(values, picked, "{level:?} rows {r0}/{f} columns {c0}/{f}");
+            let whole = ssim_map_grid(va, vb, 1023.0, (r0, f), (c0, f)).unwrap();
+            assert_eq!(whole, picked, "{level:?} rows {r0}/{f} columns {c0}/{f}");
+        }
     }
+    // past the last column: nothing
+    assert_eq!(ssim_map_grid(va, vb, 1023.0, (0, 1), (w, 2)), Some(vec![]));
     // the mean of the whole map is the plane's double-precision SSIM
     let mean = want.iter().sum::<f64>() / want.len() as f64;
     let ssim = ssim_cs_gaussian_in(va, vb, 1023.0, Precision::Double)

@@ -71,6 +71,12 @@ fn too_small_planes_are_refused() {
     let a = vec![0u8; 10 * 20];
     assert!(exact(v(&a, 10, 20), v(&a, 10, 20), 255.0).is_none());
     assert!(ssim_gaussian(v(&a, 10, 20), v(&a, 10, 20), 255.0).is_none());
+    // Each side on its own, and two planes of different sizes.
+    assert!(ssim_gaussian(v(&a, 20, 10), v(&a, 20, 10), 255.0).is_none());
+    let b = vec![0u8; 12 * 12];
+    assert!(ssim_gaussian(v(&b, 12, 12), v(&a, 20, 10), 255.0).is_none());
+    let fast = Precision::Fast;
+    assert!(ssim_cs_gaussian_in(v(&a, 20, 10), v(&a, 20, 10), 255.0, fast).is_none());
 }
 
 #[test]
