@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+use crate::error::Error;
 use crate::frame::Frame;
 use crate::metrics::{histogram, psnr, ssim, ssim_ffmpeg};
 
@@ -166,7 +167,36 @@ pub trait Metric: Send + Sync {
         Passes::default()
     }
     /// Computes the metric for one pair into `out` (one value per key).
+    /// Not called for a temporal metric (one whose [`Metric::temporal`]
+    /// gives a state).
     fn compute(&self, pair: &PairContext<'_>, out: &mut [f64]);
+    /// For a metric that needs the pairs of an input in order (the
+    /// previous or the next frame, a model with state): a fresh state for
+    /// one distorted input of pictures of `layout`. The monitor hands it
+    /// every pair of that input in order and fills the metric's keys of
+    /// each frame record from what it returns; [`Metric::compute`] is not
+    /// called. `None` (the default) for a per-pair metric. The state runs
+    /// on the monitor's thread: it must not wait for the metric workers'
+    /// pool.
+    fn temporal(&self, layout: &Layout) -> Option<Result<Box<dyn TemporalState>, Error>> {
+        let _ = layout;
+        None
+    }
+}
+
+/// Values of some pairs of one input, each as its pair index and one
+/// value per key of the metric, oldest first.
+pub type Ready = Vec<(u64, Vec<f64>)>;
+
+/// The per-input state of a temporal metric ([`Metric::temporal`]).
+pub trait TemporalState: Send {
+    /// The next pair of the input (pairs come in order, with their pair
+    /// indices); returns the values of every pair now known — none yet
+    /// when the metric waits for the next frame, several at once when it
+    /// catches up.
+    fn push(&mut self, pair: u64, reference: &Frame, distorted: &Frame) -> Result<Ready, Error>;
+    /// The input has no more pairs: the values of every pair not given yet.
+    fn flush(&mut self) -> Result<Ready, Error>;
 }
 
 /// A pair of frames being measured, with intermediate results that several

@@ -6,7 +6,10 @@
 //! `losses`, `histogram`) work on plain planes; [`context`] holds the
 //! [`Metric`] trait and the per-pair context; [`measures`] holds the
 //! metrics themselves. Adding a metric is one file in `measures/`
-//! implementing [`Metric`] and one line in [`REGISTRY`].
+//! implementing [`Metric`] and one line in [`REGISTRY`]; a metric that
+//! needs the pairs in order (the previous or next frame) also returns a
+//! [`TemporalState`] from [`Metric::temporal`], which the monitor feeds
+//! in pair order.
 
 pub mod context;
 pub mod histogram;
@@ -22,7 +25,10 @@ use rayon::prelude::*;
 
 use crate::error::Error;
 use crate::frame::Frame;
-pub use context::{Better, Layout, Metric, MetricOptions, PairContext, Passes, SseFrom, SsimMode};
+pub use context::{
+    Better, Layout, Metric, MetricOptions, PairContext, Passes, Ready, SseFrom, SsimMode,
+    TemporalState,
+};
 use measures::{histogram as hist, losses as loss, ms_ssim as ms, psnr as ps, ssim as ss};
 
 /// A registry entry: a metric's name and how to build it.
@@ -157,6 +163,19 @@ pub struct MetricSet {
     names: Vec<&'static str>,
     /// How many of the metrics read each shared pass.
     users: PassUsers,
+    /// Which metrics are temporal ([`Metric::temporal`]): the monitor
+    /// fills their keys, in pair order.
+    temporal: Vec<bool>,
+    layout: Layout,
+}
+
+/// A temporal metric's state for one input, with the range of its keys
+/// in a row.
+pub struct TemporalSlot {
+    /// Where its values go in a row.
+    pub keys: std::ops::Range<usize>,
+    /// Its state.
+    pub state: Box<dyn TemporalState>,
 }
 
 /// How many selected metrics read each shared pass.
@@ -249,9 +268,15 @@ impl MetricSet {
                 }
             )));
         }
+        let temporal = metrics
+            .iter()
+            .map(|m| m.temporal(layout).is_some())
+            .collect();
         Ok(MetricSet {
             names: selected.iter().map(|r| r.name).collect(),
             users: PassUsers::of(&metrics),
+            temporal,
+            layout: layout.clone(),
             metrics,
             ranges,
             keys,
@@ -273,6 +298,30 @@ impl MetricSet {
     /// Names of the selected metrics.
     pub fn names(&self) -> &[&'static str] {
         &self.names
+    }
+
+    /// Whether a selected metric is temporal: the monitor then needs each
+    /// pair's frames, in order.
+    pub fn has_temporal(&self) -> bool {
+        self.temporal.iter().any(|t| *t)
+    }
+
+    /// Fresh states of the temporal metrics for one distorted input, with
+    /// where each one's values go in a row.
+    pub fn temporal_states(&self) -> Result<Vec<TemporalSlot>, Error> {
+        let mut slots = Vec::new();
+        for ((m, r), t) in self.metrics.iter().zip(&self.ranges).zip(&self.temporal) {
+            if !*t {
+                continue;
+            }
+            if let Some(state) = m.temporal(&self.layout) {
+                slots.push(TemporalSlot {
+                    keys: r.clone(),
+                    state: state?,
+                });
+            }
+        }
+        Ok(slots)
     }
 
     /// Computes every selected metric for one pair. Metrics run in parallel
@@ -302,6 +351,10 @@ impl MetricSet {
             ctx.histograms();
         }
         let mut values = vec![0.0; self.keys.len()];
+        // a temporal metric's keys wait for the monitor (NaN until then)
+        for (r, _) in self.ranges.iter().zip(&self.temporal).filter(|(_, t)| **t) {
+            values[r.clone()].fill(f64::NAN);
+        }
         let mut slots: Vec<&mut [f64]> = Vec::with_capacity(self.metrics.len());
         let mut rest: &mut [f64] = &mut values;
         for r in &self.ranges {
@@ -312,7 +365,9 @@ impl MetricSet {
         self.metrics
             .par_iter()
             .zip(slots.into_par_iter())
-            .for_each(|(m, out)| m.compute(&ctx, out));
+            .zip(self.temporal.par_iter())
+            .filter(|(_, temporal)| !**temporal)
+            .for_each(|((m, out), _)| m.compute(&ctx, out));
         let plane_mse = ctx.plane_sse_if_computed().map(|sse| {
             sse.iter()
                 .zip(&reference.planes)

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use crate::error::{Error, Warn};
-use crate::metrics::Layout;
+use crate::metrics::{Layout, TemporalSlot};
 use crate::monitor::alert::{Change, Rule};
 use crate::monitor::gate::Gate;
 use crate::monitor::messages::{AggMsg, Measured, PairCounts};
+use crate::monitor::sequence::Sequencer;
 use crate::monitor::summary::InputTally;
 use crate::output::Sinks;
 use crate::output::records::{
@@ -32,6 +33,8 @@ pub struct AggSettings {
     pub gates: Vec<Gate>,
     /// The reference frame rate, if known.
     pub frame_rate: Option<f64>,
+    /// Each distorted input's temporal metric states (none: empty).
+    pub temporal: Vec<Vec<TemporalSlot>>,
 }
 
 /// The aggregator's state.
@@ -47,6 +50,8 @@ pub struct Aggregator {
     frame_step: f64,
     pending: BTreeMap<u64, AggMsg>,
     next: u64,
+    /// Feeds the temporal metrics in order; holds rows until they are full.
+    sequencer: Sequencer,
     compute: Duration,
     busy_until: Option<Instant>,
     pairs: u64,
@@ -94,6 +99,7 @@ impl Aggregator {
         layout: Layout,
         warn: Warn,
     ) -> Result<Self, Error> {
+        let temporal = settings.temporal;
         let mut rules = Vec::new();
         for r in settings.alerts {
             let i = key_index(&keys, &r.key, "--alert", &r.text)?;
@@ -120,6 +126,7 @@ impl Aggregator {
             })
             .collect();
         Ok(Aggregator {
+            sequencer: Sequencer::new(temporal),
             inputs,
             keys,
             shares: layout.plane_shares(),
@@ -154,14 +161,31 @@ impl Aggregator {
             self.pending.insert(msg.seq(), msg);
             while let Some(msg) = self.pending.remove(&self.next) {
                 self.next += 1;
-                if let Some(done) = self.handle(msg, sinks)? {
-                    sinks.finish()?;
-                    return Ok(Some(done));
+                let ready = match self.sequencer.admit(msg) {
+                    Ok(ready) => ready,
+                    Err(e) => {
+                        // a temporal metric failed: what was measured
+                        // before it is still written
+                        for msg in self.sequencer.drain() {
+                            self.handle(msg, sinks)?;
+                        }
+                        sinks.finish()?;
+                        return Err(e);
+                    }
+                };
+                for msg in ready {
+                    if let Some(done) = self.handle(msg, sinks)? {
+                        sinks.finish()?;
+                        return Ok(Some(done));
+                    }
                 }
             }
         }
-        // Senders gone before the end: the run failed elsewhere; keep what
-        // was written and flush it.
+        // Senders gone before the end: the run failed elsewhere; write
+        // what waited for temporal values, keep what was written, flush it.
+        for msg in self.sequencer.drain() {
+            self.handle(msg, sinks)?;
+        }
         sinks.finish()?;
         Ok(None)
     }

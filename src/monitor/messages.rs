@@ -2,10 +2,12 @@
 //! pairing, each with a sequence number (the aggregator handles them in
 //! sequence order).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::frame::signature::Signature;
+use crate::frame::{Frame, FramePool};
 use crate::metrics::Row;
 use crate::output::records::Event;
 
@@ -46,6 +48,32 @@ pub struct Measured {
     pub decoded_at: Option<Instant>,
     /// For the detectors.
     pub signature: Signature,
+    /// The pair's frames, when a temporal metric needs them in order.
+    pub frames: Option<PairFrames>,
+}
+
+/// A pair's frames on their way to the temporal metrics, with the pools
+/// their buffers go back to once those have read them.
+pub struct PairFrames {
+    /// The reference frame (shared by every distorted input's pair).
+    pub reference: Arc<Frame>,
+    /// The distorted frame.
+    pub distorted: Frame,
+    /// Where the reference frame's buffer goes back.
+    pub ref_pool: FramePool,
+    /// Where the distorted frame's buffer goes back.
+    pub dist_pool: FramePool,
+}
+
+impl PairFrames {
+    /// Hands the buffers back to their pools (the reference's once no
+    /// other pair holds it).
+    pub fn give_back(self) {
+        self.dist_pool.give(self.distorted);
+        if let Ok(f) = Arc::try_unwrap(self.reference) {
+            self.ref_pool.give(f);
+        }
+    }
 }
 
 /// Messages to the aggregator, each with a sequence number: it handles

@@ -8,6 +8,7 @@ pub mod alert;
 pub mod detect;
 pub mod gate;
 pub mod messages;
+pub mod sequence;
 pub mod summary;
 pub mod worst;
 

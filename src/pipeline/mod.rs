@@ -352,6 +352,11 @@ pub fn run(
             alerts: settings.alerts.clone(),
             gates: settings.gates.clone(),
             frame_rate: rdec.info.frame_rate,
+            temporal: settings
+                .distorted
+                .iter()
+                .map(|_| set.temporal_states())
+                .collect::<Result<_, _>>()?,
         },
         &header,
         set.keys().to_vec(),

@@ -10,7 +10,7 @@ use crate::frame::signature::Signature;
 use crate::frame::{Frame, FramePool};
 use crate::metrics::MetricSet;
 use crate::monitor::AggMsg;
-use crate::monitor::messages::Measured;
+use crate::monitor::messages::{Measured, PairFrames};
 use crate::monitor::worst::WorstCapture;
 
 /// One pair to measure.
@@ -50,24 +50,49 @@ impl Job {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        let (ref_frame, dist_frame, pts) = (
+            self.reference.index,
+            self.distorted.index,
+            self.reference.pts,
+        );
         if let (Some(c), Ok(r)) = (&self.capture, &row)
             && let Some(v) = r.values.first()
         {
             c.offer(self.input, self.frame, *v, &self.reference, &self.distorted);
         }
+        // a temporal metric reads the frames in the monitor, in order
+        let (row, frames) = match row {
+            Ok(row) if self.set.has_temporal() => (
+                Ok(row),
+                Some(PairFrames {
+                    reference: self.reference,
+                    distorted: self.distorted,
+                    ref_pool: self.ref_pool,
+                    dist_pool: self.dist_pool,
+                }),
+            ),
+            other => {
+                self.dist_pool.give(self.distorted);
+                if let Ok(f) = Arc::try_unwrap(self.reference) {
+                    self.ref_pool.give(f);
+                }
+                (other, None)
+            }
+        };
         let msg = match row {
             Ok(row) => AggMsg::Row(Measured {
                 seq: self.seq,
                 input: self.input,
                 frame: self.frame,
-                ref_frame: self.reference.index,
-                dist_frame: self.distorted.index,
-                pts: self.reference.pts,
+                ref_frame,
+                dist_frame,
+                pts,
                 row,
                 started,
                 finished,
                 decoded_at,
                 signature,
+                frames,
             }),
             Err(error) => AggMsg::Failed {
                 seq: self.seq,
@@ -77,10 +102,6 @@ impl Job {
         // A closed aggregator means the run is stopping: the row has nowhere to go.
         if self.atx.send(msg).is_err() {
             // stopping
-        }
-        self.dist_pool.give(self.distorted);
-        if let Ok(f) = Arc::try_unwrap(self.reference) {
-            self.ref_pool.give(f);
         }
         if self.done.recv().is_err() {
             // the pairing loop is gone; nothing to release
