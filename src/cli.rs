@@ -23,7 +23,7 @@ use std::time::Duration;
     name = "vqm",
     version,
     about,
-    after_help = "Examples:\n  vqm ref.mp4 dist.mp4\n  vqm ref.mp4 a.mp4 b.mp4 c.mp4 --fail-if 'mean(psnr_avg)<38' --report report.html\n  vqm ref.mp4 dist.mp4 --metrics all --log frames.ndjson --csv frames.csv --summary-json summary.json\n  vqm ref.yuv dist.yuv --size 1920x1080 --pix-fmt yuv420p --rate 25\n  ffmpeg -i dist.mkv -f nut - | vqm ref.mp4 - --log -\n  vqm udp://127.0.0.1:5000 udp://127.0.0.1:5001 --alert 'ssim_y<0.90 for 2s' --prometheus 127.0.0.1:9464\n  vqm completions bash > /etc/bash_completion.d/vqm"
+    after_help = "Examples:\n  vqm ref.mp4 dist.mp4\n  vqm ref.mp4 a.mp4 b.mp4 c.mp4 --fail-if 'mean(psnr_avg)<38' --report report.html\n  vqm ref.mp4 dist.mp4 --metrics all --log frames.ndjson --csv frames.csv --summary-json summary.json\n  vqm ref.yuv dist.yuv --size 1920x1080 --pix-fmt yuv420p --rate 25\n  ffmpeg -i dist.mkv -c:v rawvideo -f nut - | vqm ref.mp4 - --log -\n  vqm udp://127.0.0.1:5000 udp://127.0.0.1:5001 --alert 'ssim_y<0.90 for 2s' --prometheus 127.0.0.1:9464\n  vqm completions bash > /etc/bash_completion.d/vqm"
 )]
 pub struct Cli {
     /// Reference video: a path, a URL FFmpeg opens, or - for standard input.

@@ -192,14 +192,23 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         );
     }
     if report.alerts_fired || report.gates_failed {
-        if !cli.quiet {
-            let what = match (report.alerts_fired, report.gates_failed) {
-                (true, true) => "an alert rule fired and a quality gate failed",
-                (true, false) => "an alert rule fired",
-                _ => "a quality gate failed",
-            };
-            eprintln!("vqm: {what} (exit 3)");
+        // why the exit code is 3 is said even with -q (without it, the
+        // failed gates were warned about already)
+        for s in report.summaries.iter().filter(|_| cli.quiet) {
+            for g in s.gates.iter().filter(|g| g.failed) {
+                let seen = g.value.map_or("missing".to_string(), |v| v.to_string());
+                eprintln!(
+                    "vqm: '{}': quality gate failed: {} (value {seen})",
+                    s.path, g.gate
+                );
+            }
         }
+        let what = match (report.alerts_fired, report.gates_failed) {
+            (true, true) => "an alert rule fired and a quality gate failed",
+            (true, false) => "an alert rule fired",
+            _ => "a quality gate failed",
+        };
+        eprintln!("vqm: {what} (exit 3)");
         return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)

@@ -380,3 +380,67 @@ fn window_in_seconds_covers_that_much_time() {
     let (code, _, err) = outcome(&vqm(&[&r, &d, "--window", "1x"]));
     assert_eq!(code, 2, "{err}");
 }
+
+/// A flapping rule: every change is an event in the log, but stderr shows
+/// the first five of each rule (with frame and time) and then a count.
+#[test]
+fn flapping_alerts_are_limited_on_stderr_not_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = sample("ref.mp4");
+    // noise on two frames of every four: the quality goes up and down
+    let fz = dir.path().join("flap.mkv");
+    ffmpeg(&[
+        "-i",
+        &r,
+        "-vf",
+        "noise=alls=40:allf=t:enable='lt(mod(n,4),2)'",
+        "-c:v",
+        "ffv1",
+        s(&fz),
+    ]);
+    let fz = s(&fz).to_string();
+    let recs = records_ok(&vqm(&[&r, &fz, "-m", "psnr", "--log", "-", "-q"]));
+    let values: Vec<f64> = frames(&recs)
+        .iter()
+        .map(|f| f["psnr_y"].as_f64().unwrap())
+        .collect();
+    // the threshold among the values that makes the rule change most
+    let changes = |t: f64| {
+        let mut low = false;
+        let mut n = 0;
+        for v in &values {
+            if (*v < t) != low {
+                low = !low;
+                n += 1;
+            }
+        }
+        n
+    };
+    let t = values.iter().copied().max_by_key(|t| changes(*t)).unwrap();
+    let n = changes(t);
+    assert!(n > 7, "the clip must flap: {n} changes");
+    let rule = format!("psnr_y<{t}");
+    let (code, out, err) = outcome(&vqm(&[
+        &r, &fz, "-m", "psnr", "--alert", &rule, "--log", "-",
+    ]));
+    assert_eq!(code, 3, "{err}");
+    let recs = ndjson(&out);
+    let logged = events(&recs, "alert").len() + events(&recs, "recovered").len();
+    assert_eq!(logged, n);
+    let shown: Vec<&str> = err
+        .lines()
+        .filter(|l| {
+            l.contains(&rule)
+                && (l.contains(" holds at frame ") || l.contains(" no longer holds at frame "))
+        })
+        .collect();
+    assert_eq!(shown.len(), 5, "{err}");
+    assert!(shown.iter().all(|l| l.contains(" s; psnr_y = ")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{rule} changed {} more time(s), not shown here",
+            n - 5
+        )),
+        "{err}"
+    );
+}

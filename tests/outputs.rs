@@ -88,6 +88,20 @@ fn quality_gates_fail_with_exit_3_and_say_which() {
     );
     let mean = sums[0]["metrics"]["psnr_avg"]["mean"].as_f64().unwrap();
     assert_eq!(sums[0]["gates"][0]["value"].as_f64().unwrap(), mean);
+    // -q silences the warnings and the table, not why the exit code is 3
+    let o = vqm(&[&r, &d, "-m", "psnr", "--fail-if", "mean(psnr_avg)<38", "-q"]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 3, "{err}");
+    assert!(out.is_empty(), "{out}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("vqm: '{d}': quality gate failed: mean(psnr_avg)<38 (value {mean})").as_str(),
+            "vqm: a quality gate failed (exit 3)"
+        ],
+        "{err}"
+    );
     // passing gates: exit 0
     let (code, _, _) = outcome(&vqm(&[
         &r,

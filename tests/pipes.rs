@@ -360,3 +360,54 @@ fn a_negative_count_is_out_of_range_not_an_unknown_flag() {
         );
     }
 }
+
+/// `ffmpeg -f nut` re-encodes to MPEG-4 unless told otherwise: a piped
+/// input that arrives so is measured with a warning naming the way out;
+/// raw video through the same pipe is not.
+#[test]
+fn a_pipe_that_reencodes_is_pointed_out() {
+    let (r, d) = c420();
+    let dir = tempfile::tempdir().unwrap();
+    for (codec, warned) in [(None, true), (Some("rawvideo"), false)] {
+        let nut = dir
+            .path()
+            .join(format!("{}.nut", codec.unwrap_or("default")));
+        let mut args = vec!["-i", d.as_str()];
+        if let Some(c) = codec {
+            args.extend(["-c:v", c]);
+        }
+        args.extend(["-f", "nut", s(&nut)]);
+        ffmpeg(&args);
+        let mut child = spawn(
+            &[&r, "-", "-m", "psnr"],
+            Stdio::from(std::fs::File::open(&nut).unwrap()),
+        );
+        let (st, _) = wait_within(&mut child, Duration::from_secs(60), "nut on stdin");
+        let err = stderr_of(&mut child);
+        assert_eq!(st.code(), Some(0), "{err}");
+        let said =
+            err.contains("'-' arrives as MPEG-4 video in NUT") && err.contains("-c:v rawvideo");
+        assert_eq!(said, warned, "{codec:?}: {err}");
+    }
+}
+
+/// A reference smaller than a distorted input is almost always swapped
+/// arguments: vqm says so (and still measures what it was asked to).
+#[test]
+fn a_reference_smaller_than_the_distorted_input_is_pointed_out() {
+    let (r, _) = c420();
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.mkv");
+    ffmpeg(&["-i", &r, "-vf", "scale=168:162", "-c:v", "ffv1", s(&small)]);
+    let (code, _, err) = outcome(&vqm(&[s(&small), &r, "-m", "psnr"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "distorted '{r}' (336x324) has more pixels than the reference"
+        )) && err.contains("vqm REFERENCE DISTORTED"),
+        "{err}"
+    );
+    let (code, _, err) = outcome(&vqm(&[&r, s(&small), "-m", "psnr"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("more pixels"), "{err}");
+}

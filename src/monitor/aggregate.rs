@@ -21,6 +21,10 @@ use crate::output::records::{
 };
 use crate::stats::{Rolling, WindowSpec};
 
+/// Alert changes (fired, recovered) of one rule on one input written to
+/// stderr; the rest are counted there at the end (the log has them all).
+const ALERT_LINES: u64 = 5;
+
 /// What the aggregator is set up with.
 pub struct AggSettings {
     /// A window record every this many pairs per input (0: never).
@@ -52,6 +56,9 @@ pub struct Aggregator {
     next: u64,
     /// Feeds the temporal metrics in order; holds rows until they are full.
     sequencer: Sequencer,
+    /// Per input and rule, the alert changes so far (stderr shows the
+    /// first [`ALERT_LINES`]).
+    alert_lines: Vec<Vec<u64>>,
     compute: Duration,
     busy_until: Option<Instant>,
     pairs: u64,
@@ -127,6 +134,7 @@ impl Aggregator {
             .collect();
         Ok(Aggregator {
             sequencer: Sequencer::new(temporal),
+            alert_lines: vec![vec![0; rules.len()]; header.distorted.len()],
             inputs,
             keys,
             shares: layout.plane_shares(),
@@ -261,7 +269,10 @@ impl Aggregator {
         let mut events = st
             .detector
             .observe(input, &st.path, r.frame, r.ref_frame, r.signature);
-        for ((rule, key), tracker) in self.rules.iter().zip(st.alerts.iter_mut()) {
+        // alert changes, by rule: their stderr lines are limited per rule
+        let detected = events.len();
+        let mut by_rule = Vec::new();
+        for (k, ((rule, key), tracker)) in self.rules.iter().zip(st.alerts.iter_mut()).enumerate() {
             let v = r.row.values.get(*key).copied().unwrap_or(f64::NAN);
             let Some(change) = tracker.observe(rule, v, r.frame, r.pts, self.frame_step) else {
                 continue;
@@ -284,15 +295,29 @@ impl Aggregator {
                     "no longer holds",
                 ),
             };
+            by_rule.push(k);
             events.push(Event {
                 kind,
                 input: Some(input),
                 source: Some((Role::Distorted, st.path.clone())),
-                message: format!("'{}': {} {what} ({} = {v})", st.path, rule.text, rule.key),
+                message: format!(
+                    "'{}': {} {what} at frame {} ({:.3} s; {} = {v})",
+                    st.path, rule.text, r.frame, r.pts, rule.key
+                ),
             });
         }
-        for e in &events {
-            (self.warn)(&e.message);
+        for (n, e) in events.iter().enumerate() {
+            let said = match n.checked_sub(detected).and_then(|j| by_rule.get(j)) {
+                Some(&k) => {
+                    let c = &mut self.alert_lines[input][k];
+                    *c += 1;
+                    *c <= ALERT_LINES
+                }
+                None => true,
+            };
+            if said {
+                (self.warn)(&e.message);
+            }
             sinks.event(e)?;
         }
         let st = &mut self.inputs[input];
@@ -443,6 +468,16 @@ impl Aggregator {
                 interrupted,
             );
             alerts_fired |= !summary.alerts.is_empty();
+            for ((rule, _), c) in self.rules.iter().zip(&self.alert_lines[i]) {
+                if *c > ALERT_LINES {
+                    (self.warn)(&format!(
+                        "'{}': {} changed {} more time(s), not shown here (every change is an event in the log)",
+                        st.path,
+                        rule.text,
+                        c - ALERT_LINES
+                    ));
+                }
+            }
             for r in summary.gates.iter().filter(|r| r.failed) {
                 gates_failed = true;
                 (self.warn)(&format!(

@@ -249,9 +249,28 @@ pub fn run(
             ));
         }
     }
+    for (d, path) in ddecs.iter().zip(&settings.distorted) {
+        let (r, i) = (&rdec.info, &d.info);
+        if u64::from(i.width) * u64::from(i.height) > u64::from(r.width) * u64::from(r.height) {
+            warn(&format!(
+                "distorted '{path}' ({}x{}) has more pixels than the reference '{}' ({}x{}): it is scaled down to the reference, which hides its losses; vqm takes the reference first (vqm REFERENCE DISTORTED...), so check the order of the arguments",
+                i.width, i.height, settings.reference, r.width, r.height
+            ));
+        }
+    }
     for (label, info) in std::iter::once((&settings.reference, &rdec.info))
         .chain(settings.distorted.iter().zip(ddecs.iter().map(|d| &d.info)))
     {
+        let piped = label == "-"
+            || label.starts_with("pipe:")
+            || label.starts_with("fd:")
+            || std::fs::metadata(label)
+                .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
+        if info.container == "nut" && info.codec == "mpeg4" && piped {
+            warn(&format!(
+                "'{label}' arrives as MPEG-4 video in NUT, what `ffmpeg -f nut` encodes by default: the scores include that extra lossy encode; pipe with `-c:v rawvideo` (or `-c copy`) to measure the video itself"
+            ));
+        }
         if info.interlaced {
             warn(&format!(
                 "'{label}' is interlaced: frames are measured as coded, which skews the scores; deinterlace both inputs the same way first"
