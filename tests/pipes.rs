@@ -411,3 +411,53 @@ fn a_reference_smaller_than_the_distorted_input_is_pointed_out() {
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("more pixels"), "{err}");
 }
+
+/// Inputs are opened together, not one after another: a distorted FIFO
+/// gets its reader while the reference still waits for its writer (a
+/// live input likewise listens from the start). Here the reference's
+/// writer starts only once the distorted FIFO has a reader: opened one
+/// after the other, the run could never start.
+#[test]
+fn inputs_are_opened_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, d) = c420();
+    let (rf, df) = (dir.path().join("r"), dir.path().join("d"));
+    mkfifo(&rf);
+    mkfifo(&df);
+    let mut child = spawn(
+        &[s(&rf), s(&df), "--summary-json", "-", "-q"],
+        Stdio::null(),
+    );
+    let (rdata, ddata) = (std::fs::read(&r).unwrap(), std::fs::read(&d).unwrap());
+    let (rpath, dpath) = (rf.clone(), df.clone());
+    let (opened_tx, opened_rx) = std::sync::mpsc::channel();
+    let dwriter = std::thread::spawn(move || {
+        // blocks until vqm opens the FIFO for reading
+        let mut w = std::fs::OpenOptions::new().write(true).open(dpath).unwrap();
+        opened_tx.send(()).unwrap();
+        // vqm may stop reading early on failure: a broken pipe is its to report
+        let _ = w.write_all(&ddata);
+    });
+    let reached = opened_rx.recv_timeout(Duration::from_secs(20)).is_ok();
+    if !reached {
+        let _ = child.kill();
+        let _ = child.wait();
+        // unblock the writer's open so the thread ends
+        let _ = std::fs::File::open(&df);
+        let _ = dwriter.join();
+        panic!("the distorted FIFO got no reader while the reference waited for its writer");
+    }
+    let rwriter = std::thread::spawn(move || {
+        let mut w = std::fs::OpenOptions::new().write(true).open(rpath).unwrap();
+        let _ = w.write_all(&rdata);
+    });
+    let (st, _) = wait_within(&mut child, Duration::from_secs(60), "two FIFOs");
+    dwriter.join().unwrap();
+    rwriter.join().unwrap();
+    let err = stderr_of(&mut child);
+    assert_eq!(st.code(), Some(0), "{err}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    let direct = records_ok(&vqm(&[&r, &d, "--summary-json", "-", "-q"]));
+    assert_eq!(ndjson(&out)[0]["metrics"], direct[0]["metrics"]);
+}

@@ -140,6 +140,23 @@ pub(super) struct Session {
     pub(super) _hold: Option<std::fs::File>,
 }
 
+/// The checks of a local path that need no reading: it exists, is not a
+/// directory, is not an empty file.
+pub fn check_local(label: &str) -> Result<(), Error> {
+    if looks_local(label) {
+        let p = Path::new(label.strip_prefix("file:").unwrap_or(label));
+        match std::fs::metadata(p) {
+            Err(e) => return Err(input_error(label, format!("cannot open: {e}"))),
+            Ok(m) if m.is_dir() => return Err(input_error(label, "is a directory")),
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                return Err(input_error(label, "file is empty"));
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// An opened input, ready to decode on its own thread.
 pub struct Decoder {
     pub(super) label: String,
@@ -437,17 +454,7 @@ fn stream_params_ptr(
 /// Opens `label` (a path, a URL, or `-`), finds its best video stream and
 /// opens a decoder for it.
 pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
-    if looks_local(label) {
-        let p = Path::new(label.strip_prefix("file:").unwrap_or(label));
-        match std::fs::metadata(p) {
-            Err(e) => return Err(input_error(label, format!("cannot open: {e}"))),
-            Ok(m) if m.is_dir() => return Err(input_error(label, "is a directory")),
-            Ok(m) if m.is_file() && m.len() == 0 => {
-                return Err(input_error(label, "file is empty"));
-            }
-            Ok(_) => {}
-        }
-    }
+    check_local(label)?;
     let network = is_network(label);
     let activity = Arc::new(AtomicU64::new(now_ms()));
     let session = open_session(label, options, network, &activity)?;

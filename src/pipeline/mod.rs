@@ -5,6 +5,7 @@
 //! [`sync`], the metric jobs [`workers`].
 
 pub mod feed;
+mod opening;
 pub mod pair;
 pub mod sync;
 pub mod timeline;
@@ -200,11 +201,7 @@ pub fn run(
         .enumerate()
         .map(|(i, d)| settings.inputs.for_input(d, Some(i), &options))
         .collect::<Result<_, _>>()?;
-    let mut rdec = input::open(&settings.reference, &ref_options)?;
-    let mut ddecs = Vec::with_capacity(settings.distorted.len());
-    for (d, o) in settings.distorted.iter().zip(&dist_options) {
-        ddecs.push(input::open(d, o)?);
-    }
+    let (mut rdec, mut ddecs) = opening::open_all(settings, &ref_options, &dist_options, &stop)?;
     if opened.swap(true, Ordering::AcqRel) {
         // a signal came while the inputs opened and the process is ending
         return Err(Error::Interrupted(
