@@ -12,6 +12,7 @@ use crate::monitor::gate;
 use crate::output::file::{Identity, identity};
 use crate::pipeline::Settings;
 use crate::pipeline::pair::Align;
+use crate::pipeline::sync::{MAX_RANGE_FRAMES, SyncRange};
 use crate::stats::WindowSpec;
 use std::time::Duration;
 
@@ -153,8 +154,8 @@ pub struct Cli {
     )]
     pub dist_offset: u64,
 
-    /// Find the offset (up to K frames either way, default 60) that best aligns the inputs.
-    #[arg(long, value_name = "auto[:K]", help_heading = "Alignment")]
+    /// Find the offset that best aligns the inputs: up to K frames (auto:K) or N seconds (auto:Ns) either way; default 60 frames, 10 s for live inputs.
+    #[arg(long, value_name = "auto[:K|:Ns]", help_heading = "Alignment")]
     pub sync: Option<String>,
 
     /// Pair frames by index (default) or by presentation timestamp.
@@ -245,22 +246,32 @@ pub enum AlignArg {
     Pts,
 }
 
-/// Parses `auto` or `auto:K`.
-pub fn parse_sync(text: &str) -> Result<usize, String> {
-    match text.strip_prefix("auto") {
-        Some("") => Ok(crate::pipeline::sync::DEFAULT_MAX_OFFSET),
-        Some(rest) => {
-            let k = rest
-                .strip_prefix(':')
-                .and_then(|k| k.parse::<usize>().ok())
-                .ok_or_else(|| format!("'{text}' is not auto or auto:K"))?;
-            if k == 0 || k > 1000 {
-                return Err(format!("'{text}': K must be between 1 and 1000"));
-            }
-            Ok(k)
-        }
-        None => Err(format!("'{text}' is not auto or auto:K")),
+/// Parses `auto`, `auto:K` (frames) or `auto:Ns` (seconds).
+pub fn parse_sync(text: &str) -> Result<SyncRange, String> {
+    let bad = || format!("'{text}' is not auto, auto:K (frames) or auto:Ns (seconds)");
+    let Some(rest) = text.strip_prefix("auto") else {
+        return Err(bad());
+    };
+    if rest.is_empty() {
+        return Ok(SyncRange::Default);
     }
+    let k = rest.strip_prefix(':').ok_or_else(bad)?;
+    if let Some(secs) = k.strip_suffix('s') {
+        let s = secs.parse::<f64>().map_err(|_| bad())?;
+        if !(s.is_finite() && s > 0.0 && s <= 60.0) {
+            return Err(format!(
+                "'{text}': N must be above 0 and at most 60 seconds"
+            ));
+        }
+        return Ok(SyncRange::Seconds(s));
+    }
+    let k = k.parse::<usize>().map_err(|_| bad())?;
+    if k == 0 || k > MAX_RANGE_FRAMES {
+        return Err(format!(
+            "'{text}': K must be between 1 and {MAX_RANGE_FRAMES}"
+        ));
+    }
+    Ok(SyncRange::Frames(k))
 }
 
 impl Cli {
@@ -408,6 +419,7 @@ impl Cli {
             ref_offset: self.ref_offset,
             dist_offset: self.dist_offset,
             sync,
+            sync_confidence: config.sync_confidence,
             align,
             align_given: self.align.is_some(),
             live: self.live,

@@ -12,6 +12,7 @@ pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 use crate::error::Error;
 use crate::metrics::{self, SsimMode};
 use crate::monitor::alert::{self, Rule};
+use crate::pipeline::sync::Confidence;
 use crate::stats::WindowSpec;
 
 /// The default configuration file, as shipped in `config/default.toml`.
@@ -40,6 +41,8 @@ pub struct Config {
     pub alerts: Vec<Rule>,
     /// Seconds a live input may stay silent before it is lost.
     pub stall_timeout: f64,
+    /// When a live sync result is accepted.
+    pub sync_confidence: Confidence,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +71,8 @@ struct FileConfig {
     psnr_max: Option<Spanned<PsnrMax>>,
     ssim_mode: Option<Spanned<String>>,
     smooth_l1_beta: Option<Spanned<f64>>,
+    sync_floor_db: Option<Spanned<f64>>,
+    sync_margin_db: Option<Spanned<f64>>,
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -133,6 +138,7 @@ impl Config {
             smooth_l1_beta: 1.0,
             alerts: Vec::new(),
             stall_timeout: 5.0,
+            sync_confidence: Confidence::default(),
         };
         empty.overlay(DEFAULT_NAME, DEFAULT_TOML)
     }
@@ -207,6 +213,25 @@ impl Config {
                 ));
             }
             self.stall_timeout = t;
+        }
+        let db = |v: &Spanned<f64>, key: &str, min: f64, max: f64| {
+            let d = *v.get_ref();
+            if d.is_finite() && d >= min && d <= max {
+                Ok(d)
+            } else {
+                Err(err_at(
+                    path,
+                    text,
+                    v.span().start,
+                    format!("{key} must be between {min} and {max} dB, not {d}"),
+                ))
+            }
+        };
+        if let Some(v) = &file.sync_floor_db {
+            self.sync_confidence.floor_db = db(v, "sync_floor_db", 0.0, 100.0)?;
+        }
+        if let Some(v) = &file.sync_margin_db {
+            self.sync_confidence.margin_db = db(v, "sync_margin_db", 0.0, 100.0)?;
         }
         if let Some(v) = file.window_every {
             self.window_every = int_in(path, text, &v, "window_every", 0, 10_000_000)?;

@@ -443,7 +443,20 @@ fn check_counts(all: &[Value], summary: &Value) {
         assert_eq!(int(&f["frame"]), i as u64, "{f}");
     }
     let paired = frames.len() as u64;
-    assert_eq!(int(&summary["frames"]), paired);
+    // every frame record is in the statistics, or was measured while the
+    // sync was pending and left out (counted)
+    assert_eq!(
+        int(&summary["frames"]) + int(&summary["sync_pending"]),
+        paired
+    );
+    let pending = frames.iter().filter(|f| f["sync"] == "pending").count() as u64;
+    assert!(int(&summary["sync_pending"]) <= pending, "{summary}");
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.get("sync").is_none() || f["sync"] == "pending"),
+        "sync is only ever \"pending\""
+    );
     let last = frames.last().expect("frames measured");
     let unpaired = &summary["unpaired"];
     assert_eq!(
@@ -556,6 +569,9 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
                 &STALL.as_secs().to_string(),
                 "--alert",
                 "psnr_y<10 for 5f",
+                // ±4 s: the 2 s loop repeats inside the range
+                "--sync",
+                "auto:4s",
             ])
             .args(["--prometheus", &format!("127.0.0.1:{pp}"), "--log"])
             .arg(&log)
@@ -662,12 +678,16 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
     );
     // restart it: stream_restored, re-sync, and frame records go on
     let _dist_sender2 = sender(&dist_clip, dp);
+    // measured again at once (pending), re-synchronised, and scored
     let recs = wait_for(
         &log,
         Duration::from_secs(40),
-        "frames after the restore",
+        "frames after the re-sync",
         |r| match r.iter().position(|x| x["kind"] == "stream_restored") {
-            Some(i) => r[i..].iter().filter(|x| x["type"] == "frame").count() >= 10,
+            Some(i) => match r[i..].iter().position(|x| x["kind"] == "sync") {
+                Some(j) => r[i + j..].iter().filter(|x| x["type"] == "frame").count() >= 10,
+                None => false,
+            },
             None => false,
         },
     );
@@ -675,15 +695,28 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
         .iter()
         .position(|x| x["kind"] == "stream_restored")
         .unwrap();
-    assert!(
-        recs[restored..].iter().any(|x| x["kind"] == "sync"),
-        "re-synchronised after the restore"
-    );
+    let uncertain = restored
+        + recs[restored..]
+            .iter()
+            .position(|x| x["kind"] == "sync_uncertain")
+            .expect("the restore starts a search");
+    let synced = restored
+        + recs[restored..]
+            .iter()
+            .position(|x| x["kind"] == "sync")
+            .unwrap();
+    assert_eq!(recs[uncertain]["reason"], "searching");
+    assert!(uncertain < synced);
+    let between = frames_of(&recs[uncertain..synced]);
+    assert!(!between.is_empty(), "measured while searching");
+    assert!(between.iter().all(|f| f["sync"] == "pending"));
     // re-synchronised pairs are the right pictures: the encode scores well
-    let after: Vec<f64> = recs[restored..]
+    let after: Vec<f64> = frames_of(&recs[synced..])
         .iter()
-        .filter(|x| x["type"] == "frame")
-        .map(|x| x["psnr_y"].as_f64().unwrap())
+        .map(|x| {
+            assert!(x.get("sync").is_none(), "{x}");
+            x["psnr_y"].as_f64().unwrap()
+        })
         .collect();
     assert!(after.iter().all(|p| *p > 25.0), "{after:?}");
     // Prometheus again: the loss and the restore are counted as logged

@@ -261,14 +261,24 @@ impl Aggregator {
             pts: r.pts,
             keys: &self.keys,
             values: &r.row.values,
+            pending: self.inputs[input].pending,
         };
         sinks.frame(&rec)?;
         let latency = r.decoded_at.map(|t| t.elapsed().as_secs_f64() * 1000.0);
         let st = &mut self.inputs[input];
-        st.push(&r.row, r.pts, &self.shares, latency);
         let mut events = st
             .detector
             .observe(input, &st.path, r.frame, r.ref_frame, r.signature);
+        if st.pending {
+            // not known to be the right pair: no statistic, no alert
+            st.hold(&r.row, r.pts, latency);
+            for e in &events {
+                (self.warn)(&e.message);
+                sinks.event(e)?;
+            }
+            return Ok(());
+        }
+        st.push(&r.row, r.pts, &self.shares, latency);
         // alert changes, by rule: their stderr lines are limited per rule
         let detected = events.len();
         let mut by_rule = Vec::new();
@@ -381,13 +391,24 @@ impl Aggregator {
                     }
                 }
             }
-            EventKind::Sync { offset, psnr } => {
+            EventKind::Sync {
+                offset,
+                psnr,
+                keeps_pending,
+                ..
+            } => {
                 if let Some(st) = event.input.and_then(|i| self.inputs.get_mut(i)) {
                     // the in-run sync result, for the summary
                     st.sync = Some(SyncResult {
                         offset: *offset,
                         psnr: psnr.unwrap_or(f64::NAN),
                     });
+                    st.settle_pending(*keeps_pending, &self.shares);
+                }
+            }
+            EventKind::SyncUncertain { .. } => {
+                if let Some(st) = event.input.and_then(|i| self.inputs.get_mut(i)) {
+                    st.pending = true;
                 }
             }
             _ => {}
@@ -455,6 +476,9 @@ impl Aggregator {
         let mut alerts_fired = false;
         let mut gates_failed = false;
         let mut summaries = Vec::new();
+        for st in self.inputs.iter_mut() {
+            st.drop_pending();
+        }
         for (i, st) in self.inputs.iter().enumerate() {
             let c = counts.get(i).cloned().unwrap_or_default();
             let summary = st.summary(

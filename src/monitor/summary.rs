@@ -1,6 +1,8 @@
 //! What the monitor keeps of one distorted input over the run, and the
 //! summary record it becomes at the end (pooled values, gates, counts).
 
+use std::collections::VecDeque;
+
 use crate::metrics::measures::psnr::RunPsnr;
 use crate::metrics::{Layout, Row};
 use crate::monitor::alert::{Rule, Tracker};
@@ -35,6 +37,25 @@ pub struct InputTally {
     /// One tracker per alert rule.
     pub alerts: Vec<Tracker>,
     latency: PooledKey,
+    /// Its sync is pending: rows are written but held out of the
+    /// statistics.
+    pub pending: bool,
+    /// The rows measured while pending, kept until the sync is found
+    /// (at most [`HELD_ROWS`]).
+    held: VecDeque<Held>,
+    /// Rows measured while the sync was pending that never entered the
+    /// statistics.
+    pub sync_pending: u64,
+}
+
+/// Rows held while a sync is pending, at most (older ones are left out).
+pub const HELD_ROWS: usize = 20_000;
+
+/// A row held while its input's sync is pending.
+struct Held {
+    row: Row,
+    pts: f64,
+    latency_ms: Option<f64>,
 }
 
 impl InputTally {
@@ -62,7 +83,43 @@ impl InputTally {
             detector: Detector::default(),
             alerts: (0..rules).map(|_| Tracker::default()).collect(),
             latency: PooledKey::new(),
+            pending: false,
+            held: VecDeque::new(),
+            sync_pending: 0,
         }
+    }
+
+    /// Holds a row measured while the sync is pending.
+    pub fn hold(&mut self, row: &Row, pts: f64, latency_ms: Option<f64>) {
+        if self.held.len() >= HELD_ROWS {
+            self.held.pop_front();
+            self.sync_pending += 1;
+        }
+        self.held.push_back(Held {
+            row: row.clone(),
+            pts,
+            latency_ms,
+        });
+    }
+
+    /// The sync is found: the held rows enter the statistics (`keep`:
+    /// they were paired at the offset found) or are left out.
+    pub fn settle_pending(&mut self, keep: bool, shares: &[f64]) {
+        self.pending = false;
+        let held = std::mem::take(&mut self.held);
+        if keep {
+            for h in held {
+                self.push(&h.row, h.pts, shares, h.latency_ms);
+            }
+        } else {
+            self.sync_pending += held.len() as u64;
+        }
+    }
+
+    /// The run ends: rows still held never found their sync.
+    pub fn drop_pending(&mut self) {
+        self.sync_pending += self.held.len() as u64;
+        self.held.clear();
     }
 
     /// Adds a measured pair at `pts` (`latency_ms`: from both frames
@@ -135,6 +192,7 @@ impl InputTally {
             black_frames: self.detector.black_frames,
             dropped_frames: counts.dropped,
             reconnects: self.reconnects,
+            sync_pending: self.sync_pending,
             alerts: fired,
             latency_ms: latency,
             interrupted,

@@ -23,6 +23,8 @@ struct InputSeries {
     window_max: Vec<f64>,
     frames: u64,
     last_pts: f64,
+    /// The latest pair was measured while the sync was pending.
+    pending: bool,
 }
 
 #[derive(Default)]
@@ -118,6 +120,20 @@ fn render(st: &State) -> String {
             "vqm_frames_total{{input=\"{i}\",stream=\"{}\"}} {}",
             escape(&s.stream),
             s.frames
+        );
+    }
+    family(
+        &mut out,
+        "vqm_sync_pending",
+        "gauge",
+        "1 while the input's offset is not known for sure (its pairs are not scored as quality).",
+    );
+    for (i, s) in st.inputs.iter().enumerate() {
+        let _w = writeln!(
+            out,
+            "vqm_sync_pending{{input=\"{i}\",stream=\"{}\"}} {}",
+            escape(&s.stream),
+            u8::from(s.pending)
         );
     }
     family(
@@ -255,6 +271,7 @@ impl Sink for PrometheusSink {
                     window_max: vec![f64::NAN; n],
                     frames: 0,
                     last_pts: f64::NAN,
+                    pending: false,
                 })
                 .collect();
         }
@@ -264,9 +281,14 @@ impl Sink for PrometheusSink {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         {
             if let Some(s) = st.inputs.get_mut(f.input) {
-                for (d, v) in s.latest.iter_mut().zip(f.values) {
-                    *d = *v;
+                // a pending pair may not be the right one: the quality
+                // gauges keep their last trusted values
+                if !f.pending {
+                    for (d, v) in s.latest.iter_mut().zip(f.values) {
+                        *d = *v;
+                    }
                 }
+                s.pending = f.pending;
                 s.frames += 1;
                 s.last_pts = f.pts;
             }

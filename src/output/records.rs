@@ -198,6 +198,9 @@ pub struct FrameRecord<'a> {
     pub keys: &'a [String],
     /// One value per key.
     pub values: &'a [f64],
+    /// Measured while the input's sync was pending (not in the
+    /// statistics unless the sync found confirms it; no alert).
+    pub pending: bool,
 }
 
 impl Serialize for FrameRecord<'_> {
@@ -209,6 +212,9 @@ impl Serialize for FrameRecord<'_> {
         m.serialize_entry("ref_frame", &self.ref_frame)?;
         m.serialize_entry("dist_frame", &self.dist_frame)?;
         m.serialize_entry("pts", &self.pts)?;
+        if self.pending {
+            m.serialize_entry("sync", "pending")?;
+        }
         for (k, v) in self.keys.iter().zip(self.values) {
             m.serialize_entry(k, v)?;
         }
@@ -314,6 +320,9 @@ pub struct Summary {
     pub dropped_frames: u64,
     /// Times this input (or the reference) was lost and restored.
     pub reconnects: u64,
+    /// Pairs measured while the sync was pending and left out of the
+    /// statistics (written with `"sync": "pending"`).
+    pub sync_pending: u64,
     /// Alert rules that fired on this input.
     pub alerts: Vec<String>,
     /// Quality gates and their outcome.
@@ -374,6 +383,7 @@ struct SummaryOut<'a> {
     black_frames: u64,
     dropped_frames: u64,
     reconnects: u64,
+    sync_pending: u64,
     alerts: &'a [String],
     gates: &'a [GateResult],
     latency_ms: Option<Latency>,
@@ -419,6 +429,7 @@ impl Serialize for Summary {
             black_frames: self.black_frames,
             dropped_frames: self.dropped_frames,
             reconnects: self.reconnects,
+            sync_pending: self.sync_pending,
             alerts: &self.alerts,
             gates: &self.gates,
             latency_ms: self.latency_ms,

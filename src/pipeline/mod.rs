@@ -57,8 +57,10 @@ pub struct Settings {
     pub ref_offset: u64,
     /// Frames skipped at each distorted input's start.
     pub dist_offset: u64,
-    /// `--sync auto[:K]`: the search range K.
-    pub sync: Option<usize>,
+    /// `--sync auto[:K|:Ns]`: the search range.
+    pub sync: Option<sync::SyncRange>,
+    /// When a live sync result is accepted.
+    pub sync_confidence: sync::Confidence,
     /// Pairing by index or pts.
     pub align: Align,
     /// `--align` was given: the pairing is the user's choice, not checked
@@ -293,7 +295,12 @@ pub fn run(
     // Live inputs paired by index are synchronised from their first frames
     // (and again after every reconnection).
     let mut sync_in_run = live && settings.align == Align::Index;
-    if let (Some(k), Align::Index) = (settings.sync, settings.align) {
+    let sync_range = settings
+        .sync
+        .unwrap_or(sync::SyncRange::Default)
+        .frames(rdec.info.frame_rate, live);
+    if let (Some(_), Align::Index) = (settings.sync, settings.align) {
+        let k = sync_range;
         if reopenable(&settings.reference) && settings.distorted.iter().all(|d| reopenable(d)) {
             for (i, d) in settings.distorted.iter().enumerate() {
                 let found = presync(
@@ -357,7 +364,7 @@ pub fn run(
             Align::Pts => "pts",
         }
         .to_string(),
-        sync_range: settings.sync.map(|k| k as u64),
+        sync_range: settings.sync.map(|_| sync_range as u64),
         live,
         cpu: crate::cpu::cpu_level().name().to_string(),
     };
@@ -451,7 +458,9 @@ pub fn run(
         align: settings.align,
         ref_skip,
         dist_skip,
-        sync_range: settings.sync.unwrap_or(sync::DEFAULT_MAX_OFFSET),
+        sync_range,
+        confidence: live.then_some(settings.sync_confidence),
+        reverify: live,
         sync_at_start: sync_in_run,
         // the channels already buffer `qd` frames per input
         queue_cap: 2,

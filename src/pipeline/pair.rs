@@ -16,6 +16,7 @@ use crate::monitor::PairCounts;
 use crate::output::records::{Event, EventKind, Role};
 use crate::pipeline::sync::{self, Thumb};
 use crate::pipeline::timeline::{self, Origins};
+use search::{Rel, Search};
 
 /// How frames are paired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,6 +69,12 @@ pub struct PairSettings {
     pub pts_guard: Vec<bool>,
     /// The inputs' timelines, to check index pairing at the first frames.
     pub origins: Origins,
+    /// When a search result is accepted (live inputs); `None`: the best
+    /// offset always is.
+    pub confidence: Option<sync::Confidence>,
+    /// Keep checking an accepted sync (live inputs) and re-synchronise
+    /// when another offset becomes clearly the best.
+    pub reverify: bool,
 }
 
 /// Where pairing's results go.
@@ -123,30 +130,6 @@ impl Side {
     }
 }
 
-/// A sync search in progress: thumbnails of both inputs' frames.
-#[derive(Debug)]
-struct Search {
-    need: usize,
-    max: usize,
-    refs: Vec<Thumb>,
-    dists: Vec<Thumb>,
-    ref_seen: u64,
-    dist_seen: u64,
-}
-
-impl Search {
-    fn new(max: usize) -> Self {
-        Search {
-            need: max + sync::COMPARE_FRAMES,
-            max,
-            refs: Vec::new(),
-            dists: Vec::new(),
-            ref_seen: 0,
-            dist_seen: 0,
-        }
-    }
-}
-
 /// One distorted input's pairing state.
 #[derive(Debug)]
 struct Dist {
@@ -168,6 +151,17 @@ struct Dist {
     align: Align,
     /// Its first frames were checked against the reference's.
     checked: bool,
+    /// Reference frames offered to it and distorted frames taken from its
+    /// queue, from the start: the search's and the pending pairs' count.
+    ref_offered: u64,
+    dist_taken: u64,
+    /// Why its sync is pending, while it is (records marked pending).
+    uncertain: Option<&'static str>,
+    /// The offsets of the pairs made while pending.
+    pending_rel: Rel,
+    /// A first search is due (it starts, with its event, at the first
+    /// [`Pairing::advance`]).
+    announce: bool,
 }
 
 /// Where a run of pairing stands after [`Pairing::advance`].
@@ -203,8 +197,7 @@ impl Pairing {
                     side: Side::new(Role::Distorted, path),
                     ref_skip,
                     dist_skip,
-                    search: (settings.sync_at_start && settings.align == Align::Index)
-                        .then(|| Search::new(settings.sync_range)),
+                    search: None,
                     seen: 0,
                     unpaired_ref: 0,
                     unpaired_dist: 0,
@@ -215,6 +208,11 @@ impl Pairing {
                     pts_delta: None,
                     align: settings.align,
                     checked: false,
+                    ref_offered: 0,
+                    dist_taken: 0,
+                    uncertain: None,
+                    pending_rel: Rel::None,
+                    announce: settings.sync_at_start && settings.align == Align::Index,
                 }
             })
             .collect();
@@ -359,9 +357,10 @@ impl Pairing {
             for i in targets {
                 let d = &mut self.dists[i];
                 d.pts_delta = None;
-                d.search = Some(Search::new(self.settings.sync_range));
                 d.ref_skip = 0;
                 d.dist_skip = 0;
+                d.announce = false;
+                d.search_anew(i, self.settings.sync_range, out);
             }
         }
         Ok(())
@@ -386,7 +385,7 @@ impl Pairing {
         // A lost reference: keep the distorted inputs flowing, unpaired.
         if self.reference.lost && self.reference.queue.is_empty() {
             for (i, d) in self.dists.iter_mut().enumerate() {
-                while let Some(f) = d.side.queue.pop_front() {
+                while let Some(f) = d.pop() {
                     d.unpaired_dist += 1;
                     out.release(Who::Distorted(i), f);
                 }
@@ -408,12 +407,19 @@ impl Pairing {
         d.side.ended
     }
 
-    /// Applies pending skips and feeds the sync searches.
+    /// Starts the first searches, applies pending skips and judges the
+    /// sync searches that have enough frames.
     fn settle(&mut self, out: &mut impl PairOut) {
+        let range = self.settings.sync_range;
         for i in 0..self.dists.len() {
+            self.judge_search(i, out);
             let d = &mut self.dists[i];
+            if d.announce {
+                d.announce = false;
+                d.search_anew(i, range, out);
+            }
             while d.dist_skip > 0 {
-                match d.side.queue.pop_front() {
+                match d.pop() {
                     Some(f) => {
                         d.dist_skip -= 1;
                         d.unpaired_dist += 1;
@@ -422,66 +428,7 @@ impl Pairing {
                     None => break,
                 }
             }
-            if let Some(search) = d.search.as_mut() {
-                while let Some(f) = d.side.queue.pop_front() {
-                    search.dist_seen += 1;
-                    if search.dists.len() < search.need {
-                        search.dists.push(sync::thumb(&f));
-                    }
-                    d.unpaired_dist += 1;
-                    out.release(Who::Distorted(i), f);
-                }
-            }
-            self.finish_search(i, out);
         }
-    }
-
-    fn finish_search(&mut self, i: usize, out: &mut impl PairOut) {
-        let peak = self.settings.peak;
-        let d = &mut self.dists[i];
-        let Some(search) = d.search.as_ref() else {
-            return;
-        };
-        let enough = search.refs.len() >= search.need && search.dists.len() >= search.need;
-        // an input that ended mid-search: decide on what there is
-        let starved = d.side.ended && !search.refs.is_empty();
-        if !enough && !starved {
-            return;
-        }
-        let Some(search) = d.search.take() else {
-            return;
-        };
-        let found = sync::best_offset(&search.refs, &search.dists, search.max, peak);
-        let (o, psnr) = found.unwrap_or((0, f64::NAN));
-        // pairs satisfy ref − dist index = o from the search's start (next: *_seen)
-        let c = search.ref_seen as i64 - search.dist_seen as i64;
-        if c < o {
-            d.ref_skip += (o - c) as u64;
-        } else {
-            d.dist_skip += (c - o) as u64;
-        }
-        d.offset = o;
-        d.pts_delta = None;
-        let message = match found {
-            Some(_) => format!(
-                "'{}' synchronised: reference frame j+{o} pairs with distorted frame j (mean luma PSNR {psnr:.2} dB)",
-                d.side.path
-            ),
-            None => format!(
-                "'{}': too few frames to synchronise; pairing as they come",
-                d.side.path
-            ),
-        };
-        let event = Event {
-            kind: EventKind::Sync {
-                offset: o,
-                psnr: found.map(|(_, p)| p),
-            },
-            input: Some(i),
-            source: Some((Role::Distorted, d.side.path.clone())),
-            message,
-        };
-        out.event(event, Vec::new());
     }
 
     /// Decides the reference head frame for every input if it can.
@@ -493,7 +440,7 @@ impl Pairing {
         let (head_pts, tol) = (head.abs_pts, self.settings.pts_tolerance);
         // Can every input decide on this reference frame now?
         for (i, d) in self.dists.iter_mut().enumerate() {
-            if d.ref_skip > 0 || d.search.is_some() || d.side.lost || d.side.drained() {
+            if d.ref_skip > 0 || d.side.lost || d.side.drained() {
                 continue;
             }
             if let (false, Some(first)) = (d.checked, d.side.queue.front()) {
@@ -514,7 +461,7 @@ impl Pairing {
                 while let Some(f) = d.side.queue.front() {
                     match f.abs_pts {
                         Some(t) if (t - h) - delta < -tol => {
-                            if let Some(f) = d.side.queue.pop_front() {
+                            if let Some(f) = d.pop() {
                                 d.unpaired_dist += 1;
                                 out.release(Who::Distorted(i), f);
                             }
@@ -531,7 +478,7 @@ impl Pairing {
                 while let Some(f) = d.side.queue.front() {
                     match f.abs_pts {
                         Some(t) if t < h - tol => {
-                            if let Some(f) = d.side.queue.pop_front() {
+                            if let Some(f) = d.pop() {
                                 d.unpaired_dist += 1;
                                 out.release(Who::Distorted(i), f);
                             }
@@ -548,8 +495,14 @@ impl Pairing {
             return Ok(false);
         };
         let rf = Arc::new(rf);
+        // one thumbnail for every search that takes it
+        let thumb = self
+            .dists
+            .iter()
+            .any(|d| d.search.as_ref().is_some_and(|s| s.wants_ref()))
+            .then(|| sync::thumb(&rf));
         for i in 0..self.dists.len() {
-            self.offer(i, &rf, out)?;
+            self.offer(i, &rf, thumb.as_ref(), out)?;
         }
         if let Ok(f) = Arc::try_unwrap(rf) {
             out.release(Who::Reference, f);
@@ -559,19 +512,21 @@ impl Pairing {
 
     /// Pairs reference frame `rf` with distorted input `i`'s head frame,
     /// or counts it unpaired.
-    fn offer(&mut self, i: usize, rf: &Arc<Frame>, out: &mut impl PairOut) -> Result<(), Error> {
+    fn offer(
+        &mut self,
+        i: usize,
+        rf: &Arc<Frame>,
+        thumb: Option<&Thumb>,
+        out: &mut impl PairOut,
+    ) -> Result<(), Error> {
         let s = &self.settings;
         let d = &mut self.dists[i];
+        d.ref_offered += 1;
+        if let Some(search) = d.search.as_mut() {
+            search.see_ref(rf, thumb);
+        }
         if d.ref_skip > 0 {
             d.ref_skip -= 1;
-            d.unpaired_ref += 1;
-            return Ok(());
-        }
-        if let Some(search) = d.search.as_mut() {
-            search.ref_seen += 1;
-            if search.refs.len() < search.need {
-                search.refs.push(sync::thumb(rf));
-            }
             d.unpaired_ref += 1;
             return Ok(());
         }
@@ -613,9 +568,13 @@ impl Pairing {
             }
             return Ok(());
         }
-        let Some(df) = d.side.queue.pop_front() else {
+        let Some(df) = d.pop() else {
             return Ok(());
         };
+        if d.uncertain.is_some() {
+            d.pending_rel
+                .add(d.ref_offered as i64 - d.dist_taken as i64);
+        }
         if s.frames.is_some_and(|n| d.seen >= n) {
             out.release(Who::Distorted(i), df);
             return Ok(());
@@ -645,6 +604,7 @@ impl Pairing {
 }
 
 mod events;
+mod search;
 
 #[cfg(test)]
 mod tests;

@@ -26,12 +26,32 @@ impl Role {
 /// What happened, with the details each kind carries.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
-    /// The pairing offset was found (or not: `psnr` is `None`).
+    /// The pairing offset was found (or not: `psnr` is `None`), or found
+    /// again at another place; records are no longer pending.
     Sync {
         /// Reference index minus distorted index from here on.
         offset: i64,
         /// Mean thumbnail luma PSNR at that offset.
         psnr: Option<f64>,
+        /// The next best distinct offset and its score.
+        runner_up: Option<(i64, f64)>,
+        /// The pairs measured while the sync was pending were all at this
+        /// offset: they enter the statistics now.
+        keeps_pending: bool,
+    },
+    /// The offset is not (or no longer) known for sure: records are
+    /// marked pending, fire no alert and enter no statistic until a
+    /// `sync` event.
+    SyncUncertain {
+        /// `searching`, `low_score` (no offset clears the floor) or
+        /// `ambiguous` (another offset scores within the margin).
+        reason: &'static str,
+        /// The offset pairing now.
+        offset: i64,
+        /// The best score found, if a search has ended.
+        psnr: Option<f64>,
+        /// The rival offset and its score (`ambiguous`).
+        runner_up: Option<(i64, f64)>,
     },
     /// A reference frame had no distorted frame at its time.
     Dropped {
@@ -125,6 +145,7 @@ impl EventKind {
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::Sync { .. } => "sync",
+            EventKind::SyncUncertain { .. } => "sync_uncertain",
             EventKind::Dropped { .. } => "dropped",
             EventKind::DecodeError { .. } => "decode_error",
             EventKind::Timeline { .. } => "timeline",
@@ -166,11 +187,31 @@ impl Serialize for Event {
             m.serialize_entry("path", path)?;
         }
         match &self.kind {
-            EventKind::Sync { offset, psnr } => {
+            EventKind::Sync {
+                offset,
+                psnr,
+                runner_up,
+                keeps_pending,
+            } => {
                 m.serialize_entry("offset", offset)?;
                 if let Some(p) = psnr {
                     m.serialize_entry("psnr", p)?;
                 }
+                runner(&mut m, runner_up)?;
+                m.serialize_entry("keeps_pending", keeps_pending)?;
+            }
+            EventKind::SyncUncertain {
+                reason,
+                offset,
+                psnr,
+                runner_up,
+            } => {
+                m.serialize_entry("reason", reason)?;
+                m.serialize_entry("offset", offset)?;
+                if let Some(p) = psnr {
+                    m.serialize_entry("psnr", p)?;
+                }
+                runner(&mut m, runner_up)?;
             }
             EventKind::Dropped { ref_frame, pts } => {
                 m.serialize_entry("ref_frame", ref_frame)?;
@@ -225,4 +266,14 @@ impl Serialize for Event {
         m.serialize_entry("message", &self.message)?;
         m.end()
     }
+}
+
+/// The runner-up of a sync search as `runner_up_offset` and
+/// `runner_up_psnr`, when there is one.
+fn runner<M: SerializeMap>(m: &mut M, runner_up: &Option<(i64, f64)>) -> Result<(), M::Error> {
+    if let Some((o, p)) = runner_up {
+        m.serialize_entry("runner_up_offset", o)?;
+        m.serialize_entry("runner_up_psnr", p)?;
+    }
+    Ok(())
 }

@@ -4,11 +4,13 @@ use super::*;
 
 /// Records what pairing gives out.
 #[derive(Default)]
-struct Log {
+pub(super) struct Log {
     /// (input, pair index, reference index, distorted index)
-    pairs: Vec<(usize, u64, u64, u64)>,
-    released: Vec<(Who, u64)>,
-    events: Vec<(Event, Vec<usize>)>,
+    pub(super) pairs: Vec<(usize, u64, u64, u64)>,
+    pub(super) released: Vec<(Who, u64)>,
+    pub(super) events: Vec<(Event, Vec<usize>)>,
+    /// For each event, the pairs given out before it.
+    pub(super) at: Vec<usize>,
 }
 
 impl PairOut for Log {
@@ -27,19 +29,20 @@ impl PairOut for Log {
         self.released.push((who, frame.index));
     }
     fn event(&mut self, event: Event, decode_error_for: Vec<usize>) {
+        self.at.push(self.pairs.len());
         self.events.push((event, decode_error_for));
     }
 }
 
 impl Log {
-    fn kinds(&self) -> Vec<&'static str> {
+    pub(super) fn kinds(&self) -> Vec<&'static str> {
         self.events.iter().map(|(e, _)| e.kind.name()).collect()
     }
 }
 
 /// A 16x16 frame whose samples follow `seed` (distinct pictures for
 /// distinct seeds), at `index` and 25 fps.
-fn frame(index: u64, seed: u64) -> Frame {
+pub(super) fn frame(index: u64, seed: u64) -> Frame {
     let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let samples = (0..256)
         .map(|_| {
@@ -56,7 +59,7 @@ fn frame(index: u64, seed: u64) -> Frame {
     f
 }
 
-fn settings(inputs: usize) -> PairSettings {
+pub(super) fn settings(inputs: usize) -> PairSettings {
     PairSettings {
         queue_cap: 2,
         pts_tolerance: 0.02,
@@ -72,7 +75,7 @@ fn settings(inputs: usize) -> PairSettings {
 
 /// Feeds both inputs in turns, as the decoders would, while pairing
 /// has room, then ends them and lets the distorted rest be counted.
-fn run(mut p: Pairing, refs: Vec<Frame>, dists: Vec<Vec<Frame>>) -> (Pairing, Log) {
+pub(super) fn run(mut p: Pairing, refs: Vec<Frame>, dists: Vec<Vec<Frame>>) -> (Pairing, Log) {
     let mut log = Log::default();
     let mut refs = refs.into_iter();
     let mut dists: Vec<_> = dists.into_iter().map(|d| d.into_iter()).collect();
@@ -299,20 +302,34 @@ fn an_in_run_sync_finds_the_offset_and_pairs_from_it() {
     let refs: Vec<Frame> = (0..n).map(|i| frame(i, i)).collect();
     let dists: Vec<Frame> = (0..n - 3).map(|i| frame(i, i + 3)).collect();
     let (p, log) = run(p, refs, vec![dists]);
-    assert_eq!(log.kinds(), vec!["sync"]);
-    match &log.events[0].0.kind {
-        EventKind::Sync { offset, psnr } => {
+    assert_eq!(log.kinds(), vec!["sync_uncertain", "sync"]);
+    match &log.events[1].0.kind {
+        EventKind::Sync {
+            offset,
+            psnr,
+            keeps_pending,
+            ..
+        } => {
             assert_eq!(*offset, 3);
             assert_eq!(*psnr, Some(100.0), "identical pictures");
+            assert!(!keeps_pending, "the pending pairs were at offset 0");
         }
         other => panic!("{other:?}"),
     }
-    assert!(!log.pairs.is_empty());
-    for (_, _, r, d) in &log.pairs {
-        assert_eq!(*r, d + 3, "reference j + 3 pairs with distorted j");
+    // measured from the first pair, pending, at offset 0 while searching;
+    // at offset 3 once found
+    let found = log.at[1];
+    assert_eq!(
+        found,
+        4 + sync::COMPARE_FRAMES,
+        "pairs made while searching"
+    );
+    for (k, (_, _, r, d)) in log.pairs.iter().enumerate() {
+        let want = if k < found { *d } else { d + 3 };
+        assert_eq!(*r, want, "pair {k}");
     }
     assert_eq!(p.counts()[0].offset, 3);
-    // what the search looked at is counted, nothing is lost
+    // nothing is lost: every frame is paired or counted
     let c = &p.counts()[0];
     assert_eq!(c.unpaired_reference + log.pairs.len() as u64, n);
     assert_eq!(c.unpaired_distorted + log.pairs.len() as u64, n - 3);
@@ -367,7 +384,11 @@ fn a_lost_reference_lets_the_distorted_input_flow_unpaired() {
         &mut log,
     )
     .unwrap();
-    assert_eq!(log.kinds(), vec!["stream_lost", "stream_restored"]);
+    // the reference came back: every input looks for its offset again
+    assert_eq!(
+        log.kinds(),
+        vec!["stream_lost", "stream_restored", "sync_uncertain"]
+    );
     assert_eq!(
         log.events[1].0.kind,
         EventKind::StreamRestored { attempts: 2 }
