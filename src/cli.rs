@@ -175,6 +175,10 @@ pub struct Cli {
     )]
     pub stall_timeout: Option<f64>,
 
+    /// Seconds a live input silent at start-up is waited for before the run fails [default: forever].
+    #[arg(long, value_name = "SECONDS", help_heading = "Live")]
+    pub live_timeout: Option<f64>,
+
     /// Alert rule, e.g. 'ssim_y<0.90 for 2s' or 'psnr_avg<30 for 60f' (repeatable).
     #[arg(long = "alert", value_name = "RULE", help_heading = "Alerts")]
     pub alerts: Vec<String>,
@@ -303,6 +307,14 @@ impl Cli {
             }
             config.stall_timeout = t;
         }
+        let live_timeout = match self.live_timeout {
+            Some(t) if !(t.is_finite() && t > 0.0 && t <= 1e9) => {
+                return Err(Error::Usage(format!(
+                    "--live-timeout: must be a number of seconds above 0, not {t}"
+                )));
+            }
+            t => t.map(Duration::from_secs_f64),
+        };
         let sync = match &self.sync {
             Some(t) => Some(parse_sync(t).map_err(|e| Error::Usage(format!("--sync: {e}")))?),
             None => None,
@@ -424,6 +436,7 @@ impl Cli {
             align_given: self.align.is_some(),
             live: self.live,
             stall_timeout: Duration::from_secs_f64(config.stall_timeout),
+            live_timeout,
             alerts: config.alerts,
             gates,
             frames: self.frames,

@@ -379,6 +379,25 @@ fn scrape(port: u16) -> String {
     resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
 }
 
+/// Starts `cmd` with stdin and stdout closed and its stderr read all
+/// along (so it never waits on a full pipe), returned when it ends.
+fn spawn_reading_stderr(cmd: &mut Command) -> (Guard, std::thread::JoinHandle<String>) {
+    let mut child = Guard(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = child.0.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        stderr.read_to_string(&mut err).unwrap();
+        err
+    });
+    (child, reader)
+}
+
 fn interrupt(child: &mut Child) -> i32 {
     signal(child, "-INT")
 }
@@ -558,7 +577,7 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
     let _ref_sender = sender(&ref_clip, rp);
     let mut dist_sender = sender(&dist_clip, dp);
     let log = dir.path().join("live.ndjson");
-    let mut vqm = Guard(
+    let (mut vqm, stderr) = spawn_reading_stderr(
         Command::new(env!("CARGO_BIN_EXE_vqm"))
             .arg(format!("udp://127.0.0.1:{rp}"))
             .arg(format!("udp://127.0.0.1:{dp}"))
@@ -574,20 +593,8 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
                 "auto:4s",
             ])
             .args(["--prometheus", &format!("127.0.0.1:{pp}"), "--log"])
-            .arg(&log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .arg(&log),
     );
-    // stderr is read all along, so vqm never waits on a full pipe
-    let mut stderr = vqm.0.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut err = String::new();
-        stderr.read_to_string(&mut err).unwrap();
-        err
-    });
     // frames flow, after the live sync, up to the first window record
     let recs = wait_for(&log, Duration::from_secs(40), "a window record", |r| {
         count(r, "window", None) >= 1
@@ -989,4 +996,80 @@ fn sigint_on_a_stalled_pipe_writes_the_summary_of_the_frames_done() {
     assert_eq!(int(&last["frames"]), 45);
     assert_eq!(count(&all, "frame", None), 45);
     drop(stdin);
+}
+
+#[test]
+fn an_input_silent_at_start_up_is_waited_for() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (ref_clip, dist_clip) = make_clips(dir.path());
+    let (rp, dp) = (free_udp_port(), free_udp_port());
+    let _ref_sender = sender(&ref_clip, rp);
+    let log = dir.path().join("waited.ndjson");
+    let (mut vqm, stderr) = spawn_reading_stderr(
+        Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .arg(format!("udp://127.0.0.1:{rp}"))
+            .arg(format!("udp://127.0.0.1:{dp}"))
+            .args(["-m", "psnr", "--stall-timeout", "1", "--sync", "auto:1s"])
+            .arg("--log")
+            .arg(&log),
+    );
+    // the distorted sender starts 3 s after vqm: longer than the stall
+    // timeout, which no longer ends the run at start-up
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        vqm.0.try_wait().unwrap().is_none(),
+        "vqm gave up on a silent input"
+    );
+    let _dist_sender = sender(&dist_clip, dp);
+    let recs = wait_for(&log, Duration::from_secs(30), "frames", |r| {
+        frames_of(r).len() >= 5
+    });
+    let waiting: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["kind"] == "stream_waiting")
+        .collect();
+    assert_eq!(waiting.len(), 1, "{recs:?}");
+    assert_eq!(waiting[0]["role"], "distorted");
+    assert_eq!(waiting[0]["input"], 0);
+    assert_eq!(waiting[0]["path"], format!("udp://127.0.0.1:{dp}"));
+    let waited = waiting[0]["waited"].as_f64().unwrap();
+    assert!((2.0..30.0).contains(&waited), "waited {waited} s");
+    let code = interrupt(&mut vqm.0);
+    let err = stderr.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("'udp://127.0.0.1:{dp}': no data yet; waiting")),
+        "{err}"
+    );
+}
+
+#[test]
+fn live_timeout_ends_the_wait_for_a_silent_input() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (ref_clip, _) = make_clips(dir.path());
+    let (rp, dp) = (free_udp_port(), free_udp_port());
+    let _ref_sender = sender(&ref_clip, rp);
+    let log = dir.path().join("never.ndjson");
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_vqm"))
+        .arg(format!("udp://127.0.0.1:{rp}"))
+        .arg(format!("udp://127.0.0.1:{dp}"))
+        .args(["--stall-timeout", "0.5", "--live-timeout", "2", "--log"])
+        .arg(&log)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "input 'udp://127.0.0.1:{dp}': no data arrived within --live-timeout (2 s)"
+        )),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert!(!log.exists(), "no log for a run that never started");
 }

@@ -14,4 +14,4 @@ pub mod y4m;
 pub use decode::DecodeEvent;
 pub use format::Target;
 pub use info::InputInfo;
-pub use open::{Decoder, InputOptions, OpenOptions, check_local, is_network, open};
+pub use open::{Decoder, InputOptions, Notify, OpenOptions, check_local, is_network, open};

@@ -106,7 +106,28 @@ pub struct OpenOptions {
     pub stall_timeout: Duration,
     /// Set to make every blocking FFmpeg call return at once.
     pub stop: Arc<AtomicBool>,
+    /// A live network input silent at start-up is waited for this long
+    /// (`None`: until it speaks or the run is stopped).
+    pub live_timeout: Option<Duration>,
+    /// Told once when a live input is silent at start-up and waited for.
+    pub on_wait: Option<Notify>,
 }
+
+/// A callback for a notice (the run's warning printer).
+#[derive(Clone)]
+pub struct Notify(pub crate::error::Warn);
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notify")
+    }
+}
+
+/// The UDP receive ring of a live input, in 188-byte units.
+const UDP_FIFO_PACKETS: &str = "131072";
+
+/// The cause of an open that timed out before any data arrived.
+const SILENT_AT_OPEN: &str = "no data arrived within the stall timeout";
 
 impl Default for OpenOptions {
     fn default() -> Self {
@@ -117,6 +138,8 @@ impl Default for OpenOptions {
             live: false,
             stall_timeout: Duration::from_secs(5),
             stop: Arc::new(AtomicBool::new(false)),
+            live_timeout: None,
+            on_wait: None,
         }
     }
 }
@@ -173,6 +196,8 @@ pub struct Decoder {
     /// Warnings found while opening it (a raw file's size that is not a
     /// whole number of frames, ...), for the run to print.
     pub notes: Vec<String>,
+    /// How long a live input silent at start-up was waited for.
+    pub waited: Option<Duration>,
 }
 
 pub(super) fn input_error(label: &str, cause: impl std::fmt::Display) -> Error {
@@ -300,9 +325,15 @@ pub(super) fn open_session(
         dict.set(k, v);
     }
     if network && label.to_ascii_lowercase().starts_with("udp://") {
-        // A slow reader must not turn a burst into a fatal overrun.
-        dict.set("overrun_nonfatal", "1");
-        dict.set("fifo_size", "1000000");
+        // A slow reader must not turn a burst into a fatal overrun; the
+        // ring holds what an offset search and the lag bound need (about
+        // 16 s at 12 Mbit/s: 131,072 datagrams of 188 bytes, 24.6 MB at
+        // most) and drops the oldest beyond. Both overridable (--ref-opt).
+        for (k, v) in [("overrun_nonfatal", "1"), ("fifo_size", UDP_FIFO_PACKETS)] {
+            if !options.demuxer.iter().any(|(key, _)| key == k) {
+                dict.set(k, v);
+            }
+        }
     }
     let stop = options.stop.clone();
     let watch = options.live && network;
@@ -331,7 +362,7 @@ pub(super) fn open_session(
         ) {
             h
         } else if watch && matches!(e, ff::Error::Exit) {
-            " (no data arrived within the stall timeout)"
+            return input_error(label, SILENT_AT_OPEN);
         } else {
             ""
         };
@@ -457,7 +488,7 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
     check_local(label)?;
     let network = is_network(label);
     let activity = Arc::new(AtomicU64::new(now_ms()));
-    let session = open_session(label, options, network, &activity)?;
+    let (session, waited) = open_waiting(label, options, network, &activity)?;
     let depth = format::facts(session.source.pixel)
         .map(|f| f.depth)
         .unwrap_or(8);
@@ -503,7 +534,60 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         activity,
         info,
         notes,
+        waited,
     })
+}
+
+/// Opens `label`; a live network input that stays silent at start-up is
+/// waited for like a lost one (reopened with backoff, 0.2 s doubling to
+/// 2 s) until it speaks, `live_timeout` passes or the run is stopped.
+/// Returns the session and how long it was waited for, if it was.
+fn open_waiting(
+    label: &str,
+    options: &OpenOptions,
+    network: bool,
+    activity: &Arc<AtomicU64>,
+) -> Result<(Session, Option<Duration>), Error> {
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(200);
+    let mut said = false;
+    loop {
+        match open_session(label, options, network, activity) {
+            Ok(s) => return Ok((s, said.then(|| started.elapsed()))),
+            Err(Error::Input { cause, .. })
+                if cause == SILENT_AT_OPEN
+                    && options.live
+                    && network
+                    && !options.stop.load(Ordering::Relaxed) =>
+            {
+                if let Some(limit) = options.live_timeout
+                    && started.elapsed() >= limit
+                {
+                    return Err(input_error(
+                        label,
+                        format!(
+                            "no data arrived within --live-timeout ({} s)",
+                            limit.as_secs_f64()
+                        ),
+                    ));
+                }
+                if !said {
+                    said = true;
+                    if let Some(Notify(warn)) = &options.on_wait {
+                        warn(&format!(
+                            "'{label}': no data yet; waiting for it (--live-timeout limits the wait)"
+                        ));
+                    }
+                }
+                let until = Instant::now() + backoff;
+                while Instant::now() < until && !options.stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The frame layout of `label` when it is a YUV4MPEG2 file read

@@ -28,7 +28,9 @@ use crate::monitor::gate::Gate;
 use crate::monitor::worst::WorstCapture;
 use crate::monitor::{AggMsg, AggSettings, Aggregator};
 pub use crate::output::records::Timing;
-use crate::output::records::{DistortedHeader, Header, Role, Summary, SyncResult};
+use crate::output::records::{
+    DistortedHeader, Event, EventKind, Header, Role, Summary, SyncResult,
+};
 use crate::output::{Sink, Sinks};
 use crate::stats::WindowSpec;
 use feed::{Fed, Feed, Source};
@@ -70,6 +72,9 @@ pub struct Settings {
     pub live: bool,
     /// A live input silent this long is lost.
     pub stall_timeout: Duration,
+    /// A live input silent at start-up is waited for this long (`None`:
+    /// until it speaks).
+    pub live_timeout: Option<Duration>,
     /// Alert rules.
     pub alerts: Vec<Rule>,
     /// Quality gates on pooled values.
@@ -192,6 +197,8 @@ pub fn run(
         live,
         stall_timeout: settings.stall_timeout,
         stop: stop.clone(),
+        live_timeout: settings.live_timeout,
+        on_wait: Some(input::Notify(warn.clone())),
         ..OpenOptions::default()
     };
     let ref_options = settings
@@ -388,6 +395,30 @@ pub fn run(
     )?;
     let mut sinks = Sinks(sinks);
     sinks.header(&header)?;
+    // live inputs that were silent at start-up, and how long they were
+    // waited for
+    let waits = std::iter::once((&rdec, Role::Reference, None)).chain(
+        ddecs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d, Role::Distorted, Some(i))),
+    );
+    for (dec, role, input) in waits {
+        if let Some(w) = dec.waited {
+            let path = &dec.info.path;
+            sinks.event(&Event {
+                kind: EventKind::StreamWaiting {
+                    waited: w.as_secs_f64(),
+                },
+                input,
+                source: Some((role, path.clone())),
+                message: format!(
+                    "'{path}' was silent at start-up; its data arrived after {:.1} s",
+                    w.as_secs_f64()
+                ),
+            })?;
+        }
+    }
 
     let qd = settings.queue_depth.max(1);
     let threads = settings

@@ -89,6 +89,11 @@ pub enum EventKind {
         /// The format after.
         to: String,
     },
+    /// A live input was silent at start-up and was waited for.
+    StreamWaiting {
+        /// Seconds from opening it to its first data.
+        waited: f64,
+    },
     /// A live input went silent or failed.
     StreamLost {
         /// Frames the input had delivered before.
@@ -150,6 +155,7 @@ impl EventKind {
             EventKind::DecodeError { .. } => "decode_error",
             EventKind::Timeline { .. } => "timeline",
             EventKind::FormatChange { .. } => "format_change",
+            EventKind::StreamWaiting { .. } => "stream_waiting",
             EventKind::StreamLost { .. } => "stream_lost",
             EventKind::StreamRestored { .. } => "stream_restored",
             EventKind::Frozen { .. } => "frozen",
@@ -245,6 +251,7 @@ impl Serialize for Event {
                 m.serialize_entry("to", to)?;
             }
             EventKind::StreamRestored { attempts } => m.serialize_entry("attempts", attempts)?,
+            EventKind::StreamWaiting { waited } => m.serialize_entry("waited", waited)?,
             EventKind::Frozen { frame, ref_frame } | EventKind::Black { frame, ref_frame } => {
                 m.serialize_entry("frame", frame)?;
                 m.serialize_entry("ref_frame", ref_frame)?;
