@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -21,26 +21,8 @@ use serde_json::Value;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Kills its child when dropped, so a failing test leaves nothing running.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if self.0.kill().is_ok() {
-            let _reaped = self.0.wait();
-        }
-    }
-}
-
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
@@ -170,18 +152,20 @@ fn series(name: &str, labels: &[(&str, &str)]) -> String {
     }
 }
 
-/// The families `/metrics` serves that the records determine.
-const PROM_FAMILIES: [&str; 9] = [
-    "vqm_up",
-    "vqm_metric",
-    "vqm_metric_window_mean",
-    "vqm_metric_window_min",
-    "vqm_metric_window_max",
-    "vqm_frames_total",
-    "vqm_pts_seconds",
-    "vqm_events_total",
-    "vqm_reconnects_total",
-];
+/// Every event kind: `/metrics` counts each from 0.
+use vqm::output::records::EVENT_KINDS;
+
+/// A record key's family and plane on `/metrics`: `psnr_y` is
+/// `vqm_psnr_db{plane="y"}` (PSNR in dB, the rest unitless).
+fn prom_family(key: &str) -> (String, String) {
+    let (metric, plane) = key.rsplit_once('_').unwrap();
+    let unit = if metric.starts_with("psnr") {
+        "_db"
+    } else {
+        ""
+    };
+    (format!("vqm_{metric}{unit}"), plane.to_string())
+}
 
 /// The samples of a Prometheus text page, by series (labels sorted).
 fn prom_samples(body: &str) -> BTreeMap<String, f64> {
@@ -232,9 +216,7 @@ fn prom_samples(body: &str) -> BTreeMap<String, f64> {
                 (name, labels)
             }
         };
-        if !PROM_FAMILIES.contains(&name) {
-            continue;
-        }
+        assert!(name.starts_with("vqm_"), "{line:?}");
         let labels: Vec<(&str, &str)> = labels
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -246,9 +228,11 @@ fn prom_samples(body: &str) -> BTreeMap<String, f64> {
 }
 
 /// What `/metrics` must serve once the sinks have seen exactly `recs` (a
-/// prefix of the log, header first): the last frame record's values and
-/// pts, the last window record's statistics, and counts of frames, events
-/// and restored streams.
+/// prefix of the log, header first): each input's state (up or lost, sync
+/// pending or found), the last trusted frame record's values (absent while
+/// the input or the reference is lost or its sync pending), the last
+/// window record's statistics, and counts of frames, events (every kind,
+/// from 0) and restored streams.
 fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
     let header = &recs[0];
     assert_eq!(header["type"], "header");
@@ -258,39 +242,43 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
         .iter()
         .map(|k| k.as_str().unwrap())
         .collect();
-    let streams: Vec<&str> = header["distorted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["path"].as_str().unwrap())
-        .collect();
-    let n = streams.len();
+    // the reference first (input "reference"), then the distorted inputs
+    let mut inputs: Vec<(String, String, &str)> = vec![(
+        "reference".to_string(),
+        header["reference"]["path"].as_str().unwrap().to_string(),
+        "reference",
+    )];
+    for (i, d) in header["distorted"].as_array().unwrap().iter().enumerate() {
+        let path = d["path"].as_str().unwrap().to_string();
+        inputs.push((i.to_string(), path, "distorted"));
+    }
+    let n = inputs.len();
     let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     let mut latest = vec![vec![f64::NAN; keys.len()]; n];
-    let mut stats = vec![
-        [
-            vec![f64::NAN; keys.len()],
-            vec![f64::NAN; keys.len()],
-            vec![f64::NAN; keys.len()]
-        ];
-        n
-    ];
+    let mut stats = vec![[(); 3].map(|_| vec![f64::NAN; keys.len()]); n];
     let mut frames = vec![0u64; n];
     let mut pts = vec![f64::NAN; n];
-    let mut events: BTreeMap<(String, String), u64> = BTreeMap::new();
-    let mut reconnects: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut pending = vec![false; n];
+    let mut lost = vec![false; n];
+    let mut sync = vec![(f64::NAN, f64::NAN); n];
+    let mut events = vec![BTreeMap::<String, u64>::new(); n];
+    let mut reconnects = vec![0u64; n];
+    let at = |r: &Value| r["input"].as_u64().map_or(0, |i| i as usize + 1);
     for r in &recs[1..] {
         match r["type"].as_str().unwrap() {
             "frame" => {
-                let i = int(&r["input"]) as usize;
-                for (j, k) in keys.iter().enumerate() {
-                    latest[i][j] = num(&r[*k]);
+                let i = at(r);
+                pending[i] = r["sync"] == "pending";
+                if !pending[i] {
+                    for (j, k) in keys.iter().enumerate() {
+                        latest[i][j] = num(&r[*k]);
+                    }
                 }
                 frames[i] += 1;
                 pts[i] = num(&r["pts"]);
             }
             "window" => {
-                let i = int(&r["input"]) as usize;
+                let i = at(r);
                 for (j, k) in keys.iter().enumerate() {
                     for (s, what) in ["mean", "min", "max"].iter().enumerate() {
                         stats[i][s][j] = num(&r[*k][*what]);
@@ -298,15 +286,23 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
                 }
             }
             "event" => {
-                let input = r["input"]
-                    .as_u64()
-                    .map_or("reference".to_string(), |i| i.to_string());
-                let kind = r["kind"].as_str().unwrap().to_string();
-                *events.entry((input, kind)).or_insert(0) += 1;
-                if r["kind"] == "stream_restored" {
-                    let role = r["role"].as_str().unwrap_or("").to_string();
-                    let path = r["path"].as_str().unwrap_or("").to_string();
-                    *reconnects.entry((role, path)).or_insert(0) += 1;
+                let i = at(r);
+                let kind = r["kind"].as_str().unwrap();
+                *events[i].entry(kind.to_string()).or_insert(0) += 1;
+                match kind {
+                    "stream_lost" => lost[i] = true,
+                    "stream_restored" => {
+                        lost[i] = false;
+                        reconnects[i] += 1;
+                    }
+                    "sync" => {
+                        pending[i] = false;
+                        if let Some(p) = r["psnr"].as_f64() {
+                            sync[i] = (num(&r["offset"]), p);
+                        }
+                    }
+                    "sync_uncertain" => pending[i] = true,
+                    _ => {}
                 }
             }
             _ => {}
@@ -314,26 +310,49 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
     }
     let mut out = BTreeMap::new();
     out.insert(series("vqm_up", &[]), 1.0);
-    for (i, stream) in streams.iter().enumerate() {
-        let input = i.to_string();
-        for (j, k) in keys.iter().enumerate() {
-            let l = [("input", input.as_str()), ("stream", stream), ("key", k)];
-            out.insert(series("vqm_metric", &l), latest[i][j]);
-            out.insert(series("vqm_metric_window_mean", &l), stats[i][0][j]);
-            out.insert(series("vqm_metric_window_min", &l), stats[i][1][j]);
-            out.insert(series("vqm_metric_window_max", &l), stats[i][2][j]);
+    for (i, (input, stream, role)) in inputs.iter().enumerate() {
+        let l = [("input", input.as_str()), ("stream", stream.as_str())];
+        let lr = [l[0], l[1], ("role", *role)];
+        out.insert(series("vqm_input_up", &lr), if lost[i] { 0.0 } else { 1.0 });
+        out.insert(series("vqm_reconnects_total", &lr), reconnects[i] as f64);
+        for kind in EVENT_KINDS {
+            let c = events[i].get(kind).copied().unwrap_or(0);
+            out.insert(
+                series("vqm_events_total", &[l[0], l[1], ("kind", kind)]),
+                c as f64,
+            );
         }
-        let l = [("input", input.as_str()), ("stream", stream)];
+        let kinds_seen: Vec<&String> = events[i]
+            .keys()
+            .filter(|k| !EVENT_KINDS.contains(&k.as_str()))
+            .collect();
+        assert!(
+            kinds_seen.is_empty(),
+            "kinds the test does not know: {kinds_seen:?}"
+        );
+        if i == 0 {
+            continue;
+        }
         out.insert(series("vqm_frames_total", &l), frames[i] as f64);
         out.insert(series("vqm_pts_seconds", &l), pts[i]);
-    }
-    for ((input, kind), c) in &events {
-        let l = [("input", input.as_str()), ("kind", kind.as_str())];
-        out.insert(series("vqm_events_total", &l), *c as f64);
-    }
-    for ((role, stream), c) in &reconnects {
-        let l = [("role", role.as_str()), ("stream", stream.as_str())];
-        out.insert(series("vqm_reconnects_total", &l), *c as f64);
+        out.insert(
+            series("vqm_sync_pending", &l),
+            if pending[i] { 1.0 } else { 0.0 },
+        );
+        out.insert(series("vqm_sync_offset_frames", &l), sync[i].0);
+        out.insert(series("vqm_sync_psnr_db", &l), sync[i].1);
+        if lost[i] || lost[0] || pending[i] {
+            continue;
+        }
+        for (j, k) in keys.iter().enumerate() {
+            let (fam, plane) = prom_family(k);
+            let lp = [l[0], l[1], ("plane", plane.as_str())];
+            out.insert(series(&fam, &lp), latest[i][j]);
+            for (s, stat) in ["mean", "min", "max"].iter().enumerate() {
+                let ls = [l[0], l[1], ("plane", plane.as_str()), ("stat", *stat)];
+                out.insert(series(&format!("{fam}_window"), &ls), stats[i][s][j]);
+            }
+        }
     }
     out
 }
@@ -583,7 +602,7 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
             .arg(format!("udp://127.0.0.1:{dp}"))
             .args([
                 "-m",
-                "psnr",
+                "psnr,ssim",
                 "--stall-timeout",
                 &STALL.as_secs().to_string(),
                 "--alert",
@@ -606,7 +625,7 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
     let body = scrape_matching_log(&log, pp);
     assert!(body.contains("vqm_frames_total{input=\"0\""), "{body}");
     assert!(
-        body.contains("vqm_metric{input=\"0\",stream=\"udp://127.0.0.1:"),
+        body.contains("vqm_psnr_db{input=\"0\",stream=\"udp://127.0.0.1:"),
         "{body}"
     );
     // a scrape that promtool accepts
@@ -729,7 +748,9 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
     // Prometheus again: the loss and the restore are counted as logged
     let prom = scrape_matching_log(&log, pp);
     assert!(
-        prom.contains("vqm_reconnects_total{role=\"distorted\""),
+        prom.contains(&format!(
+            "vqm_reconnects_total{{input=\"0\",stream=\"udp://127.0.0.1:{dp}\",role=\"distorted\"}} 1"
+        )),
         "{prom}"
     );
     // SIGINT: clean stop, exit 0, summary last, every line whole

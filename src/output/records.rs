@@ -14,7 +14,7 @@ use crate::stats::rolling::WindowStat;
 use crate::stats::{Pooled, WindowSpec};
 
 mod event;
-pub use event::{Event, EventKind, Role};
+pub use event::{EVENT_KINDS, Event, EventKind, Role};
 
 /// Version of the record layout.
 pub const SCHEMA: u64 = 1;

@@ -145,25 +145,49 @@ pub enum EventKind {
     },
 }
 
+/// Every event kind, as written in the records (the counters of
+/// `/metrics` start at 0 for each).
+pub const EVENT_KINDS: [&str; 14] = [
+    "sync",
+    "sync_uncertain",
+    "dropped",
+    "decode_error",
+    "timeline",
+    "format_change",
+    "stream_waiting",
+    "stream_lost",
+    "stream_restored",
+    "frozen",
+    "black",
+    "alert",
+    "recovered",
+    "mismatch",
+];
+
 impl EventKind {
+    /// The position of this kind in [`EVENT_KINDS`].
+    pub fn index(&self) -> usize {
+        match self {
+            EventKind::Sync { .. } => 0,
+            EventKind::SyncUncertain { .. } => 1,
+            EventKind::Dropped { .. } => 2,
+            EventKind::DecodeError { .. } => 3,
+            EventKind::Timeline { .. } => 4,
+            EventKind::FormatChange { .. } => 5,
+            EventKind::StreamWaiting { .. } => 6,
+            EventKind::StreamLost { .. } => 7,
+            EventKind::StreamRestored { .. } => 8,
+            EventKind::Frozen { .. } => 9,
+            EventKind::Black { .. } => 10,
+            EventKind::Alert { .. } => 11,
+            EventKind::Recovered { .. } => 12,
+            EventKind::Mismatch { .. } => 13,
+        }
+    }
+
     /// The `kind` written in the record.
     pub fn name(&self) -> &'static str {
-        match self {
-            EventKind::Sync { .. } => "sync",
-            EventKind::SyncUncertain { .. } => "sync_uncertain",
-            EventKind::Dropped { .. } => "dropped",
-            EventKind::DecodeError { .. } => "decode_error",
-            EventKind::Timeline { .. } => "timeline",
-            EventKind::FormatChange { .. } => "format_change",
-            EventKind::StreamWaiting { .. } => "stream_waiting",
-            EventKind::StreamLost { .. } => "stream_lost",
-            EventKind::StreamRestored { .. } => "stream_restored",
-            EventKind::Frozen { .. } => "frozen",
-            EventKind::Black { .. } => "black",
-            EventKind::Alert { .. } => "alert",
-            EventKind::Recovered { .. } => "recovered",
-            EventKind::Mismatch { .. } => "mismatch",
-        }
+        EVENT_KINDS[self.index()]
     }
 }
 
