@@ -175,6 +175,15 @@ pub struct Cli {
     )]
     pub stall_timeout: Option<f64>,
 
+    /// Live: pairs whose later frame arrived more than SECONDS ago are dropped unmeasured (counted, lag_drop event) so the monitor catches up.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 2.0,
+        help_heading = "Live"
+    )]
+    pub max_lag: f64,
+
     /// Seconds a live input silent at start-up is waited for before the run fails [default: forever].
     #[arg(long, value_name = "SECONDS", help_heading = "Live")]
     pub live_timeout: Option<f64>,
@@ -315,6 +324,12 @@ impl Cli {
             }
             t => t.map(Duration::from_secs_f64),
         };
+        if !(self.max_lag.is_finite() && self.max_lag > 0.0 && self.max_lag <= 3600.0) {
+            return Err(Error::Usage(format!(
+                "--max-lag: must be above 0 and at most 3600 seconds, not {}",
+                self.max_lag
+            )));
+        }
         let sync = match &self.sync {
             Some(t) => Some(parse_sync(t).map_err(|e| Error::Usage(format!("--sync: {e}")))?),
             None => None,
@@ -437,6 +452,7 @@ impl Cli {
             live: self.live,
             stall_timeout: Duration::from_secs_f64(config.stall_timeout),
             live_timeout,
+            max_lag: Duration::from_secs_f64(self.max_lag),
             alerts: config.alerts,
             gates,
             frames: self.frames,

@@ -258,6 +258,7 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
     let mut stats = vec![[(); 3].map(|_| vec![f64::NAN; keys.len()]); n];
     let mut frames = vec![0u64; n];
     let mut pts = vec![f64::NAN; n];
+    let mut lag = vec![f64::NAN; n];
     let mut pending = vec![false; n];
     let mut lost = vec![false; n];
     let mut sync = vec![(f64::NAN, f64::NAN); n];
@@ -276,6 +277,7 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
                 }
                 frames[i] += 1;
                 pts[i] = num(&r["pts"]);
+                lag[i] = num(&r["lag_ms"]) / 1000.0;
             }
             "window" => {
                 let i = at(r);
@@ -335,6 +337,7 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
         }
         out.insert(series("vqm_frames_total", &l), frames[i] as f64);
         out.insert(series("vqm_pts_seconds", &l), pts[i]);
+        out.insert(series("vqm_lag_seconds", &l), lag[i]);
         out.insert(
             series("vqm_sync_pending", &l),
             if pending[i] { 1.0 } else { 0.0 },
@@ -1093,4 +1096,61 @@ fn live_timeout_ends_the_wait_for_a_silent_input() {
     );
     assert!(took < Duration::from_secs(15), "{took:?}");
     assert!(!log.exists(), "no log for a run that never started");
+}
+
+#[test]
+fn a_monitor_that_falls_behind_drops_old_pairs_and_keeps_up() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (ref_clip, dist_clip) = make_clips(dir.path());
+    let (rp, dp) = (free_udp_port(), free_udp_port());
+    let _ref_sender = sender(&ref_clip, rp);
+    let _dist_sender = sender(&dist_clip, dp);
+    let log = dir.path().join("lag.ndjson");
+    // every pair takes 150 ms to measure, two at a time: 13 pairs a
+    // second against 25 frames a second, so the monitor falls behind
+    let (mut vqm, stderr) = spawn_reading_stderr(
+        Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .env("VQM_TEST_SLOW_METRICS_MS", "150")
+            .arg(format!("udp://127.0.0.1:{rp}"))
+            .arg(format!("udp://127.0.0.1:{dp}"))
+            .args(["-m", "psnr", "--sync", "auto:1s", "--max-lag", "1"])
+            .arg("--log")
+            .arg(&log),
+    );
+    let recs = wait_for(
+        &log,
+        Duration::from_secs(40),
+        "pairs after drops",
+        |r| match r.iter().position(|x| x["kind"] == "lag_drop") {
+            Some(i) => frames_of(&r[i..]).len() >= 20,
+            None => false,
+        },
+    );
+    let code = interrupt(&mut vqm.0);
+    let err = stderr.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    let drop = recs.iter().find(|x| x["kind"] == "lag_drop").unwrap();
+    assert!(drop["lag"].as_f64().unwrap() > 1.0, "{drop}");
+    assert!(err.contains("over --max-lag"), "{err}");
+    // what is measured stays within the bound (plus one pair's time and
+    // room for a loaded machine)
+    for f in frames_of(&recs) {
+        let lag = f["lag_ms"].as_f64().unwrap();
+        assert!((0.0..2500.0).contains(&lag), "{f}");
+    }
+    let all = ndjson(&std::fs::read_to_string(&log).unwrap());
+    let summary = all.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert!(int(&summary["lag_drops"]) > 0, "{summary}");
+    assert!(
+        int(&summary["unpaired"]["reference"]) >= int(&summary["lag_drops"]),
+        "{summary}"
+    );
+    let lag = &summary["lag_ms"];
+    assert!(lag["p99"].as_f64().unwrap() < 2500.0, "{summary}");
+    assert!(
+        summary["alignment_delay_ms"]["max"].as_f64().is_some(),
+        "{summary}"
+    );
 }

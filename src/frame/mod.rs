@@ -115,6 +115,9 @@ pub struct Frame {
     pub abs_pts: Option<f64>,
     /// When the decoder delivered the frame (for latency figures).
     pub decoded_at: Option<std::time::Instant>,
+    /// Live inputs: when the frame's data arrived on the sender's
+    /// real-time schedule (for the lag; see `input::schedule`).
+    pub arrived_at: Option<std::time::Instant>,
     /// Luma identity hash and blackness, computed by the decoder while
     /// copying (`None`: computed on demand).
     pub luma_sig: Option<(u64, bool)>,
@@ -130,6 +133,7 @@ impl Frame {
             pts: 0.0,
             abs_pts: None,
             decoded_at: None,
+            arrived_at: None,
             luma_sig: None,
         }
     }
@@ -150,6 +154,7 @@ impl Frame {
             pts: 0.0,
             abs_pts: None,
             decoded_at: None,
+            arrived_at: None,
             luma_sig: None,
         }
     }
@@ -170,6 +175,7 @@ impl Frame {
             pts: 0.0,
             abs_pts: None,
             decoded_at: None,
+            arrived_at: None,
             luma_sig: None,
         }
     }

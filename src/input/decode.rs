@@ -257,6 +257,7 @@ impl Decoder {
             match open_session(&self.label, &self.options, self.network, &self.activity) {
                 Ok(s) => {
                     state.restart(s.frame_rate);
+                    self.schedule.reset();
                     self.session = Some(s);
                     return tx.send(DecodeEvent::Restored { attempts }).is_ok();
                 }
@@ -481,6 +482,9 @@ impl Decoder {
                     }
                     ledger.troubled = false;
                     let t0 = Instant::now();
+                    if self.live_network() {
+                        frame.arrived_at = Some(self.schedule.arrival(t0, frame.pts));
+                    }
                     let sent = tx.send(DecodeEvent::Frame(frame));
                     state.waiting += t0.elapsed();
                     if sent.is_err() {

@@ -9,6 +9,7 @@ mod ledger;
 pub mod open;
 mod pipe;
 mod raw;
+pub mod schedule;
 pub mod y4m;
 
 pub use decode::DecodeEvent;

@@ -198,6 +198,8 @@ pub struct Decoder {
     pub notes: Vec<String>,
     /// How long a live input silent at start-up was waited for.
     pub waited: Option<Duration>,
+    /// Its real-time schedule (live network inputs).
+    pub(super) schedule: super::schedule::Schedule,
 }
 
 pub(super) fn input_error(label: &str, cause: impl std::fmt::Display) -> Error {
@@ -535,6 +537,7 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         info,
         notes,
         waited,
+        schedule: Default::default(),
     })
 }
 

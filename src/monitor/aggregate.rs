@@ -14,7 +14,7 @@ use crate::monitor::alert::{Change, Rule};
 use crate::monitor::gate::Gate;
 use crate::monitor::messages::{AggMsg, Measured, PairCounts};
 use crate::monitor::sequence::Sequencer;
-use crate::monitor::summary::InputTally;
+use crate::monitor::summary::{InputTally, PairTimes};
 use crate::output::Sinks;
 use crate::output::records::{
     Event, EventKind, FrameRecord, Header, Role, Summary, SyncResult, Timing, WindowRecord,
@@ -202,7 +202,7 @@ impl Aggregator {
     pub fn handle(&mut self, msg: AggMsg, sinks: &mut Sinks) -> Result<Option<AggResult>, Error> {
         match msg {
             AggMsg::Row(row) => {
-                self.row(row, sinks)?;
+                self.row(*row, sinks)?;
                 Ok(None)
             }
             AggMsg::Failed { error, .. } => Err(error),
@@ -261,10 +261,15 @@ impl Aggregator {
             pts: r.pts,
             keys: &self.keys,
             values: &r.row.values,
+            lag_ms: r.arrived.map(|(t, _)| t.elapsed().as_secs_f64() * 1000.0),
             pending: self.inputs[input].pending,
         };
         sinks.frame(&rec)?;
-        let latency = r.decoded_at.map(|t| t.elapsed().as_secs_f64() * 1000.0);
+        let latency = PairTimes {
+            latency_ms: r.decoded_at.map(|t| t.elapsed().as_secs_f64() * 1000.0),
+            lag_ms: rec.lag_ms,
+            align_ms: r.arrived.map(|(_, d)| d.as_secs_f64() * 1000.0),
+        };
         let st = &mut self.inputs[input];
         let mut events = st
             .detector

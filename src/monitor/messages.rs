@@ -22,6 +22,8 @@ pub struct PairCounts {
     pub dropped: u64,
     /// Reference index minus distorted index of the last pairs.
     pub offset: i64,
+    /// Pairs dropped unmeasured because they were older than `--max-lag`.
+    pub lag_drops: u64,
 }
 
 /// A measured pair, as a metric worker sends it.
@@ -46,6 +48,10 @@ pub struct Measured {
     pub finished: Instant,
     /// When the later of the two frames was decoded.
     pub decoded_at: Option<Instant>,
+    /// Live inputs: when the later of the two frames arrived on its
+    /// input's real-time schedule, and how long before it the earlier one
+    /// did (the alignment delay).
+    pub arrived: Option<(Instant, Duration)>,
     /// For the detectors.
     pub signature: Signature,
     /// The pair's frames, when a temporal metric needs them in order.
@@ -80,7 +86,7 @@ impl PairFrames {
 /// them in sequence order.
 pub enum AggMsg {
     /// A measured pair.
-    Row(Measured),
+    Row(Box<Measured>),
     /// An event to log (and count).
     Event {
         /// Sequence number.
@@ -116,10 +122,10 @@ impl AggMsg {
     /// The sequence number.
     pub fn seq(&self) -> u64 {
         match self {
-            AggMsg::Row(Measured { seq, .. })
-            | AggMsg::Event { seq, .. }
-            | AggMsg::Failed { seq, .. }
-            | AggMsg::Finish { seq, .. } => *seq,
+            AggMsg::Row(m) => m.seq,
+            AggMsg::Event { seq, .. } | AggMsg::Failed { seq, .. } | AggMsg::Finish { seq, .. } => {
+                *seq
+            }
         }
     }
 }

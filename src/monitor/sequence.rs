@@ -14,7 +14,7 @@ use crate::monitor::messages::{AggMsg, Measured};
 /// A row waiting for temporal values, or a message ready to go.
 enum Held {
     /// Waits for this many temporal metrics' values.
-    Row(Measured, usize),
+    Row(Box<Measured>, usize),
     /// Ready.
     Ready(AggMsg),
 }

@@ -37,6 +37,8 @@ pub struct InputTally {
     /// One tracker per alert rule.
     pub alerts: Vec<Tracker>,
     latency: PooledKey,
+    lag: PooledKey,
+    align: PooledKey,
     /// Its sync is pending: rows are written but held out of the
     /// statistics.
     pub pending: bool,
@@ -55,7 +57,21 @@ pub const HELD_ROWS: usize = 20_000;
 struct Held {
     row: Row,
     pts: f64,
-    latency_ms: Option<f64>,
+    times: PairTimes,
+}
+
+/// How long a pair took to reach its record, in milliseconds (each when
+/// known): from both frames decoded; live inputs, from the later frame's
+/// arrival on its schedule (the lag) and the time between the two
+/// frames' arrivals (the alignment delay).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PairTimes {
+    /// From both frames decoded to the record.
+    pub latency_ms: Option<f64>,
+    /// From the later frame's arrival to the record.
+    pub lag_ms: Option<f64>,
+    /// Between the two frames' arrivals.
+    pub align_ms: Option<f64>,
 }
 
 impl InputTally {
@@ -83,6 +99,8 @@ impl InputTally {
             detector: Detector::default(),
             alerts: (0..rules).map(|_| Tracker::default()).collect(),
             latency: PooledKey::new(),
+            lag: PooledKey::new(),
+            align: PooledKey::new(),
             pending: false,
             held: VecDeque::new(),
             sync_pending: 0,
@@ -90,7 +108,7 @@ impl InputTally {
     }
 
     /// Holds a row measured while the sync is pending.
-    pub fn hold(&mut self, row: &Row, pts: f64, latency_ms: Option<f64>) {
+    pub fn hold(&mut self, row: &Row, pts: f64, times: PairTimes) {
         if self.held.len() >= HELD_ROWS {
             self.held.pop_front();
             self.sync_pending += 1;
@@ -98,7 +116,7 @@ impl InputTally {
         self.held.push_back(Held {
             row: row.clone(),
             pts,
-            latency_ms,
+            times,
         });
     }
 
@@ -109,7 +127,7 @@ impl InputTally {
         let held = std::mem::take(&mut self.held);
         if keep {
             for h in held {
-                self.push(&h.row, h.pts, shares, h.latency_ms);
+                self.push(&h.row, h.pts, shares, h.times);
             }
         } else {
             self.sync_pending += held.len() as u64;
@@ -124,9 +142,15 @@ impl InputTally {
 
     /// Adds a measured pair at `pts` (`latency_ms`: from both frames
     /// decoded to now, when known).
-    pub fn push(&mut self, row: &Row, pts: f64, shares: &[f64], latency_ms: Option<f64>) {
-        if let Some(ms) = latency_ms {
-            self.latency.push(ms);
+    pub fn push(&mut self, row: &Row, pts: f64, shares: &[f64], times: PairTimes) {
+        for (key, ms) in [
+            (&mut self.latency, times.latency_ms),
+            (&mut self.lag, times.lag_ms),
+            (&mut self.align, times.align_ms),
+        ] {
+            if let Some(ms) = ms {
+                key.push(ms);
+            }
         }
         self.pairs += 1;
         for (p, v) in self.pooled.iter_mut().zip(&row.values) {
@@ -163,11 +187,8 @@ impl InputTally {
             .iter()
             .map(|(g, k)| g.check(pooled.get(*k).and_then(|p| p.as_ref())))
             .collect();
-        let latency = match (
-            self.latency.quantile(0.5),
-            self.latency.quantile(0.99),
-            self.latency.finish(),
-        ) {
+        let figures = |key: &PooledKey| match (key.quantile(0.5), key.quantile(0.99), key.finish())
+        {
             (Some(median), Some(p99), Some(p)) => Some(Latency {
                 median,
                 p99,
@@ -194,7 +215,10 @@ impl InputTally {
             reconnects: self.reconnects,
             sync_pending: self.sync_pending,
             alerts: fired,
-            latency_ms: latency,
+            latency_ms: figures(&self.latency),
+            lag_ms: figures(&self.lag),
+            alignment_delay_ms: figures(&self.align),
+            lag_drops: counts.lag_drops,
             interrupted,
         }
     }

@@ -11,7 +11,7 @@
 //!   and while the input's sync is pending (no value is scored then).
 //! - `vqm_up` (the run), `vqm_input_up` (each input, 0 while it is lost),
 //!   `vqm_sync_pending`, `vqm_sync_offset_frames`, `vqm_sync_psnr_db`,
-//!   `vqm_pts_seconds`;
+//!   `vqm_pts_seconds`, `vqm_lag_seconds`;
 //! - counters, present at 0 from the start: `vqm_frames_total`,
 //!   `vqm_events_total{kind}` (every kind), `vqm_reconnects_total`.
 
@@ -45,6 +45,7 @@ struct Series {
     window: [Vec<f64>; 3],
     frames: u64,
     last_pts: f64,
+    lag: f64,
     pending: bool,
     lost: bool,
     sync: Option<(f64, f64)>,
@@ -62,6 +63,7 @@ impl Series {
             window: std::array::from_fn(|_| vec![f64::NAN; keys]),
             frames: 0,
             last_pts: f64::NAN,
+            lag: f64::NAN,
             pending: false,
             lost: false,
             sync: None,
@@ -222,7 +224,13 @@ fn render(st: &State) -> String {
         }
     }
     type Value = fn(&Series) -> String;
-    let per_input: [(&str, &str, &str, Value); 5] = [
+    let per_input: [(&str, &str, &str, Value); 6] = [
+        (
+            "vqm_lag_seconds",
+            "gauge",
+            "Live: from the later frame's arrival (on its input's real-time schedule) to the latest record.",
+            |s| num(s.lag),
+        ),
         (
             "vqm_frames_total",
             "counter",
@@ -422,6 +430,7 @@ impl Sink for PrometheusSink {
                     }
                 }
                 s.pending = f.pending;
+                s.lag = f.lag_ms.map_or(f64::NAN, |ms| ms / 1000.0);
                 s.frames += 1;
                 s.last_pts = f.pts;
             }

@@ -198,6 +198,8 @@ pub struct FrameRecord<'a> {
     pub keys: &'a [String],
     /// One value per key.
     pub values: &'a [f64],
+    /// Live: milliseconds from the later frame's arrival to this record.
+    pub lag_ms: Option<f64>,
     /// Measured while the input's sync was pending (not in the
     /// statistics unless the sync found confirms it; no alert).
     pub pending: bool,
@@ -212,6 +214,9 @@ impl Serialize for FrameRecord<'_> {
         m.serialize_entry("ref_frame", &self.ref_frame)?;
         m.serialize_entry("dist_frame", &self.dist_frame)?;
         m.serialize_entry("pts", &self.pts)?;
+        if let Some(ms) = self.lag_ms {
+            m.serialize_entry("lag_ms", &ms)?;
+        }
         if self.pending {
             m.serialize_entry("sync", "pending")?;
         }
@@ -329,6 +334,14 @@ pub struct Summary {
     pub gates: Vec<GateResult>,
     /// Latency from both frames decoded to the record written.
     pub latency_ms: Option<Latency>,
+    /// Live: from the later frame's arrival (on its input's real-time
+    /// schedule) to the record written.
+    pub lag_ms: Option<Latency>,
+    /// Live: between the arrivals of a pair's two frames (one input held
+    /// back to meet the other's delay).
+    pub alignment_delay_ms: Option<Latency>,
+    /// Live: pairs dropped unmeasured, older than `--max-lag`.
+    pub lag_drops: u64,
     /// Whether the run was stopped by a signal before its inputs ended.
     pub interrupted: bool,
 }
@@ -387,6 +400,9 @@ struct SummaryOut<'a> {
     alerts: &'a [String],
     gates: &'a [GateResult],
     latency_ms: Option<Latency>,
+    lag_ms: Option<Latency>,
+    alignment_delay_ms: Option<Latency>,
+    lag_drops: u64,
     interrupted: bool,
 }
 
@@ -433,6 +449,9 @@ impl Serialize for Summary {
             alerts: &self.alerts,
             gates: &self.gates,
             latency_ms: self.latency_ms,
+            lag_ms: self.lag_ms,
+            alignment_delay_ms: self.alignment_delay_ms,
+            lag_drops: self.lag_drops,
             interrupted: self.interrupted,
         }
         .serialize(s)

@@ -75,6 +75,8 @@ pub struct Settings {
     /// A live input silent at start-up is waited for this long (`None`:
     /// until it speaks).
     pub live_timeout: Option<Duration>,
+    /// Live: pairs older than this are dropped unmeasured.
+    pub max_lag: Duration,
     /// Alert rules.
     pub alerts: Vec<Rule>,
     /// Quality gates on pooled values.
@@ -492,6 +494,7 @@ pub fn run(
         sync_range,
         confidence: live.then_some(settings.sync_confidence),
         reverify: live,
+        max_lag: live.then_some(settings.max_lag),
         sync_at_start: sync_in_run,
         // the channels already buffer `qd` frames per input
         queue_cap: 2,

@@ -75,6 +75,9 @@ pub struct PairSettings {
     /// Keep checking an accepted sync (live inputs) and re-synchronise
     /// when another offset becomes clearly the best.
     pub reverify: bool,
+    /// Live inputs: pairs whose later frame arrived longer ago than this
+    /// are dropped unmeasured (`--max-lag`).
+    pub max_lag: Option<std::time::Duration>,
 }
 
 /// Where pairing's results go.
@@ -162,6 +165,9 @@ struct Dist {
     /// A first search is due (it starts, with its event, at the first
     /// [`Pairing::advance`]).
     announce: bool,
+    /// Pairs dropped for their lag, and whether the last offer was one.
+    lag_drops: u64,
+    dropping: bool,
 }
 
 /// Where a run of pairing stands after [`Pairing::advance`].
@@ -213,6 +219,8 @@ impl Pairing {
                     uncertain: None,
                     pending_rel: Rel::None,
                     announce: settings.sync_at_start && settings.align == Align::Index,
+                    lag_drops: 0,
+                    dropping: false,
                 }
             })
             .collect();
@@ -267,6 +275,7 @@ impl Pairing {
                 unpaired_distorted: d.unpaired_dist,
                 dropped: d.dropped,
                 offset: d.offset,
+                lag_drops: d.lag_drops,
             })
             .collect()
     }
@@ -568,6 +577,11 @@ impl Pairing {
             }
             return Ok(());
         }
+        if self.lag_drop(i, rf, out) {
+            return Ok(());
+        }
+        let s = &self.settings;
+        let d = &mut self.dists[i];
         let Some(df) = d.pop() else {
             return Ok(());
         };
@@ -604,6 +618,7 @@ impl Pairing {
 }
 
 mod events;
+mod lag;
 mod search;
 
 #[cfg(test)]

@@ -43,12 +43,20 @@ impl Job {
     /// Measures the pair and sends its row (or the failure) on.
     pub fn run(self) {
         let started = Instant::now();
+        if let Some(ms) = slow_metrics_ms() {
+            // the lag bound's tests stall the metric workers this way
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         let row = self.set.compute(&self.reference, &self.distorted);
         let signature = Signature::of(&self.reference, &self.distorted);
         let finished = Instant::now();
         let decoded_at = match (self.reference.decoded_at, self.distorted.decoded_at) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
+        };
+        let arrived = match (self.reference.arrived_at, self.distorted.arrived_at) {
+            (Some(a), Some(b)) => Some((a.max(b), a.max(b).duration_since(a.min(b)))),
+            (a, b) => a.or(b).map(|t| (t, std::time::Duration::ZERO)),
         };
         let (ref_frame, dist_frame, pts) = (
             self.reference.index,
@@ -80,7 +88,7 @@ impl Job {
             }
         };
         let msg = match row {
-            Ok(row) => AggMsg::Row(Measured {
+            Ok(row) => AggMsg::Row(Box::new(Measured {
                 seq: self.seq,
                 input: self.input,
                 frame: self.frame,
@@ -91,9 +99,10 @@ impl Job {
                 started,
                 finished,
                 decoded_at,
+                arrived,
                 signature,
                 frames,
-            }),
+            })),
             Err(error) => AggMsg::Failed {
                 seq: self.seq,
                 error,
@@ -107,4 +116,16 @@ impl Job {
             // the pairing loop is gone; nothing to release
         }
     }
+}
+
+/// `VQM_TEST_SLOW_METRICS_MS`: every pair takes at least this long to
+/// measure (a test hook that stalls the metric workers, to check the lag
+/// bound without relying on a loaded machine).
+fn slow_metrics_ms() -> Option<u64> {
+    static MS: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *MS.get_or_init(|| {
+        std::env::var("VQM_TEST_SLOW_METRICS_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    })
 }

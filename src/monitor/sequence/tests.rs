@@ -99,7 +99,7 @@ fn row(
 ) -> AggMsg {
     let (rf, df) = (frame(r), frame(d));
     let row = set.compute(&rf, &df).unwrap();
-    AggMsg::Row(Measured {
+    AggMsg::Row(Box::new(Measured {
         seq,
         input,
         frame: pair,
@@ -110,6 +110,7 @@ fn row(
         started: Instant::now(),
         finished: Instant::now(),
         decoded_at: None,
+        arrived: None,
         signature: Signature::of(&rf, &df),
         frames: Some(PairFrames {
             reference: Arc::new(rf),
@@ -117,7 +118,7 @@ fn row(
             ref_pool: pools[0].clone(),
             dist_pool: pools[1].clone(),
         }),
-    })
+    }))
 }
 
 fn event(seq: u64) -> AggMsg {

@@ -136,6 +136,14 @@ pub enum EventKind {
         /// The rule as written.
         rule: String,
     },
+    /// Live: pairs older than `--max-lag` are dropped unmeasured (said
+    /// at the first of each run of drops).
+    LagDrop {
+        /// The reference frame of the first pair dropped.
+        ref_frame: u64,
+        /// How long ago its later frame arrived (seconds).
+        lag: f64,
+    },
     /// Frames were left unpaired at the end.
     Mismatch {
         /// Reference frames not measured.
@@ -147,7 +155,7 @@ pub enum EventKind {
 
 /// Every event kind, as written in the records (the counters of
 /// `/metrics` start at 0 for each).
-pub const EVENT_KINDS: [&str; 14] = [
+pub const EVENT_KINDS: [&str; 15] = [
     "sync",
     "sync_uncertain",
     "dropped",
@@ -162,6 +170,7 @@ pub const EVENT_KINDS: [&str; 14] = [
     "alert",
     "recovered",
     "mismatch",
+    "lag_drop",
 ];
 
 impl EventKind {
@@ -182,6 +191,7 @@ impl EventKind {
             EventKind::Alert { .. } => 11,
             EventKind::Recovered { .. } => 12,
             EventKind::Mismatch { .. } => 13,
+            EventKind::LagDrop { .. } => 14,
         }
     }
 
@@ -276,6 +286,10 @@ impl Serialize for Event {
             }
             EventKind::StreamRestored { attempts } => m.serialize_entry("attempts", attempts)?,
             EventKind::StreamWaiting { waited } => m.serialize_entry("waited", waited)?,
+            EventKind::LagDrop { ref_frame, lag } => {
+                m.serialize_entry("ref_frame", ref_frame)?;
+                m.serialize_entry("lag", lag)?;
+            }
             EventKind::Frozen { frame, ref_frame } | EventKind::Black { frame, ref_frame } => {
                 m.serialize_entry("frame", frame)?;
                 m.serialize_entry("ref_frame", ref_frame)?;
