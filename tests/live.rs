@@ -1154,3 +1154,70 @@ fn a_monitor_that_falls_behind_drops_old_pairs_and_keeps_up() {
         "{summary}"
     );
 }
+
+#[test]
+fn a_delayed_distorted_stream_is_found_without_a_false_alert() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // 20 s of content that does not repeat within the search range
+    let r = dir.path().join("long_ref.ts");
+    let d = dir.path().join("long_dist.ts");
+    let enc = [
+        "-c:v", "libx264", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p",
+    ];
+    let mut args = vec!["-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=20"];
+    args.extend(enc);
+    args.extend(["-f", "mpegts", s(&r)]);
+    ffmpeg(&args);
+    let mut args = vec!["-i", s(&r), "-crf", "30"];
+    args.extend(enc);
+    args.extend(["-f", "mpegts", s(&d)]);
+    ffmpeg(&args);
+    let (rp, dp) = (free_udp_port(), free_udp_port());
+    // the distorted stream shows what the reference showed 2 s earlier
+    let _ref_sender = sender(&r, rp);
+    std::thread::sleep(Duration::from_secs(2));
+    let _dist_sender = sender(&d, dp);
+    std::thread::sleep(Duration::from_secs(1));
+    let log = dir.path().join("delayed.ndjson");
+    let (mut vqm, stderr) = spawn_reading_stderr(
+        Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .arg(format!("udp://127.0.0.1:{rp}"))
+            .arg(format!("udp://127.0.0.1:{dp}"))
+            .args(["-m", "psnr", "--sync", "auto:3s"])
+            .args(["--alert", "psnr_y<25"])
+            .arg("--log")
+            .arg(&log),
+    );
+    let recs = wait_for(
+        &log,
+        Duration::from_secs(40),
+        "pairs after the sync",
+        |r| match r.iter().position(|x| x["kind"] == "sync") {
+            Some(i) => frames_of(&r[i..]).len() >= 25,
+            None => false,
+        },
+    );
+    let code = interrupt(&mut vqm.0);
+    let err = stderr.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    let sync = recs.iter().find(|x| x["kind"] == "sync").unwrap();
+    // reference frame j - 50 pairs with distorted frame j, give or take
+    // the senders' start-up
+    let offset = sync["offset"].as_i64().unwrap();
+    assert!((-54..=-46).contains(&offset), "{sync}");
+    assert!(sync["psnr"].as_f64().unwrap() > 30.0, "{sync}");
+    let at = recs.iter().position(|x| x["kind"] == "sync").unwrap();
+    for f in frames_of(&recs[at..]) {
+        assert!(f["psnr_y"].as_f64().unwrap() > 25.0, "{f}");
+        assert!(f.get("sync").is_none(), "{f}");
+    }
+    assert_eq!(count(&recs, "event", Some("alert")), 0, "no false alert");
+    let all = ndjson(&std::fs::read_to_string(&log).unwrap());
+    assert_eq!(count(&all, "event", Some("alert")), 0, "no false alert");
+    let summary = all.last().unwrap();
+    assert_eq!(summary["alerts"], serde_json::json!([]));
+    // the reference is held back to meet the distorted stream: 2 s apart
+    let delay = summary["alignment_delay_ms"]["median"].as_f64().unwrap();
+    assert!((1500.0..2500.0).contains(&delay), "{summary}");
+}
