@@ -124,7 +124,7 @@ impl std::fmt::Debug for Notify {
 }
 
 /// The UDP receive ring of a live input, in 188-byte units.
-const UDP_FIFO_PACKETS: &str = "131072";
+const UDP_FIFO_PACKETS: &str = "65536";
 
 /// The cause of an open that timed out before any data arrived.
 const SILENT_AT_OPEN: &str = "no data arrived within the stall timeout";
@@ -328,9 +328,9 @@ pub(super) fn open_session(
     }
     if network && label.to_ascii_lowercase().starts_with("udp://") {
         // A slow reader must not turn a burst into a fatal overrun; the
-        // ring holds what an offset search and the lag bound need (about
-        // 16 s at 12 Mbit/s: 131,072 datagrams of 188 bytes, 24.6 MB at
-        // most) and drops the oldest beyond. Both overridable (--ref-opt).
+        // ring holds what an offset search and the lag bound need (12 s at
+        // 8 Mbit/s: 65,536 datagrams of 188 bytes, 12.3 MB at most) and
+        // drops the oldest beyond. Both overridable (--ref-opt).
         for (k, v) in [("overrun_nonfatal", "1"), ("fifo_size", UDP_FIFO_PACKETS)] {
             if !options.demuxer.iter().any(|(key, _)| key == k) {
                 dict.set(k, v);

@@ -303,7 +303,8 @@ pub fn run(
     let mut syncs: Vec<Option<(i64, f64)>> = vec![None; n];
     // Live inputs paired by index are synchronised from their first frames
     // (and again after every reconnection).
-    let mut sync_in_run = live && settings.align == Align::Index;
+    // (by pts too: two senders' timelines are tied together by content)
+    let mut sync_in_run = live;
     let sync_range = settings
         .sync
         .unwrap_or(sync::SyncRange::Default)
@@ -495,6 +496,7 @@ pub fn run(
         confidence: live.then_some(settings.sync_confidence),
         reverify: live,
         max_lag: live.then_some(settings.max_lag),
+        learn_pts: live && settings.align == Align::Pts,
         sync_at_start: sync_in_run,
         // the channels already buffer `qd` frames per input
         queue_cap: 2,

@@ -78,6 +78,10 @@ pub struct PairSettings {
     /// Live inputs: pairs whose later frame arrived longer ago than this
     /// are dropped unmeasured (`--max-lag`).
     pub max_lag: Option<std::time::Duration>,
+    /// `--align pts` on live inputs: the two senders' timelines differ by
+    /// a constant found by content (at the start and after every restart)
+    /// rather than assumed equal.
+    pub learn_pts: bool,
 }
 
 /// Where pairing's results go.
@@ -168,6 +172,11 @@ struct Dist {
     /// Pairs dropped for their lag, and whether the last offer was one.
     lag_drops: u64,
     dropping: bool,
+    /// `--align pts`: its timestamps minus the reference's for the same
+    /// picture, and whether that is to be learnt again from the next pair
+    /// (it is paired by index until then).
+    pts_shift: f64,
+    relearn: bool,
 }
 
 /// Where a run of pairing stands after [`Pairing::advance`].
@@ -218,9 +227,12 @@ impl Pairing {
                     dist_taken: 0,
                     uncertain: None,
                     pending_rel: Rel::None,
-                    announce: settings.sync_at_start && settings.align == Align::Index,
+                    announce: settings.sync_at_start
+                        && (settings.align == Align::Index || settings.learn_pts),
                     lag_drops: 0,
                     dropping: false,
+                    pts_shift: 0.0,
+                    relearn: false,
                 }
             })
             .collect();
@@ -357,7 +369,7 @@ impl Pairing {
                 }
             }
         }
-        if restored && self.settings.align == Align::Index {
+        if restored && (self.settings.align == Align::Index || self.settings.learn_pts) {
             // the timeline jumped: find the pairing again
             let targets: Vec<usize> = match which {
                 Some(i) => vec![i],
@@ -369,7 +381,7 @@ impl Pairing {
                 d.ref_skip = 0;
                 d.dist_skip = 0;
                 d.announce = false;
-                d.search_anew(i, self.settings.sync_range, out);
+                d.search_anew(i, self.settings.sync_range, self.settings.learn_pts, out);
             }
         }
         Ok(())
@@ -419,13 +431,13 @@ impl Pairing {
     /// Starts the first searches, applies pending skips and judges the
     /// sync searches that have enough frames.
     fn settle(&mut self, out: &mut impl PairOut) {
-        let range = self.settings.sync_range;
+        let (range, learn_pts) = (self.settings.sync_range, self.settings.learn_pts);
         for i in 0..self.dists.len() {
             self.judge_search(i, out);
             let d = &mut self.dists[i];
             if d.announce {
                 d.announce = false;
-                d.search_anew(i, range, out);
+                d.search_anew(i, range, learn_pts, out);
             }
             while d.dist_skip > 0 {
                 match d.pop() {
@@ -486,7 +498,7 @@ impl Pairing {
                 // match no reference frame any more
                 while let Some(f) = d.side.queue.front() {
                     match f.abs_pts {
-                        Some(t) if t < h - tol => {
+                        Some(t) if t - d.pts_shift < h - tol => {
                             if let Some(f) = d.pop() {
                                 d.unpaired_dist += 1;
                                 out.release(Who::Distorted(i), f);
@@ -509,7 +521,7 @@ impl Pairing {
             .dists
             .iter()
             .any(|d| d.search.as_ref().is_some_and(|s| s.wants_ref()))
-            .then(|| sync::thumb(&rf));
+            .then(|| sync::thumb_within(&rf, sync::RUN_THUMB_WIDTH));
         for i in 0..self.dists.len() {
             self.offer(i, &rf, thumb.as_ref(), out)?;
         }
@@ -550,7 +562,7 @@ impl Pairing {
                 },
                 Align::Index => true,
                 Align::Pts => match (rf.abs_pts, df.abs_pts) {
-                    (Some(r), Some(t)) => (t - r).abs() <= tol,
+                    (Some(r), Some(t)) => (t - d.pts_shift - r).abs() <= tol,
                     _ => true,
                 },
             },
@@ -607,6 +619,14 @@ impl Pairing {
             )));
         }
         d.offset = rf.index as i64 - df.index as i64;
+        if d.relearn
+            && let (Some(r), Some(t)) = (rf.abs_pts, df.abs_pts)
+        {
+            // the first pair at the offset found: the timelines' difference
+            d.pts_shift = t - r;
+            d.relearn = false;
+            d.align = Align::Pts;
+        }
         if d.guard
             && d.pts_delta.is_none()
             && let (Some(r), Some(t)) = (rf.abs_pts, df.abs_pts)

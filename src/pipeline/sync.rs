@@ -54,8 +54,18 @@ pub struct Thumb {
     pub height: usize,
 }
 
+/// Thumbnails of the searches that run beside the pairing (kept for the
+/// whole run on a live input, two per frame of the range) are at most this
+/// wide: a quarter of the memory of [`THUMB_WIDTH`].
+pub const RUN_THUMB_WIDTH: usize = 80;
+
 /// The luma thumbnail of `frame` (at most [`THUMB_WIDTH`] wide).
 pub fn thumb(frame: &Frame) -> Thumb {
+    thumb_within(frame, THUMB_WIDTH)
+}
+
+/// The luma thumbnail of `frame`, at most `max_width` wide.
+pub fn thumb_within(frame: &Frame, max_width: usize) -> Thumb {
     let Some(p) = frame.planes.first() else {
         return Thumb {
             data: Vec::new(),
@@ -63,7 +73,7 @@ pub fn thumb(frame: &Frame) -> Thumb {
             height: 0,
         };
     };
-    let factor = p.width.div_ceil(THUMB_WIDTH).max(1);
+    let factor = p.width.div_ceil(max_width.max(1)).max(1);
     let (tw, th) = (p.width / factor, p.height / factor);
     let mut data = vec![0f32; tw * th];
     let get = |i: usize| -> f32 {

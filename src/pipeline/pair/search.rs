@@ -9,7 +9,7 @@ use crate::frame::Frame;
 use crate::output::records::{Event, EventKind, Role};
 use crate::pipeline::sync::{self, Thumb, Verdict};
 
-use super::{Dist, PairOut, Pairing};
+use super::{Align, Dist, PairOut, Pairing};
 
 /// The offsets (reference count minus distorted count) of the pairs made
 /// while a sync is pending: none yet, always the same one, or several.
@@ -72,8 +72,11 @@ impl Search {
     pub(super) fn see_ref(&mut self, f: &Frame, thumb: Option<&Thumb>) {
         self.first.0.get_or_insert(f.index);
         if self.wants_ref() {
-            self.refs
-                .push(thumb.cloned().unwrap_or_else(|| sync::thumb(f)));
+            self.refs.push(
+                thumb
+                    .cloned()
+                    .unwrap_or_else(|| sync::thumb_within(f, sync::RUN_THUMB_WIDTH)),
+            );
         }
     }
 
@@ -81,7 +84,8 @@ impl Search {
     pub(super) fn see_dist(&mut self, f: &Frame) {
         self.first.1.get_or_insert(f.index);
         if self.dists.len() < self.need {
-            self.dists.push(sync::thumb(f));
+            self.dists
+                .push(sync::thumb_within(f, sync::RUN_THUMB_WIDTH));
         }
     }
 }
@@ -122,7 +126,19 @@ impl Dist {
 
     /// Starts looking for the offset from scratch (at the start, after a
     /// restore): its records are pending until it is found.
-    pub(super) fn search_anew(&mut self, i: usize, max: usize, out: &mut impl PairOut) {
+    /// `learn_pts`: paired by index until the offset is found, the
+    /// timelines' difference learnt again from the first pair there.
+    pub(super) fn search_anew(
+        &mut self,
+        i: usize,
+        max: usize,
+        learn_pts: bool,
+        out: &mut impl PairOut,
+    ) {
+        if learn_pts {
+            self.align = Align::Index;
+            self.relearn = false;
+        }
         self.pending_rel = Rel::None;
         self.uncertain = None;
         self.start_search(max, false);
@@ -183,6 +199,7 @@ impl Pairing {
     pub(super) fn judge_search(&mut self, i: usize, out: &mut impl PairOut) {
         let (peak, range) = (self.settings.peak, self.settings.sync_range);
         let confidence = self.settings.confidence;
+        let learn_pts = self.settings.learn_pts;
         let reference_done = self.reference.drained();
         let Some(d) = self.dists.get_mut(i) else {
             return;
@@ -227,6 +244,11 @@ impl Pairing {
                 }
                 let keeps_pending =
                     d.uncertain.is_some() && d.pending_rel == Rel::One(offset + base);
+                if learn_pts {
+                    // the timelines' difference is learnt from the next pair
+                    d.align = Align::Index;
+                    d.relearn = true;
+                }
                 d.pair_at(offset + base);
                 let shown = offset + index_base;
                 d.offset = shown;

@@ -200,3 +200,82 @@ fn a_live_sync_is_verified_and_moved_when_the_offset_changes() {
     assert!(log.events[2].0.message.contains("re-synchronised"));
     assert_eq!(p.counts()[0].offset, 3);
 }
+
+/// Frame `index` showing picture `seed`, on a timeline starting at
+/// `origin` seconds.
+fn timed(index: u64, seed: u64, origin: f64) -> Frame {
+    let mut f = frame(index, seed);
+    f.abs_pts = Some(origin + index as f64 / 25.0);
+    f
+}
+
+#[test]
+fn live_pts_pairing_learns_the_senders_timelines_and_relearns_after_a_restart() {
+    let mut s = settings(1);
+    s.align = Align::Pts;
+    s.sync_at_start = true;
+    s.learn_pts = true;
+    s.sync_range = 4;
+    s.confidence = Some(sync::Confidence::default());
+    let mut p = Pairing::new(s, "r", &["d".to_string()]);
+    let mut log = Log::default();
+    // two senders: the reference's timeline starts at 1.4 s, the
+    // distorted one's at 75.0 s, and it shows the reference's pictures
+    // one frame later
+    let feed = |p: &mut Pairing, log: &mut Log, k: u64, dist: Frame| {
+        p.receive(Who::Reference, DecodeEvent::Frame(timed(k, k, 1.4)), log)
+            .unwrap();
+        p.receive(Who::Distorted(0), DecodeEvent::Frame(dist), log)
+            .unwrap();
+        p.advance(log).unwrap();
+    };
+    for k in 0..60 {
+        feed(&mut p, &mut log, k, timed(k, k + 1, 75.0));
+    }
+    assert_eq!(log.kinds(), vec!["sync_uncertain", "sync"]);
+    assert!(matches!(
+        sync_kind(&log, 1),
+        EventKind::Sync { offset: 1, .. }
+    ));
+    let after = log.at[1];
+    assert!(log.pairs.len() > after + 10);
+    for (_, _, r, d) in &log.pairs[after..] {
+        assert_eq!(*r, d + 1, "paired by the learnt timelines");
+    }
+    assert_eq!(
+        p.counts()[0].dropped,
+        0,
+        "no frame dropped for its timestamp"
+    );
+    // the distorted sender restarts: its timeline begins again at 1.4 s
+    // and it shows the reference's pictures three frames later
+    p.receive(
+        Who::Distorted(0),
+        DecodeEvent::Restored { attempts: 1 },
+        &mut log,
+    )
+    .unwrap();
+    let restart = log.pairs.len();
+    for k in 60..140 {
+        feed(&mut p, &mut log, k, timed(k - 60, k + 3, 1.4));
+    }
+    let kinds = log.kinds();
+    assert_eq!(
+        kinds[2..],
+        ["stream_restored", "sync_uncertain", "sync"],
+        "{kinds:?}"
+    );
+    assert!(matches!(sync_kind(&log, 4), EventKind::Sync { .. }));
+    let found = log.at[4];
+    assert!(found > restart);
+    let tail = &log.pairs[found..];
+    assert!(tail.len() > 10, "pairing resumed: {}", tail.len());
+    for (_, _, r, d) in tail {
+        assert_eq!(
+            *r,
+            d + 60 + 3,
+            "distorted frame d shows reference picture d + 63"
+        );
+    }
+    assert_eq!(p.counts()[0].dropped, 0);
+}
