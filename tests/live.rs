@@ -778,6 +778,11 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
     check_counts(&all, last);
     check_latency(last, LATENCY_MEDIAN_MS, LIVE_LATENCY_MAX_MS);
     assert!(err.contains("frame(s) compared"), "{err}");
+    // live: the arrival rate and the lag, not the decoder's busy rate
+    assert!(
+        err.contains("speed: arrival ") && err.contains(" (reference), lag p99 "),
+        "{err}"
+    );
 }
 
 #[test]

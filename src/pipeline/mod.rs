@@ -525,7 +525,10 @@ pub fn run(
             .distorted
             .iter()
             .map(|d| match (header.reference.frame_rate, d.info.frame_rate) {
-                (Some(a), Some(b)) => !live && (a - b).abs() <= 1e-3 * a.max(b),
+                // live too: a frame lost in transit is a dropped pair, not
+                // a shift of every later pair (the difference is learnt
+                // again whenever the offset is)
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-3 * a.max(b),
                 _ => false,
             })
             .collect(),

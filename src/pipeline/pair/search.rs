@@ -141,6 +141,7 @@ impl Dist {
         }
         self.pending_rel = Rel::None;
         self.uncertain = None;
+        self.pts_delta = None;
         self.start_search(max, false);
         self.uncertain(i, "searching", None, max, out);
     }
@@ -250,6 +251,8 @@ impl Pairing {
                     d.relearn = true;
                 }
                 d.pair_at(offset + base);
+                // the timestamp check learns the new pairs' difference
+                d.pts_delta = None;
                 let shown = offset + index_base;
                 d.offset = shown;
                 d.uncertain = None;
@@ -286,6 +289,7 @@ impl Pairing {
             }) => {
                 if offset != now {
                     d.pair_at(offset + base);
+                    d.pts_delta = None;
                 }
                 let rival = (runner_up.0 + index_base, runner_up.1);
                 d.uncertain(i, "ambiguous", Some((psnr, Some(rival))), range, out);
