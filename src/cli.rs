@@ -338,9 +338,15 @@ impl Cli {
             Some(AlignArg::Pts) => Align::Pts,
             _ => Align::Index,
         };
-        if sync.is_some() && align == Align::Pts {
+        // live, --align pts learns the timelines' difference by content:
+        // --sync gives that search's range
+        let live = self.live
+            || crate::input::is_network(&self.reference)
+            || self.distorted.iter().any(|d| crate::input::is_network(d));
+        if sync.is_some() && align == Align::Pts && !live {
             return Err(Error::Usage(
-                "--sync pairs by index; it cannot be combined with --align pts".to_string(),
+                "--sync pairs by index; with --align pts it applies to live inputs only"
+                    .to_string(),
             ));
         }
         if let Some(db) = self.psnr_max {

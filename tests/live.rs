@@ -1226,3 +1226,126 @@ fn a_delayed_distorted_stream_is_found_without_a_false_alert() {
     let delay = summary["alignment_delay_ms"]["median"].as_f64().unwrap();
     assert!((1500.0..2500.0).contains(&delay), "{summary}");
 }
+
+#[test]
+fn pts_pairing_learns_each_senders_timeline_again_after_a_restart() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (ref_clip, dist_clip) = make_clips(dir.path());
+    let (rp, dp) = (free_udp_port(), free_udp_port());
+    let _ref_sender = sender(&ref_clip, rp);
+    let mut dist_sender = sender(&dist_clip, dp);
+    let log = dir.path().join("pts.ndjson");
+    let (mut vqm, stderr) = spawn_reading_stderr(
+        Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .arg(format!("udp://127.0.0.1:{rp}"))
+            .arg(format!("udp://127.0.0.1:{dp}"))
+            .args(["-m", "psnr", "--align", "pts", "--sync", "auto:1s"])
+            .args(["--stall-timeout", "1", "--log"])
+            .arg(&log),
+    );
+    let synced = |r: &[Value], from: &str| match r
+        .iter()
+        .position(|x| x["kind"] == from || x["type"] == from)
+    {
+        Some(i) => match r[i..].iter().position(|x| x["kind"] == "sync") {
+            Some(j) => frames_of(&r[i + j..]).len() >= 15,
+            None => false,
+        },
+        None => false,
+    };
+    wait_for(&log, Duration::from_secs(40), "pairs after the sync", |r| {
+        synced(r, "header")
+    });
+    dist_sender.0.kill().unwrap();
+    dist_sender.0.wait().unwrap();
+    wait_for(&log, Duration::from_secs(20), "stream_lost", |r| {
+        count(r, "event", Some("stream_lost")) >= 1
+    });
+    // the new sender's timestamps start again where the first one's did
+    let _dist_sender2 = sender(&dist_clip, dp);
+    let recs = wait_for(
+        &log,
+        Duration::from_secs(40),
+        "pairs after the re-sync",
+        |r| synced(r, "stream_restored"),
+    );
+    let code = interrupt(&mut vqm.0);
+    let err = stderr.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    let restored = recs
+        .iter()
+        .position(|x| x["kind"] == "stream_restored")
+        .unwrap();
+    let resync = restored
+        + recs[restored..]
+            .iter()
+            .position(|x| x["kind"] == "sync")
+            .unwrap();
+    let after = frames_of(&recs[resync..]);
+    for f in &after {
+        assert!(f.get("sync").is_none(), "{f}");
+        assert!(
+            f["psnr_y"].as_f64().unwrap() > 25.0,
+            "the right pictures: {f}"
+        );
+    }
+    // paired by the learnt timelines: no frame refused for its timestamp
+    let dropped = recs[resync..]
+        .iter()
+        .filter(|x| x["kind"] == "dropped")
+        .count();
+    assert!(dropped <= 2, "{dropped} dropped after the re-sync");
+}
+
+#[test]
+fn still_pictures_never_raise_a_false_alert() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // colour bars: every offset pairs the same pictures
+    let r = dir.path().join("bars.ts");
+    let d = dir.path().join("bars_dist.ts");
+    let enc = [
+        "-c:v", "libx264", "-g", "10", "-bf", "0", "-pix_fmt", "yuv420p",
+    ];
+    let mut args = vec!["-f", "lavfi", "-i", "smptebars=s=320x180:r=25:d=2"];
+    args.extend(enc);
+    args.extend(["-f", "mpegts", s(&r)]);
+    ffmpeg(&args);
+    let mut args = vec!["-i", s(&r), "-crf", "28"];
+    args.extend(enc);
+    args.extend(["-f", "mpegts", s(&d)]);
+    ffmpeg(&args);
+    let (rp, dp) = (free_udp_port(), free_udp_port());
+    let _ref_sender = sender(&r, rp);
+    let _dist_sender = sender(&d, dp);
+    let log = dir.path().join("bars.ndjson");
+    let (mut vqm, stderr) = spawn_reading_stderr(
+        Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .arg(format!("udp://127.0.0.1:{rp}"))
+            .arg(format!("udp://127.0.0.1:{dp}"))
+            .args(["-m", "psnr", "--sync", "auto:2s"])
+            .args(["--alert", "psnr_y<30"])
+            .arg("--log")
+            .arg(&log),
+    );
+    let recs = wait_for(
+        &log,
+        Duration::from_secs(40),
+        "pairs after the sync",
+        |r| match r.iter().position(|x| x["kind"] == "sync") {
+            Some(i) => frames_of(&r[i..]).len() >= 20,
+            None => false,
+        },
+    );
+    let code = interrupt(&mut vqm.0);
+    let err = stderr.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    let sync = recs.iter().find(|x| x["kind"] == "sync").unwrap();
+    assert!(sync["psnr"].as_f64().unwrap() > 30.0, "{sync}");
+    for f in frames_of(&recs) {
+        assert!(f["psnr_y"].as_f64().unwrap() > 30.0, "{f}");
+    }
+    let all = ndjson(&std::fs::read_to_string(&log).unwrap());
+    assert_eq!(count(&all, "event", Some("alert")), 0, "no false alert");
+}
