@@ -510,6 +510,22 @@ fn check_counts(all: &[Value], summary: &Value) {
         int(&last["dist_frame"]) + 1,
         "distorted frames taken = paired + unpaired; last pair {last}, summary {summary}"
     );
+    // every unpaired frame has its cause
+    for side in ["reference", "distorted"] {
+        let causes = unpaired["by_cause"][side].as_object().unwrap();
+        let keys: Vec<&str> = causes.keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["end", "lag", "offset", "outage", "timing"],
+            "{summary}"
+        );
+        let sum: u64 = causes.values().map(int).sum();
+        assert_eq!(sum, int(&unpaired[side]), "{side}: {summary}");
+    }
+    assert_eq!(
+        int(&unpaired["by_cause"]["reference"]["lag"]),
+        int(&summary["lag_drops"])
+    );
     // a stopped run is not a frame-count mismatch
     assert_eq!(count(all, "event", Some("mismatch")), 0);
     assert_eq!(
@@ -773,6 +789,11 @@ fn udp_streams_survive_a_sender_restart_and_stop_cleanly_on_sigint() {
     );
     assert!(int(&last["reconnects"]) >= 1);
     assert!(int(&last["frames"]) >= 20);
+    // the outage left reference frames without a partner, said as such
+    assert!(
+        int(&last["unpaired"]["by_cause"]["reference"]["outage"]) > 0,
+        "{last}"
+    );
     assert_eq!(count(&all, "event", Some("alert")), 0);
     assert_eq!(last["alerts"], serde_json::json!([]));
     check_counts(&all, last);
@@ -844,10 +865,8 @@ fn stop_a_pipe_run_with(sig: &str, alert: Option<&str>) {
         assert_eq!(f["ref_frame"], f["frame"], "{f}");
         assert_eq!(f["dist_frame"], f["frame"], "{f}");
     }
-    assert_eq!(
-        last["unpaired"],
-        serde_json::json!({"reference": 0, "distorted": 0})
-    );
+    assert_eq!(int(&last["unpaired"]["reference"]), 0);
+    assert_eq!(int(&last["unpaired"]["distorted"]), 0);
     check_counts(&all, last);
     check_latency(last, LATENCY_MEDIAN_MS, LATENCY_MAX_MS);
     let alerts: Vec<&Value> = all.iter().filter(|r| r["kind"] == "alert").collect();

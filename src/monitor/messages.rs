@@ -11,6 +11,8 @@ use crate::frame::{Frame, FramePool};
 use crate::metrics::Row;
 use crate::output::records::Event;
 
+pub use crate::output::records::{Cause, Unpaired};
+
 /// Per-input counts when pairing ends.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PairCounts {
@@ -24,6 +26,10 @@ pub struct PairCounts {
     pub offset: i64,
     /// Pairs dropped unmeasured because they were older than `--max-lag`.
     pub lag_drops: u64,
+    /// The reference frames left unpaired, by cause.
+    pub reference_causes: Unpaired,
+    /// The distorted frames left unpaired, by cause.
+    pub distorted_causes: Unpaired,
 }
 
 /// A measured pair, as a metric worker sends it.

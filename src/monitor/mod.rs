@@ -13,4 +13,4 @@ pub mod summary;
 pub mod worst;
 
 pub use aggregate::{AggResult, AggSettings, Aggregator};
-pub use messages::{AggMsg, Measured, PairCounts};
+pub use messages::{AggMsg, Cause, Measured, PairCounts, Unpaired};

@@ -205,6 +205,8 @@ impl InputTally {
             psnr_global: self.run_psnr.finish(layout, psnr_cap),
             unpaired_reference: counts.unpaired_reference,
             unpaired_distorted: counts.unpaired_distorted,
+            reference_causes: counts.reference_causes,
+            distorted_causes: counts.distorted_causes,
             decode_errors: self.decode_errors,
             conversion: self.conversion.clone(),
             offset: counts.offset,

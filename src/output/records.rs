@@ -308,6 +308,10 @@ pub struct Summary {
     pub unpaired_reference: u64,
     /// Distorted frames left unpaired.
     pub unpaired_distorted: u64,
+    /// The reference frames left unpaired, by cause.
+    pub reference_causes: Unpaired,
+    /// The distorted frames left unpaired, by cause.
+    pub distorted_causes: Unpaired,
     /// Decode errors seen on the reference and on this input.
     pub decode_errors: u64,
     /// How the distorted frames were converted, if they were.
@@ -372,9 +376,16 @@ impl<V: Serialize> Serialize for Entries<'_, V> {
 }
 
 #[derive(Serialize)]
-struct Unpaired {
+struct UnpairedOut {
     reference: u64,
     distorted: u64,
+    by_cause: UnpairedCauses,
+}
+
+#[derive(Serialize)]
+struct UnpairedCauses {
+    reference: Unpaired,
+    distorted: Unpaired,
 }
 
 #[derive(Serialize)]
@@ -387,7 +398,7 @@ struct SummaryOut<'a> {
     frames: u64,
     metrics: Entries<'a, Option<PooledOut>>,
     psnr_global: Option<Entries<'a, f64>>,
-    unpaired: Unpaired,
+    unpaired: UnpairedOut,
     decode_errors: u64,
     conversion: Option<&'a str>,
     offset: i64,
@@ -433,9 +444,13 @@ impl Serialize for Summary {
             frames: self.frames,
             metrics: Entries(&metrics),
             psnr_global: self.psnr_global.as_deref().map(Entries),
-            unpaired: Unpaired {
+            unpaired: UnpairedOut {
                 reference: self.unpaired_reference,
                 distorted: self.unpaired_distorted,
+                by_cause: UnpairedCauses {
+                    reference: self.reference_causes,
+                    distorted: self.distorted_causes,
+                },
             },
             decode_errors: self.decode_errors,
             conversion: self.conversion.as_deref(),
@@ -474,4 +489,52 @@ pub struct Timing {
     pub compute: Duration,
     /// Metric worker threads.
     pub threads: usize,
+}
+
+/// Frames left unpaired, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Unpaired {
+    /// While this input or its partner was lost (a live outage).
+    pub outage: u64,
+    /// Skipped to apply an offset (given, or found by a sync).
+    pub offset: u64,
+    /// No partner at its time (timestamps: `--align pts`, a lost frame).
+    pub timing: u64,
+    /// Dropped unmeasured, older than `--max-lag`.
+    pub lag: u64,
+    /// After its partner's end (a frame-count mismatch).
+    pub end: u64,
+}
+
+/// Why a frame was left unpaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// See [`Unpaired::outage`].
+    Outage,
+    /// See [`Unpaired::offset`].
+    Offset,
+    /// See [`Unpaired::timing`].
+    Timing,
+    /// See [`Unpaired::lag`].
+    Lag,
+    /// See [`Unpaired::end`].
+    End,
+}
+
+impl Unpaired {
+    /// Counts one frame left unpaired for `cause`.
+    pub fn add(&mut self, cause: Cause) {
+        *match cause {
+            Cause::Outage => &mut self.outage,
+            Cause::Offset => &mut self.offset,
+            Cause::Timing => &mut self.timing,
+            Cause::Lag => &mut self.lag,
+            Cause::End => &mut self.end,
+        } += 1;
+    }
+
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.outage + self.offset + self.timing + self.lag + self.end
+    }
 }

@@ -7,6 +7,7 @@
 pub mod feed;
 mod opening;
 pub mod pair;
+mod presync;
 pub mod sync;
 pub mod timeline;
 pub mod workers;
@@ -21,7 +22,7 @@ use crate::error::Error;
 pub use crate::error::Warn;
 use crate::frame::FramePool;
 use crate::input::InputOptions;
-use crate::input::{self, DecodeEvent, OpenOptions, Target, format};
+use crate::input::{self, OpenOptions, format};
 use crate::metrics::{Layout, MetricOptions, MetricSet, Registration};
 use crate::monitor::alert::Rule;
 use crate::monitor::gate::Gate;
@@ -35,6 +36,7 @@ use crate::output::{Sink, Sinks};
 use crate::stats::WindowSpec;
 use feed::{Fed, Feed, Source};
 use pair::{Align, PairSettings, Pairing};
+use presync::{presync, reopenable};
 
 /// Everything a run needs to know.
 #[derive(Clone)]
@@ -105,68 +107,6 @@ pub struct Outcome {
     pub alerts_fired: bool,
     /// Whether a quality gate failed (exit 3).
     pub gates_failed: bool,
-}
-
-/// Whether an input can be opened a second time for a sync pre-pass: a
-/// regular file (never a pipe, FIFO, device or stream, which a second
-/// reader would drain or block on).
-fn reopenable(label: &str) -> bool {
-    label != "-"
-        && !label.starts_with("pipe:")
-        && !input::is_network(label)
-        && std::fs::metadata(label.strip_prefix("file:").unwrap_or(label))
-            .is_ok_and(|m| m.is_file())
-}
-
-/// Decodes the first frames of both inputs to thumbnails and finds their
-/// offset (files only: they are opened again for the run).
-fn presync(
-    settings: &Settings,
-    dist: &str,
-    target: Target,
-    ref_options: &OpenOptions,
-    dist_options: &OpenOptions,
-    k: usize,
-) -> Result<Option<(i64, f64)>, Error> {
-    let need = k + sync::COMPARE_FRAMES;
-    let collect = |label: &str, is_ref: bool| -> Result<Vec<sync::Thumb>, Error> {
-        let options = if is_ref { ref_options } else { dist_options };
-        let mut dec = input::open(label, options)?;
-        let t = if is_ref { dec.own_target()? } else { target };
-        dec.set_target(t);
-        let (tx, rx) = bounded(4);
-        let pool = FramePool::new(4);
-        let p2 = pool.clone();
-        let h = std::thread::spawn(move || dec.run(t, tx, p2));
-        let mut thumbs = Vec::new();
-        let mut failure = None;
-        while thumbs.len() < need {
-            match rx.recv() {
-                Ok(DecodeEvent::Frame(f)) => {
-                    thumbs.push(sync::thumb(&f));
-                    pool.give(f);
-                }
-                Ok(DecodeEvent::Failed(e)) => {
-                    failure = Some(e);
-                    break;
-                }
-                Ok(DecodeEvent::End { .. }) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-        drop(rx);
-        if h.join().is_err() {
-            return Err(Error::Internal("sync decoder thread panicked".to_string()));
-        }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(thumbs),
-        }
-    };
-    let refs = collect(&settings.reference, true)?;
-    let dists = collect(dist, false)?;
-    let peak = ((1u64 << format::depth_of(target.pixel)) - 1) as f64;
-    Ok(sync::best_offset(&refs, &dists, k, peak))
 }
 
 /// How long the end of a run waits for a decoder to notice the stop.

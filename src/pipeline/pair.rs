@@ -5,14 +5,13 @@
 //! neither blocks nor spawns: [`super::feed`] drives it from the decoders'
 //! channels, and the unit tests below drive it frame by frame.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::error::Error;
 use crate::frame::Frame;
 use crate::input::DecodeEvent;
 use crate::metrics::same_layout;
-use crate::monitor::PairCounts;
+use crate::monitor::{Cause, PairCounts, Unpaired};
 use crate::output::records::{Event, EventKind, Role};
 use crate::pipeline::sync::{self, Thumb};
 use crate::pipeline::timeline::{self, Origins};
@@ -102,41 +101,6 @@ pub trait PairOut {
     fn event(&mut self, event: Event, decode_error_for: Vec<usize>);
 }
 
-/// An input as pairing sees it: its queue and its state.
-#[derive(Debug)]
-struct Side {
-    role: Role,
-    path: String,
-    queue: VecDeque<Frame>,
-    /// No more messages will come (ended, failed or disconnected).
-    ended: bool,
-    /// It reached its end (not merely stopped).
-    finished: bool,
-    lost: bool,
-    delivered: u64,
-    /// Its timestamps were seen to jump (said once).
-    uneven: bool,
-}
-
-impl Side {
-    fn new(role: Role, path: &str) -> Self {
-        Side {
-            role,
-            path: path.to_string(),
-            queue: VecDeque::new(),
-            ended: false,
-            finished: false,
-            lost: false,
-            delivered: 0,
-            uneven: false,
-        }
-    }
-
-    fn drained(&self) -> bool {
-        self.ended && self.queue.is_empty()
-    }
-}
-
 /// One distorted input's pairing state.
 #[derive(Debug)]
 struct Dist {
@@ -145,8 +109,8 @@ struct Dist {
     dist_skip: u64,
     search: Option<Search>,
     seen: u64,
-    unpaired_ref: u64,
-    unpaired_dist: u64,
+    unpaired_ref: Unpaired,
+    unpaired_dist: Unpaired,
     dropped: u64,
     offset: i64,
     /// Index pairing checked by timestamps: the pts difference of the
@@ -214,8 +178,8 @@ impl Pairing {
                     dist_skip,
                     search: None,
                     seen: 0,
-                    unpaired_ref: 0,
-                    unpaired_dist: 0,
+                    unpaired_ref: Unpaired::default(),
+                    unpaired_dist: Unpaired::default(),
                     dropped: 0,
                     offset: ref_skip as i64 - dist_skip as i64,
                     guard: settings.align == Align::Index
@@ -283,11 +247,13 @@ impl Pairing {
         self.dists
             .iter()
             .map(|d| PairCounts {
-                unpaired_reference: d.unpaired_ref,
-                unpaired_distorted: d.unpaired_dist,
+                unpaired_reference: d.unpaired_ref.total(),
+                unpaired_distorted: d.unpaired_dist.total(),
                 dropped: d.dropped,
                 offset: d.offset,
                 lag_drops: d.lag_drops,
+                reference_causes: d.unpaired_ref,
+                distorted_causes: d.unpaired_dist,
             })
             .collect()
     }
@@ -407,7 +373,7 @@ impl Pairing {
         if self.reference.lost && self.reference.queue.is_empty() {
             for (i, d) in self.dists.iter_mut().enumerate() {
                 while let Some(f) = d.pop() {
-                    d.unpaired_dist += 1;
+                    d.unpaired_dist.add(Cause::Outage);
                     out.release(Who::Distorted(i), f);
                 }
             }
@@ -422,7 +388,7 @@ impl Pairing {
             return true;
         };
         while let Some(f) = d.side.queue.pop_front() {
-            d.unpaired_dist += 1;
+            d.unpaired_dist.add(Cause::End);
             out.release(Who::Distorted(i), f);
         }
         d.side.ended
@@ -443,7 +409,7 @@ impl Pairing {
                 match d.pop() {
                     Some(f) => {
                         d.dist_skip -= 1;
-                        d.unpaired_dist += 1;
+                        d.unpaired_dist.add(Cause::Offset);
                         out.release(Who::Distorted(i), f);
                     }
                     None => break,
@@ -483,7 +449,7 @@ impl Pairing {
                     match f.abs_pts {
                         Some(t) if (t - h) - delta < -tol => {
                             if let Some(f) = d.pop() {
-                                d.unpaired_dist += 1;
+                                d.unpaired_dist.add(Cause::Timing);
                                 out.release(Who::Distorted(i), f);
                             }
                         }
@@ -500,7 +466,7 @@ impl Pairing {
                     match f.abs_pts {
                         Some(t) if t - d.pts_shift < h - tol => {
                             if let Some(f) = d.pop() {
-                                d.unpaired_dist += 1;
+                                d.unpaired_dist.add(Cause::Timing);
                                 out.release(Who::Distorted(i), f);
                             }
                         }
@@ -548,7 +514,7 @@ impl Pairing {
         }
         if d.ref_skip > 0 {
             d.ref_skip -= 1;
-            d.unpaired_ref += 1;
+            d.unpaired_ref.add(Cause::Offset);
             return Ok(());
         }
         let tol = s.pts_tolerance;
@@ -568,7 +534,13 @@ impl Pairing {
             },
         };
         if !take {
-            d.unpaired_ref += 1;
+            d.unpaired_ref.add(
+                match (d.side.lost, d.side.drained(), d.side.queue.is_empty()) {
+                    (true, ..) => Cause::Outage,
+                    (_, true, _) | (_, _, true) => Cause::End,
+                    _ => Cause::Timing,
+                },
+            );
             if (d.align == Align::Pts || d.guard) && !d.side.lost && !d.side.drained() {
                 d.dropped += 1;
                 let event = Event {
@@ -640,6 +612,9 @@ impl Pairing {
 mod events;
 mod lag;
 mod search;
+mod side;
+
+use side::Side;
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use crate::frame::Frame;
+use crate::monitor::Cause;
 use crate::output::records::{Event, EventKind, Role};
 
 use super::{PairOut, Pairing, Who};
@@ -36,10 +37,10 @@ impl Pairing {
             return false;
         }
         if let Some(f) = d.pop() {
-            d.unpaired_dist += 1;
+            d.unpaired_dist.add(Cause::Lag);
             out.release(Who::Distorted(i), f);
         }
-        d.unpaired_ref += 1;
+        d.unpaired_ref.add(Cause::Lag);
         d.lag_drops += 1;
         if !d.dropping {
             d.dropping = true;
