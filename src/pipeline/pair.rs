@@ -297,12 +297,19 @@ impl Pairing {
             None => self.dists.iter().all(|d| d.guard || d.align == Align::Pts),
         };
         let start = self.settings.start;
+        let (learn_pts, tolerance) = (self.settings.learn_pts, self.settings.pts_tolerance);
+        let mut broke = false;
         let Some(src) = self.side_mut(who) else {
             return Ok(());
         };
+        if restored {
+            // a reopened input starts a timeline of its own
+            src.last_pts = None;
+        }
         match msg {
             DecodeEvent::Frame(f) => {
                 src.delivered += 1;
+                broke = learn_pts && src.timeline_broke(f.abs_pts, 2.0 * tolerance);
                 if start.is_some_and(|t| f.pts < t - 1e-9) {
                     // --start: before the requested time, skipped on purpose
                     out.release(who, f);
@@ -335,7 +342,8 @@ impl Pairing {
                 }
             }
         }
-        if restored && (self.settings.align == Align::Index || self.settings.learn_pts) {
+        // a restart, or (live, by pts) a timeline that broke
+        if (restored && (self.settings.align == Align::Index || learn_pts)) || broke {
             // the timeline jumped: find the pairing again
             let targets: Vec<usize> = match which {
                 Some(i) => vec![i],

@@ -201,6 +201,17 @@ fn a_live_sync_is_verified_and_moved_when_the_offset_changes() {
     assert_eq!(p.counts()[0].offset, 3);
 }
 
+/// Live pairing by pts, its timelines learnt by content.
+fn live_pts() -> Pairing {
+    let mut s = settings(1);
+    s.align = Align::Pts;
+    s.sync_at_start = true;
+    s.learn_pts = true;
+    s.sync_range = 4;
+    s.confidence = Some(sync::Confidence::default());
+    Pairing::new(s, "r", &["d".to_string()])
+}
+
 /// Frame `index` showing picture `seed`, on a timeline starting at
 /// `origin` seconds.
 fn timed(index: u64, seed: u64, origin: f64) -> Frame {
@@ -211,13 +222,7 @@ fn timed(index: u64, seed: u64, origin: f64) -> Frame {
 
 #[test]
 fn live_pts_pairing_learns_the_senders_timelines_and_relearns_after_a_restart() {
-    let mut s = settings(1);
-    s.align = Align::Pts;
-    s.sync_at_start = true;
-    s.learn_pts = true;
-    s.sync_range = 4;
-    s.confidence = Some(sync::Confidence::default());
-    let mut p = Pairing::new(s, "r", &["d".to_string()]);
+    let mut p = live_pts();
     let mut log = Log::default();
     // two senders: the reference's timeline starts at 1.4 s, the
     // distorted one's at 75.0 s, and it shows the reference's pictures
@@ -277,5 +282,37 @@ fn live_pts_pairing_learns_the_senders_timelines_and_relearns_after_a_restart() 
             "distorted frame d shows reference picture d + 63"
         );
     }
+    assert_eq!(p.counts()[0].dropped, 0);
+}
+
+#[test]
+fn live_pts_pairing_learns_again_when_a_timeline_jumps_without_a_restart() {
+    let mut p = live_pts();
+    let mut log = Log::default();
+    for k in 0..140u64 {
+        p.receive(
+            Who::Reference,
+            DecodeEvent::Frame(timed(k, k, 1.4)),
+            &mut log,
+        )
+        .unwrap();
+        // the distorted timeline jumps ahead by 500 s at frame 60 (a
+        // splice, a wrap the other way), the pictures still in step
+        let origin = if k < 60 { 30.0 } else { 530.0 };
+        p.receive(
+            Who::Distorted(0),
+            DecodeEvent::Frame(timed(k, k, origin)),
+            &mut log,
+        )
+        .unwrap();
+        p.advance(&mut log).unwrap();
+    }
+    assert_eq!(
+        log.kinds(),
+        vec!["sync_uncertain", "sync", "sync_uncertain", "sync"]
+    );
+    // paired throughout, the same pictures, nothing dropped for its time
+    assert!(log.pairs.iter().all(|(_, _, r, d)| r == d));
+    assert!(log.pairs.len() >= 138, "{}", log.pairs.len());
     assert_eq!(p.counts()[0].dropped, 0);
 }
