@@ -259,6 +259,7 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
     let mut frames = vec![0u64; n];
     let mut pts = vec![f64::NAN; n];
     let mut lag = vec![f64::NAN; n];
+    let mut align = vec![f64::NAN; n];
     let mut pending = vec![false; n];
     let mut lost = vec![false; n];
     let mut sync = vec![(f64::NAN, f64::NAN); n];
@@ -278,6 +279,7 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
                 frames[i] += 1;
                 pts[i] = num(&r["pts"]);
                 lag[i] = num(&r["lag_ms"]) / 1000.0;
+                align[i] = num(&r["alignment_delay_ms"]) / 1000.0;
             }
             "window" => {
                 let i = at(r);
@@ -338,6 +340,7 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
         out.insert(series("vqm_frames_total", &l), frames[i] as f64);
         out.insert(series("vqm_pts_seconds", &l), pts[i]);
         out.insert(series("vqm_lag_seconds", &l), lag[i]);
+        out.insert(series("vqm_alignment_delay_seconds", &l), align[i]);
         out.insert(
             series("vqm_sync_pending", &l),
             if pending[i] { 1.0 } else { 0.0 },

@@ -262,13 +262,14 @@ impl Aggregator {
             keys: &self.keys,
             values: &r.row.values,
             lag_ms: r.arrived.map(|(t, _)| t.elapsed().as_secs_f64() * 1000.0),
+            align_ms: r.arrived.map(|(_, d)| d.as_secs_f64() * 1000.0),
             pending: self.inputs[input].pending,
         };
         sinks.frame(&rec)?;
         let latency = PairTimes {
             latency_ms: r.decoded_at.map(|t| t.elapsed().as_secs_f64() * 1000.0),
             lag_ms: rec.lag_ms,
-            align_ms: r.arrived.map(|(_, d)| d.as_secs_f64() * 1000.0),
+            align_ms: rec.align_ms,
         };
         let st = &mut self.inputs[input];
         let mut events = st

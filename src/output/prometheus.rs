@@ -11,7 +11,7 @@
 //!   and while the input's sync is pending (no value is scored then).
 //! - `vqm_up` (the run), `vqm_input_up` (each input, 0 while it is lost),
 //!   `vqm_sync_pending`, `vqm_sync_offset_frames`, `vqm_sync_psnr_db`,
-//!   `vqm_pts_seconds`, `vqm_lag_seconds`;
+//!   `vqm_pts_seconds`, `vqm_lag_seconds`, `vqm_alignment_delay_seconds`;
 //! - counters, present at 0 from the start: `vqm_frames_total`,
 //!   `vqm_events_total{kind}` (every kind), `vqm_reconnects_total`.
 
@@ -46,6 +46,7 @@ struct Series {
     frames: u64,
     last_pts: f64,
     lag: f64,
+    align: f64,
     pending: bool,
     lost: bool,
     sync: Option<(f64, f64)>,
@@ -64,6 +65,7 @@ impl Series {
             frames: 0,
             last_pts: f64::NAN,
             lag: f64::NAN,
+            align: f64::NAN,
             pending: false,
             lost: false,
             sync: None,
@@ -224,7 +226,13 @@ fn render(st: &State) -> String {
         }
     }
     type Value = fn(&Series) -> String;
-    let per_input: [(&str, &str, &str, Value); 6] = [
+    let per_input: [(&str, &str, &str, Value); 7] = [
+        (
+            "vqm_alignment_delay_seconds",
+            "gauge",
+            "Live: between the arrivals of the latest pair's two frames (one input held back to meet the other's delay).",
+            |s| num(s.align),
+        ),
         (
             "vqm_lag_seconds",
             "gauge",
@@ -431,6 +439,7 @@ impl Sink for PrometheusSink {
                 }
                 s.pending = f.pending;
                 s.lag = f.lag_ms.map_or(f64::NAN, |ms| ms / 1000.0);
+                s.align = f.align_ms.map_or(f64::NAN, |ms| ms / 1000.0);
                 s.frames += 1;
                 s.last_pts = f.pts;
             }

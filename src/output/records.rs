@@ -200,6 +200,8 @@ pub struct FrameRecord<'a> {
     pub values: &'a [f64],
     /// Live: milliseconds from the later frame's arrival to this record.
     pub lag_ms: Option<f64>,
+    /// Live: milliseconds between the arrivals of the pair's two frames.
+    pub align_ms: Option<f64>,
     /// Measured while the input's sync was pending (not in the
     /// statistics unless the sync found confirms it; no alert).
     pub pending: bool,
@@ -216,6 +218,9 @@ impl Serialize for FrameRecord<'_> {
         m.serialize_entry("pts", &self.pts)?;
         if let Some(ms) = self.lag_ms {
             m.serialize_entry("lag_ms", &ms)?;
+        }
+        if let Some(ms) = self.align_ms {
+            m.serialize_entry("alignment_delay_ms", &ms)?;
         }
         if self.pending {
             m.serialize_entry("sync", "pending")?;
