@@ -7,7 +7,8 @@
 #  2. restart: the distorted sender killed and restarted 5 s later; seconds
 #     from the restart to the first frame record after stream_restored,
 #     and the reference frames left unpaired against the outage's frames.
-#  3. steady lag over SECONDS: the summary's lag_ms, and peak RSS.
+#  3. steady lag over SECONDS: the summary's lag_ms, and RSS every 10 s
+#     (HOG=1: two busy loops, one per core, from 15 s to 45 s).
 #  4. /metrics while 200 idle connections are held open: time of a GET.
 # Usage: benches/live.sh [runs] [seconds] [workdir]
 set -euo pipefail
@@ -88,6 +89,10 @@ rm -f "$work/steady.ndjson"
 target/release/vqm $(args) --log "$work/steady.ndjson" & v=$!
 rss=()
 for t in $(seq "$secs"); do
+  # HOG=1: both cores kept busy by two loops from 15 s to 45 s
+  if [ "${HOG:-0}" = 1 ] && [ "$t" = 15 ]; then
+    timeout 30 sh -c 'while :; do :; done' & timeout 30 sh -c 'while :; do :; done' &
+  fi
   sleep 1
   rss+=("$(awk '/VmRSS/ {print $2}' "/proc/$v/status")")
 done

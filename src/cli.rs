@@ -178,6 +178,7 @@ pub struct Cli {
     /// Live: pairs whose later frame arrived more than SECONDS ago are dropped unmeasured (counted, lag_drop event) so the monitor catches up.
     #[arg(
         long,
+        allow_negative_numbers = true,
         value_name = "SECONDS",
         default_value_t = 2.0,
         help_heading = "Live"
@@ -185,7 +186,12 @@ pub struct Cli {
     pub max_lag: f64,
 
     /// Seconds a live input silent at start-up is waited for before the run fails [default: forever].
-    #[arg(long, value_name = "SECONDS", help_heading = "Live")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "SECONDS",
+        help_heading = "Live"
+    )]
     pub live_timeout: Option<f64>,
 
     /// Alert rule, e.g. 'ssim_y<0.90 for 2s' or 'psnr_avg<30 for 60f' (repeatable).

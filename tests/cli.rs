@@ -834,3 +834,58 @@ fn conflicting_or_impossible_flags_are_exit_2() {
         "{err}"
     );
 }
+
+#[test]
+fn bad_live_and_sync_values_are_usage_errors() {
+    let (r, d) = c420();
+    for (args, says) in [
+        (vec!["--max-lag", "0"], "--max-lag: must be above 0"),
+        (vec!["--max-lag", "-2"], "--max-lag: must be above 0"),
+        (vec!["--max-lag", "nan"], "--max-lag"),
+        (vec!["--live-timeout", "-1"], "--live-timeout: must be"),
+        (vec!["--sync", "auto:0s"], "N must be above 0"),
+        (
+            vec!["--sync", "auto:61s"],
+            "N must be above 0 and at most 60",
+        ),
+        (
+            vec!["--sync", "auto:3x"],
+            "is not auto, auto:K (frames) or auto:Ns",
+        ),
+        (vec!["--sync", "auto:1001"], "K must be between 1 and 1000"),
+        (
+            vec!["--sync", "auto", "--align", "pts"],
+            "with --align pts it applies to live inputs only",
+        ),
+    ] {
+        let mut all = vec![r.as_str(), d.as_str()];
+        all.extend(&args);
+        let (code, _, err) = outcome(&vqm(&all));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn bad_sync_confidence_in_a_config_is_named_with_its_line() {
+    let (r, d) = c420();
+    let dir = tempfile::tempdir().unwrap();
+    for (text, says) in [
+        (
+            "sync_floor_db = -1.0\n",
+            "sync_floor_db must be between 0 and 100 dB",
+        ),
+        (
+            "\nsync_margin_db = 500.0\n",
+            "sync_margin_db must be between 0 and 100 dB",
+        ),
+    ] {
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(&cfg, text).unwrap();
+        let (code, _, err) = outcome(&vqm(&[&r, &d, "--config", s(&cfg)]));
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(says), "{err}");
+        let line = if text.starts_with('\n') { ":2:" } else { ":1:" };
+        assert!(err.contains(line), "{err}");
+    }
+}

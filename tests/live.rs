@@ -541,6 +541,22 @@ fn check_counts(all: &[Value], summary: &Value) {
     );
 }
 
+/// MPEG-TS clips for a live test: `reference` from the lavfi source `src`
+/// (H.264, GOP `gop`, no B-frames) and `distorted` its re-encode at `crf`.
+fn encode_pair(src: &str, gop: &str, crf: &str, reference: &Path, distorted: &Path) {
+    let enc = [
+        "-c:v", "libx264", "-g", gop, "-bf", "0", "-pix_fmt", "yuv420p",
+    ];
+    let mut args = vec!["-f", "lavfi", "-i", src];
+    args.extend(enc);
+    args.extend(["-f", "mpegts", s(reference)]);
+    ffmpeg(&args);
+    let mut args = vec!["-i", s(reference), "-crf", crf];
+    args.extend(enc);
+    args.extend(["-f", "mpegts", s(distorted)]);
+    ffmpeg(&args);
+}
+
 fn make_clips(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     // 2 s loops with a key frame every 10 frames, so a restarted stream
     // decodes again quickly
@@ -1202,17 +1218,7 @@ fn a_delayed_distorted_stream_is_found_without_a_false_alert() {
     // 20 s of content that does not repeat within the search range
     let r = dir.path().join("long_ref.ts");
     let d = dir.path().join("long_dist.ts");
-    let enc = [
-        "-c:v", "libx264", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p",
-    ];
-    let mut args = vec!["-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=20"];
-    args.extend(enc);
-    args.extend(["-f", "mpegts", s(&r)]);
-    ffmpeg(&args);
-    let mut args = vec!["-i", s(&r), "-crf", "30"];
-    args.extend(enc);
-    args.extend(["-f", "mpegts", s(&d)]);
-    ffmpeg(&args);
+    encode_pair("testsrc2=s=160x90:r=25:d=20", "25", "30", &r, &d);
     let (rp, dp) = (free_udp_port(), free_udp_port());
     // the distorted stream shows what the reference showed 2 s earlier
     let _ref_sender = sender(&r, rp);
@@ -1340,17 +1346,7 @@ fn still_pictures_never_raise_a_false_alert() {
     // colour bars: every offset pairs the same pictures
     let r = dir.path().join("bars.ts");
     let d = dir.path().join("bars_dist.ts");
-    let enc = [
-        "-c:v", "libx264", "-g", "10", "-bf", "0", "-pix_fmt", "yuv420p",
-    ];
-    let mut args = vec!["-f", "lavfi", "-i", "smptebars=s=320x180:r=25:d=2"];
-    args.extend(enc);
-    args.extend(["-f", "mpegts", s(&r)]);
-    ffmpeg(&args);
-    let mut args = vec!["-i", s(&r), "-crf", "28"];
-    args.extend(enc);
-    args.extend(["-f", "mpegts", s(&d)]);
-    ffmpeg(&args);
+    encode_pair("smptebars=s=320x180:r=25:d=2", "10", "28", &r, &d);
     let (rp, dp) = (free_udp_port(), free_udp_port());
     let _ref_sender = sender(&r, rp);
     let _dist_sender = sender(&d, dp);
