@@ -55,9 +55,22 @@ fn realtime_feeder(loops: &str) -> (Guard, std::process::ChildStdout) {
 }
 
 fn sender(clip: &Path, port: u16) -> Guard {
+    sender_looping(clip, port, "-1")
+}
+
+/// `clip` in real time to `port`, looped `loops` more times (-1: forever).
+fn sender_looping(clip: &Path, port: u16, loops: &str) -> Guard {
     Guard(
         Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
+            .args([
+                "-nostdin",
+                "-v",
+                "error",
+                "-re",
+                "-stream_loop",
+                loops,
+                "-i",
+            ])
             .arg(clip)
             .args(["-c", "copy", "-f", "mpegts"])
             .arg(format!("udp://127.0.0.1:{port}?pkt_size=1316"))
@@ -1086,14 +1099,7 @@ fn an_input_silent_at_start_up_is_waited_for() {
     let (rp, dp) = (free_udp_port(), free_udp_port());
     let _ref_sender = sender(&ref_clip, rp);
     let log = dir.path().join("waited.ndjson");
-    let (mut vqm, stderr) = spawn_reading_stderr(
-        Command::new(env!("CARGO_BIN_EXE_vqm"))
-            .arg(format!("udp://127.0.0.1:{rp}"))
-            .arg(format!("udp://127.0.0.1:{dp}"))
-            .args(["-m", "psnr", "--stall-timeout", "1", "--sync", "auto:1s"])
-            .arg("--log")
-            .arg(&log),
-    );
+    let (mut vqm, stderr) = watch_udp(rp, dp, &log);
     // the distorted sender starts 3 s after vqm: longer than the stall
     // timeout, which no longer ends the run at start-up
     std::thread::sleep(Duration::from_secs(3));
@@ -1382,4 +1388,90 @@ fn still_pictures_never_raise_a_false_alert() {
     }
     let all = ndjson(&std::fs::read_to_string(&log).unwrap());
     assert_eq!(count(&all, "event", Some("alert")), 0, "no false alert");
+}
+
+/// vqm on two loopback UDP ports, psnr, a 1 s stall timeout and search
+/// range, logging to `log`.
+fn watch_udp(rp: u16, dp: u16, log: &Path) -> (Guard, std::thread::JoinHandle<String>) {
+    spawn_reading_stderr(
+        Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .arg(format!("udp://127.0.0.1:{rp}"))
+            .arg(format!("udp://127.0.0.1:{dp}"))
+            .args(["-m", "psnr", "--stall-timeout", "1", "--sync", "auto:1s"])
+            .arg("--log")
+            .arg(log),
+    )
+}
+
+/// Waits until something else holds UDP port `port` (vqm's receiver).
+fn wait_until_bound(port: u16) {
+    let t0 = Instant::now();
+    while UdpSocket::bind(("0.0.0.0", port)).is_ok() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "port {port} never bound"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_pictures_a_decoder_holds_at_a_loss_are_measured() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // B-frames: the decoder holds pictures back to reorder them, so the
+    // last ones come out only when it is drained
+    let (r, d) = (dir.path().join("b.ts"), dir.path().join("b_dist.ts"));
+    let enc = [
+        "-c:v", "libx264", "-g", "25", "-bf", "3", "-pix_fmt", "yuv420p",
+    ];
+    let mut args = vec!["-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=2"];
+    args.extend(enc);
+    args.extend(["-f", "mpegts", s(&r)]);
+    ffmpeg(&args);
+    let mut args = vec!["-i", s(&r), "-crf", "30"];
+    args.extend(enc);
+    args.extend(["-f", "mpegts", s(&d)]);
+    ffmpeg(&args);
+    let (rp, dp) = (free_udp_port(), free_udp_port());
+    let log = dir.path().join("drain.ndjson");
+    let (mut vqm, stderr) = watch_udp(rp, dp, &log);
+    wait_until_bound(rp);
+    wait_until_bound(dp);
+    // each sender sends its 50 frames once, then falls silent
+    let (_a, _b) = (sender_looping(&r, rp, "0"), sender_looping(&d, dp, "0"));
+    let recs = wait_for(&log, Duration::from_secs(30), "both losses", |r| {
+        count(r, "event", Some("stream_lost")) >= 2
+    });
+    // the pairs of the flushed pictures are written before the losses
+    std::thread::sleep(Duration::from_millis(500));
+    let code = interrupt(&mut vqm.0);
+    let err = stderr.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    let all = ndjson(&std::fs::read_to_string(&log).unwrap());
+    let frames = frames_of(&all);
+    let refs: Vec<u64> = frames.iter().map(|f| int(&f["ref_frame"])).collect();
+    let dists: Vec<u64> = frames.iter().map(|f| int(&f["dist_frame"])).collect();
+    assert_eq!(refs, (0..50).collect::<Vec<u64>>(), "{recs:?}");
+    assert_eq!(dists, (0..50).collect::<Vec<u64>>());
+    assert_eq!(count(&all, "event", Some("decode_error")), 0, "{all:?}");
+}
+
+#[test]
+fn a_udp_port_another_program_holds_is_a_clear_error() {
+    let held = UdpSocket::bind("0.0.0.0:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let out = Command::new(env!("CARGO_BIN_EXE_vqm"))
+        .arg(format!("udp://127.0.0.1:{port}"))
+        .arg(format!("udp://127.0.0.1:{}", free_udp_port()))
+        .args(["-m", "psnr", "--live-timeout", "2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("'udp://127.0.0.1:{port}': cannot open: ")) && err.contains("in use"),
+        "{err}"
+    );
 }

@@ -254,7 +254,13 @@ impl Decoder {
                 return false;
             }
             attempts += 1;
-            match open_session(&self.label, &self.options, self.network, &self.activity) {
+            match open_session(
+                &self.label,
+                &self.options,
+                self.network,
+                &self.activity,
+                self.udp.as_ref(),
+            ) {
                 Ok(s) => {
                     state.restart(s.frame_rate);
                     self.schedule.reset();
@@ -336,6 +342,11 @@ impl Decoder {
                         } else {
                             format!("read error: {e}")
                         };
+                        // the pictures the decoder holds arrived before
+                        // the loss: they are paired, not lost with it
+                        if !self.flush(sess, &mut decoded, state, &mut ledger, tx, pool) {
+                            return SessionEnd::Stopped;
+                        }
                         return SessionEnd::Lost(cause);
                     }
                     consecutive_read_errors += 1;
@@ -394,6 +405,24 @@ impl Decoder {
                 return SessionEnd::Stopped;
             }
         }
+        if !self.flush(sess, &mut decoded, state, &mut ledger, tx, pool) {
+            return SessionEnd::Stopped;
+        }
+        SessionEnd::Eof
+    }
+
+    /// Ends a session's decoding: the frames the decoder still holds (its
+    /// reordering delay, frame threads) are sent, then what it refused.
+    /// Returns false when the receiver is gone.
+    fn flush(
+        &mut self,
+        sess: &mut Session,
+        decoded: &mut ff::frame::Video,
+        state: &mut Convert,
+        ledger: &mut Ledger,
+        tx: &Sender<DecodeEvent>,
+        pool: &FramePool,
+    ) -> bool {
         match sess.decoder.send_eof() {
             Ok(()) | Err(ff::Error::Eof) => {}
             Err(e) => {
@@ -403,17 +432,12 @@ impl Decoder {
                     })
                     .is_err()
                 {
-                    return SessionEnd::Stopped;
+                    return false;
                 }
             }
         }
-        if !self.drain(sess, &mut decoded, state, &mut ledger, tx, pool) {
-            return SessionEnd::Stopped;
-        }
-        if !refusals(ledger.end(), sess.time_base, tx) {
-            return SessionEnd::Stopped;
-        }
-        SessionEnd::Eof
+        self.drain(sess, decoded, state, ledger, tx, pool)
+            && refusals(ledger.end(), sess.time_base, tx)
     }
 
     /// Receives every frame the decoder has ready. Returns false when the

@@ -1,6 +1,7 @@
 //! Inputs: opening anything FFmpeg's demuxers open, and decoding it into
 //! planar frames of a fixed layout.
 
+mod avopen;
 pub mod convert;
 pub mod decode;
 pub mod format;
@@ -10,6 +11,7 @@ pub mod open;
 mod pipe;
 mod raw;
 pub mod schedule;
+mod udp;
 pub mod y4m;
 
 pub use decode::DecodeEvent;

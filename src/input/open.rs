@@ -123,8 +123,9 @@ impl std::fmt::Debug for Notify {
     }
 }
 
-/// The UDP receive ring of a live input, in 188-byte units.
-const UDP_FIFO_PACKETS: &str = "65536";
+/// How much of a live network input FFmpeg analyses before the first
+/// picture (µs), unless `analyzeduration` is given.
+const LIVE_ANALYZE_US: &str = "100000";
 
 /// The cause of an open that timed out before any data arrived.
 const SILENT_AT_OPEN: &str = "no data arrived within the stall timeout";
@@ -158,6 +159,9 @@ pub(super) struct Session {
     pub(super) interlaced: bool,
     /// The stream's start on its own timeline (seconds).
     pub(super) start: Option<f64>,
+    /// The custom I/O context the demuxer reads (see [`super::udp`]);
+    /// declared after the demuxer so it is freed after it.
+    pub(super) _io: Option<super::udp::Io>,
     /// A FIFO's descriptor that the demuxer reads (see [`super::pipe`]);
     /// declared last so it closes after the demuxer.
     pub(super) _hold: Option<std::fs::File>,
@@ -200,6 +204,9 @@ pub struct Decoder {
     pub waited: Option<Duration>,
     /// Its real-time schedule (live network inputs).
     pub(super) schedule: super::schedule::Schedule,
+    /// vqm's own receiver of a live UDP input; declared after the session
+    /// that reads it.
+    pub(super) udp: Option<super::udp::Receiver>,
 }
 
 pub(super) fn input_error(label: &str, cause: impl std::fmt::Display) -> Error {
@@ -265,73 +272,31 @@ pub(super) fn now_ms() -> u64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-/// `avformat_open_input` + `avformat_find_stream_info` with an interrupt
-/// callback (so a stalled live read returns) and demuxer options.
-fn open_input(
-    url: &str,
-    format: Option<&str>,
-    options: ff::Dictionary,
-    interrupt: impl FnMut() -> bool + 'static,
-) -> Result<ff::format::context::Input, ff::Error> {
-    use ff::ffi;
-    let curl = std::ffi::CString::new(url).map_err(|_| ff::Error::InvalidData)?;
-    let fmt = match format {
-        Some(name) => {
-            let cname = std::ffi::CString::new(name).map_err(|_| ff::Error::InvalidData)?;
-            // SAFETY: av_find_input_format returns a pointer to a static
-            // demuxer description, or null.
-            let f = unsafe { ffi::av_find_input_format(cname.as_ptr()) };
-            if f.is_null() {
-                return Err(ff::Error::DemuxerNotFound);
-            }
-            f
-        }
-        None => std::ptr::null(),
-    };
-    // SAFETY: the context is allocated here and either handed to
-    // `Input::wrap`, which owns and frees it, or freed by
-    // avformat_open_input / avformat_close_input on failure. The interrupt
-    // closure is leaked on purpose: FFmpeg may call it until the context
-    // is closed (a few bytes per open).
-    unsafe {
-        let mut ps = ffi::avformat_alloc_context();
-        if ps.is_null() {
-            return Err(ff::Error::Other {
-                errno: ff::util::error::ENOMEM,
-            });
-        }
-        (*ps).interrupt_callback = ff::util::interrupt::new(Box::new(interrupt)).interrupt;
-        let mut opts = options.disown();
-        let res = ffi::avformat_open_input(&mut ps, curl.as_ptr(), fmt as _, &mut opts);
-        ff::Dictionary::own(opts);
-        if res != 0 {
-            return Err(ff::Error::from(res));
-        }
-        let r = ffi::avformat_find_stream_info(ps, std::ptr::null_mut());
-        if r < 0 {
-            ffi::avformat_close_input(&mut ps);
-            return Err(ff::Error::from(r));
-        }
-        Ok(ff::format::context::Input::wrap(ps))
-    }
-}
-
 pub(super) fn open_session(
     label: &str,
     options: &OpenOptions,
     network: bool,
     activity: &Arc<AtomicU64>,
+    receiver: Option<&super::udp::Receiver>,
 ) -> Result<Session, Error> {
     let mut dict = ff::Dictionary::new();
     for (k, v) in &options.demuxer {
         dict.set(k, v);
     }
-    if network && label.to_ascii_lowercase().starts_with("udp://") {
+    if options.live && network && !options.demuxer.iter().any(|(k, _)| k == "analyzeduration") {
+        // A live stream's first picture is what the monitor waits for:
+        // FFmpeg's default (5 s of packets at most, about 0.9 s here
+        // before it settles) is the bulk of the time to the first record.
+        // The codec parameters come with the first keyframe in any case.
+        dict.set("analyzeduration", LIVE_ANALYZE_US);
+    }
+    if receiver.is_none() && network && label.to_ascii_lowercase().starts_with("udp://") {
         // A slow reader must not turn a burst into a fatal overrun; the
         // ring holds what an offset search and the lag bound need (12 s at
         // 8 Mbit/s: 65,536 datagrams of 188 bytes, 12.3 MB at most) and
         // drops the oldest beyond. Both overridable (--ref-opt).
-        for (k, v) in [("overrun_nonfatal", "1"), ("fifo_size", UDP_FIFO_PACKETS)] {
+        let fifo = super::udp::FIFO_PACKETS.to_string();
+        for (k, v) in [("overrun_nonfatal", "1"), ("fifo_size", fifo.as_str())] {
             if !options.demuxer.iter().any(|(key, _)| key == k) {
                 dict.set(k, v);
             }
@@ -347,7 +312,21 @@ pub(super) fn open_session(
             || (watch && now_ms().saturating_sub(act.load(Ordering::Relaxed)) > stall_ms)
     };
     let prepared = super::pipe::prepare(label, url_of(label), &options.stop)?;
-    let ictx = open_input(&prepared.url, options.format.as_deref(), dict, interrupt).map_err(|e| {
+    let io = match receiver {
+        Some(rx) => Some(
+            super::udp::Io::new(rx, Box::new(interrupt.clone()))
+                .map_err(|e| input_error(label, format!("cannot open: {e}")))?,
+        ),
+        None => None,
+    };
+    let ictx = super::avopen::open_input(
+        &prepared.url,
+        options.format.as_deref(),
+        dict,
+        interrupt,
+        io.as_ref(),
+    )
+    .map_err(|e| {
         if options.stop.load(Ordering::Relaxed) {
             return Error::Interrupted(format!("interrupted while opening input '{label}'"));
         }
@@ -466,6 +445,7 @@ pub(super) fn open_session(
         range,
         interlaced,
         start,
+        _io: io,
         _hold: prepared.hold,
     })
 }
@@ -490,7 +470,17 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
     check_local(label)?;
     let network = is_network(label);
     let activity = Arc::new(AtomicU64::new(now_ms()));
-    let (session, waited) = open_waiting(label, options, network, &activity)?;
+    // a live UDP input is received by vqm's own thread when FFmpeg's
+    // protocol options allow (see [`super::udp`])
+    let udp = match (options.live && network)
+        .then(|| super::udp::plan(label, &options.demuxer))
+        .transpose()?
+        .flatten()
+    {
+        Some(plan) => Some(super::udp::Receiver::start(label, &plan)?),
+        None => None,
+    };
+    let (session, waited) = open_waiting(label, options, network, &activity, udp.as_ref())?;
     let depth = format::facts(session.source.pixel)
         .map(|f| f.depth)
         .unwrap_or(8);
@@ -538,6 +528,7 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         notes,
         waited,
         schedule: Default::default(),
+        udp,
     })
 }
 
@@ -550,12 +541,13 @@ fn open_waiting(
     options: &OpenOptions,
     network: bool,
     activity: &Arc<AtomicU64>,
+    udp: Option<&super::udp::Receiver>,
 ) -> Result<(Session, Option<Duration>), Error> {
     let started = Instant::now();
     let mut backoff = Duration::from_millis(200);
     let mut said = false;
     loop {
-        match open_session(label, options, network, activity) {
+        match open_session(label, options, network, activity, udp) {
             Ok(s) => return Ok((s, said.then(|| started.elapsed()))),
             Err(Error::Input { cause, .. })
                 if cause == SILENT_AT_OPEN
