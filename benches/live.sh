@@ -10,6 +10,10 @@
 #  3. steady lag over SECONDS: the summary's lag_ms, and RSS every 10 s
 #     (HOG=1: two busy loops, one per core, from 15 s to 45 s).
 #  4. /metrics while 200 idle connections are held open: time of a GET.
+#  5. senders started 2 s after vqm, RUNS times: seconds from the later
+#     sender's start (its first keyframe) to the first frame record.
+#  6. the distorted stream 7 s behind the reference (its sender started 7 s
+#     later): the sync found, its offset and score, and alerts at 30 dB.
 # Usage: benches/live.sh [runs] [seconds] [workdir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -122,3 +126,35 @@ for _ in range(20):
 print(f"GET /metrics with 200 idle connections: median {statistics.median(times):.1f} ms, max {max(times):.1f} ms (20 scrapes)")
 PY
 kill -INT $v; wait $v || true
+echo "== 5. senders started after vqm ($runs runs)"
+for i in $(seq "$runs"); do
+  q1=$(port); q2=$(port)
+  rm -f "$work/after.ndjson"
+  target/release/vqm "udp://127.0.0.1:$q1" "udp://127.0.0.1:$q2" -m psnr,ssim -q --log "$work/after.ndjson" & v=$!
+  sleep 2
+  a1=$(send "$work/r.ts" "$q1"); a2=$(send "$work/d.ts" "$q2")
+  first_frame "$work/after.ndjson"
+  kill -INT $v; wait $v || true
+  kill $a1 $a2; wait $a1 $a2 2>/dev/null || true
+done | tee "$work/after.txt"
+python3 -c 'import statistics,sys; v=[float(x) for x in open(sys.argv[1]) if x[0].isdigit()]; print("first record after the senders start: median %.3f s, max %.3f s over %d runs" % (statistics.median(v), max(v), len(v)))' "$work/after.txt"
+echo "== 6. distorted stream 7 s behind the reference"
+q1=$(port); q2=$(port)
+rm -f "$work/delay.ndjson"
+target/release/vqm "udp://127.0.0.1:$q1" "udp://127.0.0.1:$q2" -m psnr,ssim -q --alert 'psnr_y<30' --log "$work/delay.ndjson" & v=$!
+a1=$(send "$work/r.ts" "$q1")
+sleep 7
+a2=$(send "$work/d.ts" "$q2")
+sleep 25
+kill -INT $v; wait $v || true
+kill $a1 $a2; wait $a1 $a2 2>/dev/null || true
+python3 - "$work/delay.ndjson" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+syncs = [r for r in recs if r.get("kind") == "sync"]
+s = recs[-1]
+for r in syncs:
+    print(f"sync: offset {r['offset']} frames, {r.get('psnr')} dB, runner-up {r.get('runner_up')}")
+print(f"alerts {s['alerts']}, pairs {s['frames']}, mean psnr_y {s['metrics']['psnr_y']['mean']:.2f} dB, "
+      f"alignment delay {s.get('alignment_delay_ms')}")
+PY

@@ -47,6 +47,18 @@ pub struct Cli {
     #[arg(long, value_name = "B", help_heading = "Metrics")]
     pub smooth_l1_beta: Option<f64>,
 
+    /// VMAF model: a libvmaf built-in (vmaf_v0.6.1, vmaf_v0.6.1neg, vmaf_4k_v0.6.1) or a model JSON file [default: vmaf_v0.6.1].
+    #[arg(long, value_name = "NAME|PATH", help_heading = "Metrics")]
+    pub vmaf_model: Option<String>,
+
+    /// VMAF: apply the model's score transform (the phone model).
+    #[arg(long, help_heading = "Metrics")]
+    pub vmaf_enable_transform: bool,
+
+    /// VMAF: do not clip scores to the model's range (0-100).
+    #[arg(long, help_heading = "Metrics")]
+    pub vmaf_disable_clip: bool,
+
     /// Write NDJSON records (header, frames, windows, events, summary) to PATH, or - for stdout.
     #[arg(long, value_name = "PATH|-", help_heading = "Outputs")]
     pub log: Option<String>,
@@ -450,6 +462,14 @@ impl Cli {
                 ssim_mode: config.ssim_mode,
                 smooth_l1_beta: config.smooth_l1_beta,
                 precision: precision_from_env()?,
+                vmaf: crate::metrics::VmafOptions {
+                    model: self
+                        .vmaf_model
+                        .clone()
+                        .unwrap_or_else(|| crate::metrics::vmaf::DEFAULT_MODEL.to_string()),
+                    enable_transform: self.vmaf_enable_transform,
+                    disable_clip: self.vmaf_disable_clip,
+                },
             },
             window: config.window,
             window_every: config.window_every,

@@ -176,6 +176,7 @@ fn check_clip(clip: &Clip, level: CpuLevel) {
         ssim_mode: mode,
         smooth_l1_beta: beta,
         precision: Precision::Fast,
+        ..MetricOptions::default()
     };
     fn refs(r: &[Value]) -> Vec<&Value> {
         r.iter().collect()

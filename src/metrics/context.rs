@@ -128,6 +128,32 @@ pub struct MetricOptions {
     pub smooth_l1_beta: f64,
     /// Float type of the Gaussian SSIM kernels for data up to 10 bits.
     pub precision: ssim::Precision,
+    /// The VMAF model and its options.
+    pub vmaf: VmafOptions,
+}
+
+/// The VMAF model a run uses when none is named.
+pub const DEFAULT_VMAF_MODEL: &str = "vmaf_v0.6.1";
+
+/// The VMAF model and its options (`--vmaf-model`, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VmafOptions {
+    /// A built-in model's name or a model file's path.
+    pub model: String,
+    /// Apply the model's score transform.
+    pub enable_transform: bool,
+    /// Do not clip the scores to the model's range.
+    pub disable_clip: bool,
+}
+
+impl Default for VmafOptions {
+    fn default() -> Self {
+        VmafOptions {
+            model: DEFAULT_VMAF_MODEL.to_string(),
+            enable_transform: false,
+            disable_clip: false,
+        }
+    }
 }
 
 impl Default for MetricOptions {
@@ -137,6 +163,7 @@ impl Default for MetricOptions {
             ssim_mode: SsimMode::Gaussian,
             smooth_l1_beta: 1.0,
             precision: ssim::Precision::Fast,
+            vmaf: VmafOptions::default(),
         }
     }
 }

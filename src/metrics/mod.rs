@@ -20,6 +20,7 @@ pub mod psnr;
 pub mod ssim;
 pub mod ssim_f32;
 pub mod ssim_ffmpeg;
+pub mod vmaf;
 
 use rayon::prelude::*;
 
@@ -27,7 +28,7 @@ use crate::error::Error;
 use crate::frame::Frame;
 pub use context::{
     Better, Layout, Metric, MetricOptions, PairContext, Passes, Ready, SseFrom, SsimMode,
-    TemporalState,
+    TemporalState, VmafOptions,
 };
 use measures::{histogram as hist, losses as loss, ms_ssim as ms, psnr as ps, ssim as ss};
 
@@ -106,6 +107,11 @@ pub const REGISTRY: &[Registration] = &[
         about: "cross-entropy of the distorted histogram under the reference, nats",
         build: |_| Box::new(hist::Xent),
     },
+    Registration {
+        name: "vmaf",
+        about: "VMAF (libvmaf; model set by --vmaf-model); not part of `all`",
+        build: |o| Box::new(measures::vmaf::VmafMetric(o.vmaf.clone())),
+    },
 ];
 
 /// The names of every registered metric, comma-separated.
@@ -124,7 +130,10 @@ pub fn resolve_names(list: &[String]) -> Result<Vec<&'static Registration>, Stri
     for raw in list {
         for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             if name == "all" {
-                picked.iter_mut().for_each(|p| *p = true);
+                // vqm's own family: VMAF, far slower, is asked for by name
+                for (p, r) in picked.iter_mut().zip(REGISTRY) {
+                    *p |= r.name != "vmaf";
+                }
                 continue;
             }
             match REGISTRY.iter().position(|r| r.name == name) {

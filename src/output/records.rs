@@ -76,6 +76,17 @@ pub struct Header {
     pub live: bool,
     /// The kernels' code path (`scalar`, `avx2`, `fma`, `avx512`).
     pub cpu: String,
+    /// The VMAF model and libvmaf's version, when `vmaf` is measured.
+    pub vmaf: Option<VmafHeader>,
+}
+
+/// What the header says of VMAF.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VmafHeader {
+    /// The model (a built-in name or a file's path).
+    pub model: String,
+    /// libvmaf's version.
+    pub libvmaf: String,
 }
 
 /// An input as the header writes it.
@@ -140,6 +151,8 @@ struct HeaderOut<'a> {
     sync_range: Option<u64>,
     live: bool,
     cpu: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vmaf: Option<&'a VmafHeader>,
 }
 
 impl Serialize for Header {
@@ -174,6 +187,7 @@ impl Serialize for Header {
             sync_range: self.sync_range,
             live: self.live,
             cpu: &self.cpu,
+            vmaf: self.vmaf.as_ref(),
         }
         .serialize(s)
     }

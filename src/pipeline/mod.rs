@@ -317,6 +317,13 @@ pub fn run(
         sync_range: settings.sync.map(|_| sync_range as u64),
         live,
         cpu: crate::cpu::cpu_level().name().to_string(),
+        vmaf: set
+            .names()
+            .contains(&"vmaf")
+            .then(|| crate::output::records::VmafHeader {
+                model: settings.options.vmaf.model.clone(),
+                libvmaf: crate::metrics::vmaf::version(),
+            }),
     };
     let agg = Aggregator::new(
         AggSettings {

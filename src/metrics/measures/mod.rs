@@ -6,3 +6,4 @@ pub mod losses;
 pub mod ms_ssim;
 pub mod psnr;
 pub mod ssim;
+pub mod vmaf;
