@@ -13,7 +13,8 @@
 #  5. senders started 2 s after vqm, RUNS times: seconds from the later
 #     sender's start (its first keyframe) to the first frame record.
 #  6. the distorted stream 7 s behind the reference (its sender started 7 s
-#     later): the sync found, its offset and score, and alerts at 30 dB.
+#     later, vqm joining both 2 s after): the sync found, its offset and
+#     score, the alignment delay, and alerts at 30 dB.
 # Usage: benches/live.sh [runs] [seconds] [workdir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -139,12 +140,15 @@ for i in $(seq "$runs"); do
 done | tee "$work/after.txt"
 python3 -c 'import statistics,sys; v=[float(x) for x in open(sys.argv[1]) if x[0].isdigit()]; print("first record after the senders start: median %.3f s, max %.3f s over %d runs" % (statistics.median(v), max(v), len(v)))' "$work/after.txt"
 echo "== 6. distorted stream 7 s behind the reference"
+# both senders loop the clip, the distorted one started 7 s later (an
+# encoder's delay); vqm joins both running streams 2 s after that
 q1=$(port); q2=$(port)
 rm -f "$work/delay.ndjson"
-target/release/vqm "udp://127.0.0.1:$q1" "udp://127.0.0.1:$q2" -m psnr,ssim -q --alert 'psnr_y<30' --log "$work/delay.ndjson" & v=$!
 a1=$(send "$work/r.ts" "$q1")
 sleep 7
 a2=$(send "$work/d.ts" "$q2")
+sleep 2
+target/release/vqm "udp://127.0.0.1:$q1" "udp://127.0.0.1:$q2" -m psnr,ssim -q --alert 'psnr_y<30' --log "$work/delay.ndjson" & v=$!
 sleep 25
 kill -INT $v; wait $v || true
 kill $a1 $a2; wait $a1 $a2 2>/dev/null || true
