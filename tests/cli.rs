@@ -459,10 +459,10 @@ fn bad_inputs_are_one_line_errors_with_exit_1() {
 #[test]
 fn unknown_metric_and_bad_flags_are_exit_2() {
     let (r, d) = c420();
-    let (code, _, err) = outcome(&vqm(&[&r, &d, "--metrics", "psnr,vmaf"]));
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--metrics", "psnr,vmfa"]));
     assert_eq!(code, 2);
     assert!(
-        err.contains("vmaf") && err.contains("psnr, mse, ssim"),
+        err.contains("unknown metric 'vmfa'") && err.contains("psnr, mse, ssim"),
         "{err}"
     );
     let (code, _, err) = outcome(&vqm(&[&r, &d, "--no-such-flag"]));
