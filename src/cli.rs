@@ -59,6 +59,10 @@ pub struct Cli {
     #[arg(long, help_heading = "Metrics")]
     pub vmaf_disable_clip: bool,
 
+    /// VMAF: add the model's elementary features (integer_vif_scale0-3, integer_adm2, integer_adm_scale0-3, integer_motion2, integer_motion) to the records.
+    #[arg(long, help_heading = "Metrics")]
+    pub vmaf_features: bool,
+
     /// Write NDJSON records (header, frames, windows, events, summary) to PATH, or - for stdout.
     #[arg(long, value_name = "PATH|-", help_heading = "Outputs")]
     pub log: Option<String>,
@@ -469,6 +473,12 @@ impl Cli {
                         .unwrap_or_else(|| crate::metrics::vmaf::DEFAULT_MODEL.to_string()),
                     enable_transform: self.vmaf_enable_transform,
                     disable_clip: self.vmaf_disable_clip,
+                    features: self.vmaf_features,
+                    // as many as the metric workers: VMAF runs beside them
+                    threads: self.threads.map_or_else(
+                        || std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+                        |t| t.min(u64::from(u32::MAX)) as u32,
+                    ),
                 },
             },
             window: config.window,

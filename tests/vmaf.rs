@@ -23,7 +23,8 @@ const TOLERANCE: f64 = 1e-6;
 fn check_against(name: &str, want: &Value, args: &[&str]) -> Vec<Value> {
     let r = root().join(want["reference"].as_str().unwrap());
     let d = root().join(want["distorted"].as_str().unwrap());
-    let mut all = vec![s(&r), s(&d), "-m", "psnr,vmaf", "--log", "-", "-q"];
+    let mut all = vec![s(&r), s(&d), "-m", "psnr,vmaf", "--vmaf-features"];
+    all.extend(["--log", "-", "-q"]);
     all.extend(args);
     let recs = records_ok(&vqm(&all));
     let frames = of_type(&recs, "frame");
@@ -35,6 +36,28 @@ fn check_against(name: &str, want: &Value, args: &[&str]) -> Vec<Value> {
             (got - w).abs() <= TOLERANCE,
             "{name} frame {i}: vmaf {got}, FFmpeg's libvmaf {w}"
         );
+    }
+    // every elementary feature, under libvmaf's names
+    let feats = want["features"].as_object().unwrap();
+    let keys: Vec<&str> = recs[0]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k.as_str().filter(|k| k.starts_with("integer_")))
+        .collect();
+    let mut expected: Vec<&str> = feats.keys().map(|k| k.as_str()).collect();
+    let mut listed = keys.clone();
+    expected.sort();
+    listed.sort();
+    assert_eq!(listed, expected, "{name}: the feature keys");
+    for (key, values) in feats {
+        for (i, (f, w)) in frames.iter().zip(values.as_array().unwrap()).enumerate() {
+            let (got, w) = (f[key].as_f64().unwrap(), w.as_f64().unwrap());
+            assert!(
+                (got - w).abs() <= TOLERANCE,
+                "{name} frame {i}: {key} {got}, FFmpeg's libvmaf {w}"
+            );
+        }
     }
     let summary = of_type(&recs, "summary")[0];
     let pooled = &summary["metrics"]["vmaf"];
@@ -55,7 +78,7 @@ fn check_against(name: &str, want: &Value, args: &[&str]) -> Vec<Value> {
 fn vmaf_matches_ffmpegs_libvmaf_filter_frame_by_frame_and_pooled() {
     let g = goldens();
     let pairs = g["pairs"].as_object().unwrap();
-    assert_eq!(pairs.len(), 5);
+    assert_eq!(pairs.len(), 6);
     for (name, want) in pairs {
         let recs = check_against(name, want, &[]);
         let header = &recs[0]["vmaf"];

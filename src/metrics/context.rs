@@ -144,6 +144,10 @@ pub struct VmafOptions {
     pub enable_transform: bool,
     /// Do not clip the scores to the model's range.
     pub disable_clip: bool,
+    /// Add the model's elementary features to the records.
+    pub features: bool,
+    /// libvmaf's own threads (0: it works in the calling thread).
+    pub threads: u32,
 }
 
 impl Default for VmafOptions {
@@ -152,6 +156,8 @@ impl Default for VmafOptions {
             model: DEFAULT_VMAF_MODEL.to_string(),
             enable_transform: false,
             disable_clip: false,
+            features: false,
+            threads: 0,
         }
     }
 }

@@ -66,6 +66,56 @@ fn model_flags(options: &VmafOptions) -> u64 {
     flags
 }
 
+/// The elementary features of the VMAF models (`--vmaf-features`), as
+/// libvmaf names them; the `neg` model computes the ADM and VIF ones with
+/// an enhancement gain limit, under these names with `_egl_1` appended.
+pub const FEATURES: [&str; 11] = [
+    "integer_adm2",
+    "integer_adm_scale0",
+    "integer_adm_scale1",
+    "integer_adm_scale2",
+    "integer_adm_scale3",
+    "integer_motion2",
+    "integer_motion",
+    "integer_vif_scale0",
+    "integer_vif_scale1",
+    "integer_vif_scale2",
+    "integer_vif_scale3",
+];
+
+/// The record keys of the elementary features for `model`: libvmaf's
+/// names, with the `neg` model's suffix on the features it limits.
+pub fn feature_keys(model: &str) -> Vec<String> {
+    let neg = model.ends_with("neg") || model.ends_with("neg.json");
+    FEATURES
+        .iter()
+        .map(|f| {
+            if neg && !f.contains("motion") {
+                format!("{f}_egl_1")
+            } else {
+                f.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The name libvmaf files feature `key` (a record key of
+/// [`feature_keys`]) under in its collector: its output aliases some of
+/// them (`VMAF_integer_feature_adm2_score` is printed `integer_adm2`);
+/// the others, and the `neg` model's suffixed ones, are stored as printed.
+pub fn collector_name(key: &str) -> String {
+    match key.strip_prefix("integer_") {
+        Some(x) if matches!(x, "adm2" | "motion" | "motion2") || x.starts_with("vif_scale") => {
+            if x.ends_with("_egl_1") {
+                key.to_string()
+            } else {
+                format!("VMAF_integer_feature_{x}_score")
+            }
+        }
+        _ => key.to_string(),
+    }
+}
+
 /// A libvmaf context with its model, fed pairs in order.
 pub struct Vmaf {
     ctx: *mut sys::VmafContext,
@@ -87,14 +137,15 @@ unsafe impl Send for Vmaf {}
 impl Vmaf {
     /// A context scoring pictures of `layout` with the built-in model
     /// `options.model`, or the model JSON file at that path, and its
-    /// options; `threads` of libvmaf's own (0: in the calling thread).
-    pub fn new(layout: &Layout, options: &VmafOptions, threads: u32) -> Result<Vmaf, String> {
+    /// options, with its `threads` of libvmaf's own (0: in the calling
+    /// thread).
+    pub fn new(layout: &Layout, options: &VmafOptions) -> Result<Vmaf, String> {
         let model = options.model.as_str();
         let pix = pixel_format(layout)?;
         let (w, h) = layout.plane_dims.first().copied().unwrap_or((0, 0));
         let cfg = sys::VmafConfiguration {
             log_level: sys::VmafLogLevel::VMAF_LOG_LEVEL_NONE,
-            n_threads: threads,
+            n_threads: options.threads,
             n_subsample: 1,
             cpumask: 0,
         };
@@ -234,6 +285,19 @@ impl Vmaf {
         Ok(())
     }
 
+    /// The elementary feature `name` (libvmaf's name) of pair `index`, or
+    /// `None` when libvmaf has no such feature there.
+    pub fn feature(&self, name: &CStr, index: u32) -> Option<f64> {
+        if index >= self.read {
+            return None;
+        }
+        let mut s = 0.0;
+        // SAFETY: live context, NUL-terminated name, valid out-pointer.
+        let rc =
+            unsafe { sys::vmaf_feature_score_at_index(self.ctx, name.as_ptr(), &mut s, index) };
+        (rc >= 0).then_some(s)
+    }
+
     /// The score of pair `index`, or `None` while libvmaf still lacks one
     /// of its features.
     pub fn score(&self, index: u32) -> Option<f64> {
@@ -260,5 +324,30 @@ impl Drop for Vmaf {
                 sys::vmaf_model_destroy(self.model);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_keys_follow_libvmafs_printed_names_and_its_collector() {
+        let plain = feature_keys("vmaf_v0.6.1");
+        assert_eq!(plain.len(), 11);
+        assert_eq!(collector_name(&plain[0]), "VMAF_integer_feature_adm2_score");
+        assert_eq!(collector_name("integer_adm_scale2"), "integer_adm_scale2");
+        assert_eq!(
+            collector_name("integer_motion2"),
+            "VMAF_integer_feature_motion2_score"
+        );
+        assert_eq!(
+            collector_name("integer_vif_scale3"),
+            "VMAF_integer_feature_vif_scale3_score"
+        );
+        let neg = feature_keys("vmaf_v0.6.1neg");
+        assert!(neg.contains(&"integer_vif_scale0_egl_1".to_string()));
+        assert!(neg.contains(&"integer_motion".to_string()));
+        assert_eq!(collector_name("integer_adm2_egl_1"), "integer_adm2_egl_1");
     }
 }

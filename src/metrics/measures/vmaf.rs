@@ -5,6 +5,7 @@
 //! pair's score comes out once the next pair has been read.
 
 use std::collections::VecDeque;
+use std::ffi::CString;
 
 use crate::error::Error;
 use crate::frame::Frame;
@@ -16,7 +17,11 @@ pub struct VmafMetric(pub VmafOptions);
 
 impl Metric for VmafMetric {
     fn keys(&self, _: &Layout) -> Vec<String> {
-        vec!["vmaf".to_string()]
+        let mut keys = vec!["vmaf".to_string()];
+        if self.0.features {
+            keys.extend(vmaf::feature_keys(&self.0.model));
+        }
+        keys
     }
 
     fn check(&self, layout: &Layout) -> Result<(), String> {
@@ -29,17 +34,25 @@ impl Metric for VmafMetric {
     }
 
     fn temporal(&self, layout: &Layout) -> Option<Result<Box<dyn TemporalState>, Error>> {
-        // libvmaf's own threads: the state runs on the monitor's thread,
-        // beside the metric workers
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
         Some(
-            Vmaf::new(layout, &self.0, threads)
-                .map(|v| {
-                    Box::new(VmafState {
+            Vmaf::new(layout, &self.0)
+                .and_then(|v| {
+                    let features = if self.0.features {
+                        vmaf::feature_keys(&self.0.model)
+                            .into_iter()
+                            .map(|k| {
+                                CString::new(vmaf::collector_name(&k)).map_err(|e| e.to_string())
+                            })
+                            .collect::<Result<Vec<_>, _>>()?
+                    } else {
+                        Vec::new()
+                    };
+                    Ok(Box::new(VmafState {
                         vmaf: v,
+                        features,
                         pending: VecDeque::new(),
                         scored: 0,
-                    }) as Box<dyn TemporalState>
+                    }) as Box<dyn TemporalState>)
                 })
                 .map_err(Error::Usage),
         )
@@ -49,6 +62,8 @@ impl Metric for VmafMetric {
 /// One input's libvmaf context and the pairs whose scores are awaited.
 struct VmafState {
     vmaf: Vmaf,
+    /// The elementary features to report, by libvmaf's names.
+    features: Vec<CString>,
     /// Pair indices read and not yet scored, oldest first.
     pending: VecDeque<u64>,
     /// libvmaf's index of the oldest pending pair.
@@ -61,7 +76,15 @@ impl VmafState {
         while let Some(&pair) = self.pending.front() {
             match self.vmaf.score(self.scored) {
                 Some(s) => {
-                    out.push((pair, vec![s]));
+                    let mut row = Vec::with_capacity(1 + self.features.len());
+                    row.push(s);
+                    // a feature the model does not compute is not a number
+                    row.extend(
+                        self.features
+                            .iter()
+                            .map(|f| self.vmaf.feature(f, self.scored).unwrap_or(f64::NAN)),
+                    );
+                    out.push((pair, row));
                     self.pending.pop_front();
                     self.scored += 1;
                 }
