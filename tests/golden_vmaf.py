@@ -74,6 +74,21 @@ def run(exe, ref, dist, model, log):
     return json.load(open(log))
 
 
+def entry(ref, dist, log, **extra):
+    """A golden entry: the pair, FFmpeg's per-frame scores and features,
+    its pooled figures."""
+    e = {
+        "reference": ref,
+        "distorted": dist,
+        "frames": [f["metrics"]["vmaf"] for f in log["frames"]],
+        "pooled": log["pooled_metrics"]["vmaf"],
+        "features": features(log),
+    }
+    e.update(extra)
+    print(f"{dist}: {len(log['frames'])} frames, mean {e['pooled']['mean']}", file=sys.stderr)
+    return e
+
+
 def features(log):
     """Each elementary feature's per-frame values, by libvmaf's name."""
     names = [k for k in log["frames"][0]["metrics"] if k != "vmaf"]
@@ -89,15 +104,7 @@ def main():
         for name, (ref, dist) in PAIRS.items():
             d = run(exe, ref, dist, "version=vmaf_v0.6.1", os.path.join(tmp, f"{name}.json"))
             out["libvmaf"] = d["version"]
-            out["pairs"][name] = {
-                "reference": ref,
-                "distorted": dist,
-                "frames": [f["metrics"]["vmaf"] for f in d["frames"]],
-                "pooled": d["pooled_metrics"]["vmaf"],
-                "features": features(d),
-            }
-            print(f"{name}: {len(d['frames'])} frames, mean {d['pooled_metrics']['vmaf']['mean']}",
-                  file=sys.stderr)
+            out["pairs"][name] = entry(ref, dist, d)
         # the rung, upscaled first by the system's ffmpeg (the libswscale
         # vqm links; the static build's own differs by hundredths of a
         # point) with vqm's flags, into a lossless file
@@ -116,27 +123,12 @@ def main():
              "-c:v", "ffv1", up],
             check=True)
         d = run(exe, ref, up, "version=vmaf_v0.6.1", os.path.join(tmp, "rung.json"))
-        out["pairs"]["rung"] = {
-            "reference": ref,
-            "distorted": rung,
-            "frames": [f["metrics"]["vmaf"] for f in d["frames"]],
-            "pooled": d["pooled_metrics"]["vmaf"],
-            "features": features(d),
-        }
-        print(f"rung: mean {d['pooled_metrics']['vmaf']['mean']}", file=sys.stderr)
+        out["pairs"]["rung"] = entry(ref, rung, d)
         out["models"] = {}
         for name, (dist, model, args) in MODELS.items():
             d = run(exe, "samples/ref.mp4", dist, model, os.path.join(tmp, f"m_{name}.json"))
-            out["models"][name] = {
-                "reference": "samples/ref.mp4",
-                "distorted": dist,
-                "ffmpeg_model": model,
-                "vqm_args": args,
-                "frames": [f["metrics"]["vmaf"] for f in d["frames"]],
-                "pooled": d["pooled_metrics"]["vmaf"],
-                "features": features(d),
-            }
-            print(f"model {name}: mean {d['pooled_metrics']['vmaf']['mean']}", file=sys.stderr)
+            out["models"][name] = entry("samples/ref.mp4", dist, d, ffmpeg_model=model,
+                                        vqm_args=args)
     with open(os.path.join(HERE, "golden", "vmaf.json"), "w") as f:
         json.dump(out, f, indent=1, sort_keys=True)
         f.write("\n")
