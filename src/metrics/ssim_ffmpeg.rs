@@ -176,12 +176,7 @@ fn run<T: Sample, const SSE: bool>(
     if a.width < MIN_SIDE || a.height < MIN_SIDE || (a.width, a.height) != (b.width, b.height) {
         return None;
     }
-    let max = ((1u64 << bit_depth) - 1) as f64;
-    let k = Consts {
-        c1: (0.01 * 0.01 * max * max * 64.0 + 0.5) as i64,
-        c2: (0.03 * 0.03 * max * max * 64.0 * 63.0 + 0.5) as i64,
-        bit_depth,
-    };
+    let k = Consts::at(bit_depth);
     let bw = a.width / 4;
     let bh = a.height / 4;
     // lines 1..bh (each pairs block rows by-1 and by), in bands
@@ -222,6 +217,19 @@ struct Consts {
     c1: i64,
     c2: i64,
     bit_depth: u32,
+}
+
+impl Consts {
+    /// The filter's integer constants at `bit_depth`, rounded as it
+    /// rounds them.
+    fn at(bit_depth: u32) -> Consts {
+        let max = ((1u64 << bit_depth) - 1) as f64;
+        Consts {
+            c1: (0.01 * 0.01 * max * max * 64.0 + 0.5) as i64,
+            c2: (0.03 * 0.03 * max * max * 64.0 * 63.0 + 0.5) as i64,
+            bit_depth,
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -505,8 +513,30 @@ mod tests {
     }
 
     #[test]
+    fn constants_are_the_filters() {
+        // FFmpeg's vf_ssim.c: (int)(.01*.01*max*max*64 + .5) and
+        // (int)(.03*.03*max*max*64*63 + .5), worked out by hand
+        for (depth, c1, c2) in [
+            (8, 416, 235_963),
+            (10, 6_698, 3_797_644),
+            (12, 107_322, 60_851_438),
+        ] {
+            let k = Consts::at(depth);
+            assert_eq!((k.c1, k.c2, k.bit_depth), (c1, c2, depth));
+        }
+    }
+
+    #[test]
     fn too_small_is_refused() {
         let a = vec![0u8; 7 * 20];
         assert!(ssim_ffmpeg(v(&a, 7, 20), v(&a, 7, 20), 8).is_none());
+        assert!(ssim_ffmpeg(v(&a, 20, 7), v(&a, 20, 7), 8).is_none());
+        // eight samples a side is one window: measured
+        let b = vec![0u8; 8 * 8];
+        assert_eq!(ssim_ffmpeg(v(&b, 8, 8), v(&b, 8, 8), 8), Some(1.0));
+        // planes of different sizes are refused, even when both are large
+        let c = vec![0u8; 16 * 16];
+        let d = vec![0u8; 16 * 12];
+        assert!(ssim_ffmpeg(v(&c, 16, 16), v(&d, 16, 12), 8).is_none());
     }
 }
