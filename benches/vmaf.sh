@@ -27,7 +27,7 @@ hyperfine -N -w 1 -r "${RUNS:-5}" --export-json "$work/pair.json" \
   -n vqm-vmaf "$vqm $work/r1080.mp4 $work/d1080.mp4 -m vmaf -q" \
   -n vqm-psnr-ssim-vmaf "$vqm $work/r1080.mp4 $work/d1080.mp4 -m psnr,ssim,vmaf -q"
 echo "== 2. ladder of three rungs"
-ffl() { echo "$VMAF_FFMPEG -nostdin -v error -i $work/d$1.mp4 -i $work/r1080.mp4 -lavfi [0:v]scale=1920:1080:flags=bicubic[d];[d][1:v]libvmaf=n_threads=2 -f null -"; }
+ffl() { echo "$VMAF_FFMPEG -nostdin -v error -i $work/d$1.mp4 -i $work/r1080.mp4 -lavfi '[0:v]scale=1920:1080:flags=bicubic+accurate_rnd+full_chroma_int[d];[d][1:v]libvmaf=n_threads=2' -f null -"; }
 hyperfine -w 1 -r "${RUNS:-5}" --export-json "$work/ladder.json" \
   -n ffmpeg-three-runs "$(ffl 720); $(ffl 540); $(ffl 360)" \
   -n vqm-one-run "$vqm $work/r1080.mp4 $work/d720.mp4 $work/d540.mp4 $work/d360.mp4 -m vmaf -q"
