@@ -100,9 +100,20 @@ fn every_model_and_option_matches_ffmpegs_libvmaf_filter() {
             .map(|a| a.as_str().unwrap())
             .collect();
         let recs = check_against(name, want, &args);
+        let header = &recs[0]["vmaf"];
         if let Some(i) = args.iter().position(|a| *a == "--vmaf-model") {
-            assert_eq!(recs[0]["vmaf"]["model"], args[i + 1], "{name}");
+            assert_eq!(header["model"], args[i + 1], "{name}");
         }
+        assert_eq!(
+            header["enable_transform"],
+            args.contains(&"--vmaf-enable-transform"),
+            "{name}"
+        );
+        assert_eq!(
+            header["disable_clip"],
+            args.contains(&"--vmaf-disable-clip"),
+            "{name}"
+        );
     }
     // the options matter on these samples: clipping shows on identical
     // pictures, the transform everywhere

@@ -87,6 +87,10 @@ pub struct VmafHeader {
     pub model: String,
     /// libvmaf's version.
     pub libvmaf: String,
+    /// The model's score transform applied (`--vmaf-enable-transform`).
+    pub enable_transform: bool,
+    /// Scores left unclipped (`--vmaf-disable-clip`).
+    pub disable_clip: bool,
 }
 
 /// An input as the header writes it.

@@ -323,6 +323,8 @@ pub fn run(
             .then(|| crate::output::records::VmafHeader {
                 model: settings.options.vmaf.model.clone(),
                 libvmaf: crate::metrics::vmaf::version(),
+                enable_transform: settings.options.vmaf.enable_transform,
+                disable_clip: settings.options.vmaf.disable_clip,
             }),
     };
     let agg = Aggregator::new(
