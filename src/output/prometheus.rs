@@ -83,14 +83,25 @@ impl Series {
     }
 }
 
-/// A record key as a family and a plane: `psnr_y` is `vqm_psnr_db` with
-/// `plane="y"`.
+/// A record key as a family and a label: `psnr_y` is `vqm_psnr_db` with
+/// `plane="y"`; `vmaf` is `vqm_vmaf`, and VMAF's elementary features
+/// (`--vmaf-features`) are `vqm_vmaf_feature` with `feature="integer_adm2"`.
 struct KeySeries {
     family: String,
+    /// The label's name: `plane`, or `feature` for VMAF's features.
+    label: &'static str,
+    /// Its value.
     plane: String,
 }
 
 fn key_series(key: &str) -> KeySeries {
+    if key.starts_with("integer_") {
+        return KeySeries {
+            family: "vqm_vmaf_feature".to_string(),
+            label: "feature",
+            plane: key.to_string(),
+        };
+    }
     let (metric, plane) = key.rsplit_once('_').unwrap_or((key, ""));
     let unit = if metric.starts_with("psnr") {
         "_db"
@@ -103,6 +114,7 @@ fn key_series(key: &str) -> KeySeries {
         .collect();
     KeySeries {
         family: format!("vqm_{clean}{unit}"),
+        label: "plane",
         plane: plane.to_string(),
     }
 }
@@ -194,8 +206,9 @@ fn render(st: &State) -> String {
                 if k.family == fam {
                     let _w = writeln!(
                         out,
-                        "{fam}{{{},plane=\"{}\"}} {}",
+                        "{fam}{{{},{}=\"{}\"}} {}",
                         s.labels(),
+                        k.label,
                         escape(&k.plane),
                         num(*v)
                     );
@@ -215,8 +228,9 @@ fn render(st: &State) -> String {
                     if k.family == fam {
                         let _w = writeln!(
                             out,
-                            "{wname}{{{},plane=\"{}\",stat=\"{stat}\"}} {}",
+                            "{wname}{{{},{}=\"{}\",stat=\"{stat}\"}} {}",
                             s.labels(),
+                            k.label,
                             escape(&k.plane),
                             num(*v)
                         );
@@ -518,5 +532,14 @@ mod tests {
             (k.family.as_str(), k.plane.as_str()),
             ("vqm_psnr_db", "yuv611")
         );
+        let k = key_series("vmaf");
+        assert_eq!((k.family.as_str(), k.plane.as_str()), ("vqm_vmaf", ""));
+        for key in ["integer_adm2", "integer_vif_scale3", "integer_adm2_egl_1"] {
+            let k = key_series(key);
+            assert_eq!(
+                (k.family.as_str(), k.label, k.plane.as_str()),
+                ("vqm_vmaf_feature", "feature", key)
+            );
+        }
     }
 }
