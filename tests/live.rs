@@ -171,6 +171,9 @@ use vqm::output::records::EVENT_KINDS;
 /// A record key's family and plane on `/metrics`: `psnr_y` is
 /// `vqm_psnr_db{plane="y"}` (PSNR in dB, the rest unitless).
 fn prom_family(key: &str) -> (String, String) {
+    if key == "vmaf" {
+        return ("vqm_vmaf".to_string(), String::new());
+    }
     let (metric, plane) = key.rsplit_once('_').unwrap();
     let unit = if metric.starts_with("psnr") {
         "_db"
@@ -1415,24 +1418,41 @@ fn wait_until_bound(port: u16) {
     }
 }
 
+/// A 320x180 testsrc2 clip of `secs` seconds in MPEG-TS (H.264 with
+/// `bframes` B-frames) and its re-encode at `crf`, in `dir`.
+fn testsrc_ts_pair(
+    dir: &Path,
+    stem: &str,
+    bframes: &str,
+    secs: &str,
+    crf: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (r, d) = (
+        dir.join(format!("{stem}.ts")),
+        dir.join(format!("{stem}_dist.ts")),
+    );
+    let enc = [
+        "-c:v", "libx264", "-g", "25", "-bf", bframes, "-pix_fmt", "yuv420p",
+    ];
+    let src = format!("testsrc2=s=320x180:r=25:d={secs}");
+    let mut args = vec!["-f", "lavfi", "-i", &src];
+    args.extend(enc);
+    args.extend(["-f", "mpegts", s(&r)]);
+    ffmpeg(&args);
+    let mut args = vec!["-i", s(&r), "-crf", crf];
+    args.extend(enc);
+    args.extend(["-f", "mpegts", s(&d)]);
+    ffmpeg(&args);
+    (r, d)
+}
+
 #[test]
 fn the_pictures_a_decoder_holds_at_a_loss_are_measured() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     // B-frames: the decoder holds pictures back to reorder them, so the
     // last ones come out only when it is drained
-    let (r, d) = (dir.path().join("b.ts"), dir.path().join("b_dist.ts"));
-    let enc = [
-        "-c:v", "libx264", "-g", "25", "-bf", "3", "-pix_fmt", "yuv420p",
-    ];
-    let mut args = vec!["-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=2"];
-    args.extend(enc);
-    args.extend(["-f", "mpegts", s(&r)]);
-    ffmpeg(&args);
-    let mut args = vec!["-i", s(&r), "-crf", "30"];
-    args.extend(enc);
-    args.extend(["-f", "mpegts", s(&d)]);
-    ffmpeg(&args);
+    let (r, d) = testsrc_ts_pair(dir.path(), "b", "3", "2", "30");
     let (rp, dp) = (free_udp_port(), free_udp_port());
     let log = dir.path().join("drain.ndjson");
     let (mut vqm, stderr) = watch_udp(rp, dp, &log);
@@ -1474,4 +1494,71 @@ fn a_udp_port_another_program_holds_is_a_clear_error() {
         err.contains(&format!("'udp://127.0.0.1:{port}': cannot open: ")) && err.contains("in use"),
         "{err}"
     );
+}
+
+#[test]
+fn live_vmaf_scores_every_pair_as_the_file_run_alerts_and_is_served() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // coarse enough that VMAF stays below 97, not so coarse that the
+    // sync search cannot match the streams
+    let (r, d) = testsrc_ts_pair(dir.path(), "v", "2", "4", "36");
+    let (rp, dp, pp) = (free_udp_port(), free_udp_port(), free_tcp_port());
+    let log = dir.path().join("vmaf.ndjson");
+    let rule = "vmaf<97 for 0.2s";
+    let (mut monitor, stderr) = spawn_reading_stderr(
+        Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .arg(format!("udp://127.0.0.1:{rp}"))
+            .arg(format!("udp://127.0.0.1:{dp}"))
+            .args(["-m", "psnr,vmaf", "--stall-timeout", "1", "--alert", rule])
+            .args(["--sync", "auto:1s"])
+            .args(["--prometheus", &format!("127.0.0.1:{pp}"), "--log"])
+            .arg(&log),
+    );
+    wait_until_bound(rp);
+    wait_until_bound(dp);
+    let (_a, _b) = (sender_looping(&r, rp, "0"), sender_looping(&d, dp, "0"));
+    wait_for(
+        &log,
+        Duration::from_secs(30),
+        "the sync and VMAF frames",
+        |r| count(r, "event", Some("sync")) >= 1 && count(r, "frame", None) >= 40,
+    );
+    // the page serves the latest frame's VMAF, as the log has it
+    let page = scrape_matching_log(&log, pp);
+    assert!(page.contains("vqm_vmaf{"), "{page}");
+    wait_for(&log, Duration::from_secs(30), "both losses", |r| {
+        count(r, "event", Some("stream_lost")) >= 2
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let code = interrupt(&mut monitor.0);
+    let err = stderr.join().unwrap();
+    assert_eq!(code, 3, "the alert: {err}");
+    let all = ndjson(&std::fs::read_to_string(&log).unwrap());
+    let frames = frames_of(&all);
+    // every pair, in order, each with its score (the last one given when
+    // libvmaf is flushed at the end)
+    let refs: Vec<u64> = frames.iter().map(|f| int(&f["ref_frame"])).collect();
+    assert_eq!(refs, (0..100).collect::<Vec<u64>>());
+    // the same scores as a run on the files
+    let file = records_ok(&vqm(&[s(&r), s(&d), "-m", "psnr,vmaf", "--log", "-", "-q"]));
+    let want = frames_of(&file);
+    assert_eq!(want.len(), 100);
+    for (f, w) in frames.iter().zip(&want) {
+        let got = f["vmaf"].as_f64().unwrap_or_else(|| panic!("{f}"));
+        assert_eq!(got, w["vmaf"].as_f64().unwrap(), "{f}");
+    }
+    let alerts: Vec<&Value> = all.iter().filter(|r| r["kind"] == "alert").collect();
+    assert!(!alerts.is_empty(), "{all:?}");
+    assert_eq!(alerts[0]["rule"], rule);
+    assert!(alerts[0]["value"].as_f64().unwrap() < 97.0);
+    let last = all.last().unwrap();
+    assert_eq!(last["type"], "summary");
+    let mean = want
+        .iter()
+        .map(|f| f["vmaf"].as_f64().unwrap())
+        .sum::<f64>()
+        / 100.0;
+    let got = last["metrics"]["vmaf"]["mean"].as_f64().unwrap();
+    assert!((got - mean).abs() < 1e-9, "{got} vs {mean}");
 }

@@ -36,11 +36,9 @@ fn several_encodes_against_one_reference() {
             .filter(|x| x["input"] == 1)
             .all(|x| x["psnr_avg"] == 60)
     );
-    let lines: Vec<Value> = std::fs::read_to_string(&sum)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    // one JSON document: an array of the summaries, in input order
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&sum).unwrap()).unwrap();
+    let lines = doc.as_array().unwrap();
     assert_eq!(lines.len(), 2);
     assert_eq!(
         (lines[0]["input"].as_u64(), lines[1]["input"].as_u64()),

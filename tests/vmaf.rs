@@ -152,3 +152,208 @@ fn a_model_that_cannot_be_loaded_is_a_usage_error_naming_it() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+/// vqm's metric name for a libvmaf extractor's name.
+fn metric_of(extractor: &str) -> &str {
+    match extractor {
+        "ciede" => "ciede2000",
+        x => x,
+    }
+}
+
+/// Compares every key of `want["frames"]` per frame, and `want["pooled"]`,
+/// with vqm's records.
+fn check_keys(name: &str, recs: &[Value], want: &Value) {
+    let frames = of_type(recs, "frame");
+    let summary = of_type(recs, "summary")[0];
+    let keys = want["frames"].as_object().unwrap();
+    assert!(!keys.is_empty(), "{name}");
+    for (key, values) in keys {
+        let values = values.as_array().unwrap();
+        assert_eq!(frames.len(), values.len(), "{name} {key}");
+        for (i, (f, w)) in frames.iter().zip(values).enumerate() {
+            let got = f[key.as_str()].as_f64().unwrap_or(f64::NAN);
+            let w = w.as_f64().unwrap();
+            assert!(
+                (got - w).abs() <= TOLERANCE,
+                "{name} frame {i}: {key} {got}, libvmaf {w}"
+            );
+        }
+        for stat in ["mean", "harmonic_mean", "min", "max"] {
+            let got = summary["metrics"][key.as_str()][stat]
+                .as_f64()
+                .unwrap_or(f64::NAN);
+            let w = want["pooled"][key.as_str()][stat].as_f64().unwrap();
+            assert!(
+                (got - w).abs() <= TOLERANCE,
+                "{name} pooled {key} {stat}: {got}, libvmaf {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn libvmafs_other_extractors_match_ffmpegs_filter() {
+    let g = goldens();
+    let entries = g["extractors"].as_object().unwrap();
+    assert_eq!(entries.len(), 4);
+    for (name, want) in entries {
+        let r = root().join(want["reference"].as_str().unwrap());
+        let d = root().join(want["distorted"].as_str().unwrap());
+        let metrics: Vec<&str> = want["extractors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| metric_of(x.as_str().unwrap()))
+            .collect();
+        let metrics = metrics.join(",");
+        let recs = records_ok(&vqm(&[s(&r), s(&d), "-m", &metrics, "--log", "-", "-q"]));
+        // the record keys are libvmaf's names, in the registry's order
+        let listed: Vec<&str> = recs[0]["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        let mut expected: Vec<&str> = want["frames"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        expected.sort();
+        assert_eq!(sorted, expected, "{name}: the keys");
+        check_keys(name, &recs, want);
+    }
+}
+
+#[test]
+fn a_bootstrap_model_gives_libvmafs_confidence_interval() {
+    let g = goldens();
+    let entries = g["bootstrap"].as_object().unwrap();
+    assert_eq!(entries.len(), 2);
+    for (name, want) in entries {
+        let r = root().join(want["reference"].as_str().unwrap());
+        let d = root().join(want["distorted"].as_str().unwrap());
+        let model = want["model"].as_str().unwrap();
+        let recs = records_ok(&vqm(&[
+            s(&r),
+            s(&d),
+            "-m",
+            "vmaf",
+            "--vmaf-model",
+            model,
+            "--log",
+            "-",
+            "-q",
+        ]));
+        assert_eq!(recs[0]["vmaf"]["model"], model, "{name}");
+        check_keys(name, &recs, want);
+        // the interval holds the bagging score on every frame
+        for f in of_type(&recs, "frame") {
+            let v = |k: &str| f[k].as_f64().unwrap();
+            assert!(v("vmaf_ci_p95_lo") <= v("vmaf_bagging"), "{name}: {f}");
+            assert!(v("vmaf_bagging") <= v("vmaf_ci_p95_hi"), "{name}: {f}");
+        }
+    }
+}
+
+#[test]
+fn a_model_file_given_by_path_scores_as_the_built_in_one() {
+    let g = goldens();
+    let want = &g["models"]["neg"];
+    assert_eq!(want["vqm_args"][1], "vmaf_v0.6.1neg");
+    let file = root().join("tests/fixtures/models/vmaf_v0.6.1neg.json");
+    let path = s(&file);
+    let recs = check_against("neg by path", want, &["--vmaf-model", path]);
+    assert_eq!(recs[0]["vmaf"]["model"], path);
+}
+
+#[test]
+fn libvmafs_extractors_refuse_what_libvmaf_cannot_measure_before_any_frame() {
+    let gray = (fixture("cgrayodd.ref.mkv"), fixture("cgrayodd.dist.mkv"));
+    let c444 = (fixture("c444odd.ref.mkv"), fixture("c444odd.dist.mkv"));
+    let c422 = (fixture("c422p10.ref.mkv"), fixture("c422p10.dist.mkv"));
+    for ((r, d), metric, says) in [
+        (&c444, "cambi", "at least 320 px"),
+        (&c422, "float_ms_ssim", "at least 176x176"),
+        (&c444, "ciede2000", "4:4:4"),
+        (&gray, "psnr_hvs", "gray"),
+        (&gray, "ciede2000", "gray"),
+    ] {
+        let (code, out, err) = outcome(&vqm(&[r, d, "-m", metric, "--log", "-", "-q"]));
+        assert_eq!(code, 2, "{metric}: {err}");
+        assert_eq!(err.lines().count(), 1, "{metric}: {err}");
+        assert!(
+            err.contains(metric) && err.contains(says),
+            "{metric}: {err}"
+        );
+        assert!(!out.contains("\"frame\""), "{metric}: {out}");
+    }
+    // and `all` leaves them out, as it does VMAF
+    let (r, d) = c420();
+    let recs = records_ok(&vqm(&[&r, &d, "-m", "all", "--log", "-", "-q"]));
+    let frame = of_type(&recs, "frame")[0];
+    assert!(frame.get("cambi").is_none() && frame.get("psnr_hvs").is_none());
+}
+
+#[test]
+fn vmaf_gates_the_run_and_ranks_the_worst_frames_in_every_output() {
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, worst) = (dir.path().join("v.csv"), dir.path().join("worst"));
+    let o = vqm(&[
+        &r,
+        &d,
+        "-m",
+        "vmaf",
+        "--log",
+        "-",
+        "--csv",
+        s(&csv),
+        "--worst",
+        "3",
+        "--dump-worst",
+        s(&worst),
+        "--fail-if",
+        "mean(vmaf)<99",
+        "-q",
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("mean(vmaf)<99"), "{err}");
+    let recs = ndjson(&out);
+    let frames = of_type(&recs, "frame");
+    assert_eq!(frames.len(), 75);
+    // the CSV's vmaf column is the records' (shortest round-trip text)
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = head.iter().position(|h| *h == "vmaf").unwrap();
+    for (line, f) in lines.zip(&frames) {
+        let cell: f64 = line.split(',').nth(col).unwrap().parse().unwrap();
+        assert_eq!(cell, f["vmaf"].as_f64().unwrap(), "{line}");
+    }
+    // the worst frames are the lowest scores (higher is better)
+    let mut by_score: Vec<(f64, u64)> = frames
+        .iter()
+        .map(|f| (f["vmaf"].as_f64().unwrap(), f["frame"].as_u64().unwrap()))
+        .collect();
+    by_score.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut names: Vec<String> = std::fs::read_dir(&worst)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let want: Vec<String> = by_score[..3]
+        .iter()
+        .enumerate()
+        .map(|(i, (_, n))| format!("worst-0-{:02}-frame{n}.png", i + 1))
+        .collect();
+    assert_eq!(names, want);
+    // a gate that holds passes
+    let o = vqm(&[&r, &d, "-m", "vmaf", "--fail-if", "mean(vmaf)<50", "-q"]);
+    assert_eq!(outcome(&o).0, 0);
+}

@@ -33,4 +33,7 @@ pub struct InputInfo {
     pub start: Option<f64>,
     /// The container format FFmpeg read it as (`mpegts`, `matroska,webm`).
     pub container: String,
+    /// Bits per second of the video stream as the container declares it
+    /// (else of the whole file), if it does.
+    pub bitrate: Option<u64>,
 }

@@ -499,6 +499,10 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         interlaced: session.interlaced,
         start: session.start,
         container: session.ictx.format().name().to_string(),
+        bitrate: [session.decoder.bit_rate() as i64, session.ictx.bit_rate()]
+            .into_iter()
+            .find(|b| *b > 0)
+            .map(|b| b as u64),
     };
     let notes = if looks_local(label) && session.ictx.format().name() == "rawvideo" {
         let p = Path::new(label.strip_prefix("file:").unwrap_or(label));

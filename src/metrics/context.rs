@@ -230,6 +230,11 @@ pub trait TemporalState: Send {
     fn push(&mut self, pair: u64, reference: &Frame, distorted: &Frame) -> Result<Ready, Error>;
     /// The input has no more pairs: the values of every pair not given yet.
     fn flush(&mut self) -> Result<Ready, Error>;
+    /// The input's pairs break off (a live stream was lost): the values of
+    /// every pair not given yet, as at the end, and a fresh start for the
+    /// pairs after the break (what followed the lost frames is not their
+    /// next frame).
+    fn restart(&mut self) -> Result<Ready, Error>;
 }
 
 /// A pair of frames being measured, with intermediate results that several

@@ -42,6 +42,22 @@ pub struct Registration {
     pub build: fn(&MetricOptions) -> Box<dyn Metric>,
 }
 
+/// The registry entry of libvmaf's extractor `EXTRACTORS[$i]`.
+macro_rules! libvmaf_extractor {
+    ($i:expr) => {
+        Registration {
+            name: vmaf::EXTRACTORS[$i].metric,
+            about: vmaf::EXTRACTORS[$i].about,
+            build: |o| {
+                Box::new(measures::vmaf::ExtractorMetric {
+                    extractor: &vmaf::EXTRACTORS[$i],
+                    threads: o.vmaf.threads,
+                })
+            },
+        }
+    };
+}
+
 /// Every metric vqm knows, in the order of record keys.
 pub const REGISTRY: &[Registration] = &[
     Registration {
@@ -110,9 +126,20 @@ pub const REGISTRY: &[Registration] = &[
     Registration {
         name: "vmaf",
         about: "VMAF (libvmaf; model set by --vmaf-model); not part of `all`",
-        build: |o| Box::new(measures::vmaf::VmafMetric(o.vmaf.clone())),
+        build: |o| Box::new(measures::vmaf::VmafMetric::new(o.vmaf.clone())),
     },
+    libvmaf_extractor!(0),
+    libvmaf_extractor!(1),
+    libvmaf_extractor!(2),
+    libvmaf_extractor!(3),
+    libvmaf_extractor!(4),
 ];
+
+/// Whether metric `name` runs in libvmaf (VMAF and its extractors): far
+/// slower than vqm's own, they are asked for by name, not by `all`.
+pub fn is_libvmaf(name: &str) -> bool {
+    name == "vmaf" || vmaf::extractor(name).is_some()
+}
 
 /// The names of every registered metric, comma-separated.
 pub fn valid_names() -> String {
@@ -130,9 +157,9 @@ pub fn resolve_names(list: &[String]) -> Result<Vec<&'static Registration>, Stri
     for raw in list {
         for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             if name == "all" {
-                // vqm's own family: VMAF, far slower, is asked for by name
+                // vqm's own family: libvmaf's, far slower, by name
                 for (p, r) in picked.iter_mut().zip(REGISTRY) {
-                    *p |= r.name != "vmaf";
+                    *p |= !is_libvmaf(r.name);
                 }
                 continue;
             }

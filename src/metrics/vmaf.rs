@@ -116,10 +116,224 @@ pub fn collector_name(key: &str) -> String {
     }
 }
 
-/// A libvmaf context with its model, fed pairs in order.
+/// libvmaf's feature extractors that vqm offers as metrics of their own:
+/// the metric's name in `--metrics`, the extractor's name in libvmaf, the
+/// record keys (libvmaf's names for what it computes), and whether lower
+/// values are better.
+pub struct Extractor {
+    /// The metric's name in `--metrics`.
+    pub metric: &'static str,
+    /// The extractor's name in libvmaf.
+    pub name: &'static str,
+    /// The record keys, as libvmaf names its outputs.
+    pub keys: &'static [&'static str],
+    /// Lower values are better (CAMBI, a banding score).
+    pub lower_is_better: bool,
+    /// One line for the help texts.
+    pub about: &'static str,
+}
+
+/// The extractors offered as metrics.
+pub const EXTRACTORS: [Extractor; 5] = [
+    Extractor {
+        metric: "cambi",
+        name: "cambi",
+        keys: &["cambi"],
+        lower_is_better: true,
+        about: "CAMBI banding score of the distorted pictures (libvmaf; 0 = no banding)",
+    },
+    Extractor {
+        metric: "psnr_hvs",
+        name: "psnr_hvs",
+        keys: &["psnr_hvs_y", "psnr_hvs_cb", "psnr_hvs_cr", "psnr_hvs"],
+        lower_is_better: false,
+        about: "PSNR-HVS per plane and weighted (libvmaf, Xiph's daala metric)",
+    },
+    Extractor {
+        metric: "ciede2000",
+        name: "ciede",
+        keys: &["ciede2000"],
+        lower_is_better: false,
+        about: "CIEDE2000 colour difference as 45 - 20 log10(mean dE) (libvmaf)",
+    },
+    Extractor {
+        metric: "float_ssim",
+        name: "float_ssim",
+        keys: &["float_ssim"],
+        lower_is_better: false,
+        about: "SSIM of the luma plane as libvmaf computes it (float_ssim)",
+    },
+    Extractor {
+        metric: "float_ms_ssim",
+        name: "float_ms_ssim",
+        keys: &["float_ms_ssim"],
+        lower_is_better: false,
+        about: "MS-SSIM of the luma plane as libvmaf computes it (float_ms_ssim)",
+    },
+];
+
+/// The extractor offered as metric `metric`.
+pub fn extractor(metric: &str) -> Option<&'static Extractor> {
+    EXTRACTORS.iter().find(|e| e.metric == metric)
+}
+
+/// Refuses pictures of `layout` that extractor `x` cannot measure, before
+/// any is read (libvmaf would fail in the middle of a run, or worse).
+pub fn check_extractor(x: &Extractor, layout: &Layout) -> Result<(), String> {
+    let pix = pixel_format(layout).map_err(|e| e.replacen("vmaf", x.metric, 1))?;
+    let (w, h) = layout.plane_dims.first().copied().unwrap_or((0, 0));
+    let gray = pix == sys::VmafPixelFormat::VMAF_PIX_FMT_YUV400P;
+    match x.name {
+        "cambi" if w < 320 && h < 320 => Err(format!(
+            "cambi: libvmaf measures banding on pictures at least 320 px wide or high, \
+             not {w}x{h}"
+        )),
+        "float_ms_ssim" if w < 176 || h < 176 => Err(format!(
+            "float_ms_ssim: libvmaf's five scales need pictures of at least 176x176, \
+             not {w}x{h}"
+        )),
+        "psnr_hvs" | "ciede" if gray => Err(format!(
+            "{}: libvmaf needs the chroma planes, and these pictures are gray",
+            x.metric
+        )),
+        // libvmaf 2.3.1's ciede extractor takes 4:4:4 pictures without
+        // copying them and frees the last one a second time when it
+        // closes (the process aborts, in FFmpeg's filter too)
+        "ciede" if pix == sys::VmafPixelFormat::VMAF_PIX_FMT_YUV444P => Err(
+            "ciede2000: libvmaf 2.3.1's ciede extractor corrupts memory on 4:4:4 pictures \
+             (it frees the last one twice); convert to 4:2:2 or 4:2:0 to measure it"
+                .to_string(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The record keys of a bootstrap model's confidence figures, after
+/// `vmaf` itself: libvmaf's names for a model collection named `vmaf`.
+pub const BOOTSTRAP_KEYS: [&str; 4] = [
+    "vmaf_bagging",
+    "vmaf_stddev",
+    "vmaf_ci_p95_lo",
+    "vmaf_ci_p95_hi",
+];
+
+/// Whether `options.model` is a bootstrap model (a collection of models,
+/// such as `vmaf_b_v0.6.3`), by loading it; an error when it cannot be
+/// loaded at all.
+pub fn is_bootstrap(options: &VmafOptions) -> Result<bool, String> {
+    Models::load(options).map(|m| !m.collection.is_null())
+}
+
+/// A model, or a bootstrap collection with its first model.
+struct Models {
+    model: *mut sys::VmafModel,
+    collection: *mut sys::VmafModelCollection,
+}
+
+/// Silences libvmaf's log (a process-wide level that `vmaf_init` sets):
+/// its warnings would reach stderr beside vqm's own message when a model
+/// cannot be loaded before any context exists.
+fn quiet_log() {
+    static QUIET: std::sync::Once = std::sync::Once::new();
+    QUIET.call_once(|| {
+        let cfg = sys::VmafConfiguration {
+            log_level: sys::VmafLogLevel::VMAF_LOG_LEVEL_NONE,
+            n_threads: 0,
+            n_subsample: 1,
+            cpumask: 0,
+        };
+        let mut ctx = std::ptr::null_mut();
+        // SAFETY: a valid out-pointer; the context, if made, is closed at
+        // once: only the log level it sets is kept.
+        unsafe {
+            if sys::vmaf_init(&mut ctx, cfg) >= 0 && !ctx.is_null() {
+                sys::vmaf_close(ctx);
+            }
+        }
+    });
+}
+
+impl Models {
+    /// Loads `options.model` as libvmaf's CLI does: a single model first,
+    /// then a collection of models.
+    fn load(options: &VmafOptions) -> Result<Models, String> {
+        quiet_log();
+        let model = options.model.as_str();
+        let name = CString::new("vmaf").map_err(|e| e.to_string())?;
+        let mut mcfg = sys::VmafModelConfig {
+            name: name.as_ptr(),
+            flags: model_flags(options),
+        };
+        let arg = CString::new(model).map_err(|_| format!("vmaf: bad model name '{model}'"))?;
+        let is_path = model.contains('/') || model.ends_with(".json");
+        let mut this = Models {
+            model: std::ptr::null_mut(),
+            collection: std::ptr::null_mut(),
+        };
+        // SAFETY: valid out-pointers, config and NUL-terminated strings
+        // that outlive the calls; what they set is freed in `Drop`.
+        let rc = unsafe {
+            if is_path {
+                sys::vmaf_model_load_from_path(&mut this.model, &mut mcfg, arg.as_ptr())
+            } else {
+                sys::vmaf_model_load(&mut this.model, &mut mcfg, arg.as_ptr())
+            }
+        };
+        if rc >= 0 && !this.model.is_null() {
+            return Ok(this);
+        }
+        this.model = std::ptr::null_mut();
+        // SAFETY: as above.
+        let rc = unsafe {
+            if is_path {
+                sys::vmaf_model_collection_load_from_path(
+                    &mut this.model,
+                    &mut this.collection,
+                    &mut mcfg,
+                    arg.as_ptr(),
+                )
+            } else {
+                sys::vmaf_model_collection_load(
+                    &mut this.model,
+                    &mut this.collection,
+                    &mut mcfg,
+                    arg.as_ptr(),
+                )
+            }
+        };
+        if rc >= 0 && !this.model.is_null() && !this.collection.is_null() {
+            return Ok(this);
+        }
+        Err(if is_path {
+            format!("vmaf: cannot load the model file '{model}'")
+        } else {
+            format!("vmaf: no built-in model '{model}'")
+        })
+    }
+}
+
+impl Drop for Models {
+    fn drop(&mut self) {
+        // SAFETY: each pointer is null or set by a successful load, and
+        // freed once here (the collection does not own the first model).
+        unsafe {
+            if !self.collection.is_null() {
+                sys::vmaf_model_collection_destroy(self.collection);
+            }
+            if !self.model.is_null() {
+                sys::vmaf_model_destroy(self.model);
+            }
+        }
+    }
+}
+
+/// A libvmaf context with its model (or only feature extractors), fed
+/// pairs in order.
 pub struct Vmaf {
     ctx: *mut sys::VmafContext,
-    model: *mut sys::VmafModel,
+    /// Declared after `ctx` so that it is dropped after the context is
+    /// closed (the context may still run the models' extractors).
+    models: Option<Models>,
     pix: sys::VmafPixelFormat,
     bpc: u32,
     width: u32,
@@ -129,23 +343,20 @@ pub struct Vmaf {
     flushed: bool,
 }
 
-// SAFETY: the context and model are owned by this value alone and used by
+// SAFETY: the context and models are owned by this value alone and used by
 // whichever one thread holds it; libvmaf's own worker threads synchronise
 // with the context internally.
 unsafe impl Send for Vmaf {}
 
 impl Vmaf {
-    /// A context scoring pictures of `layout` with the built-in model
-    /// `options.model`, or the model JSON file at that path, and its
-    /// options, with its `threads` of libvmaf's own (0: in the calling
-    /// thread).
-    pub fn new(layout: &Layout, options: &VmafOptions) -> Result<Vmaf, String> {
-        let model = options.model.as_str();
+    /// A context without a model for pictures of `layout`, with `threads`
+    /// of libvmaf's own (0: in the calling thread).
+    fn context(layout: &Layout, threads: u32) -> Result<Vmaf, String> {
         let pix = pixel_format(layout)?;
         let (w, h) = layout.plane_dims.first().copied().unwrap_or((0, 0));
         let cfg = sys::VmafConfiguration {
             log_level: sys::VmafLogLevel::VMAF_LOG_LEVEL_NONE,
-            n_threads: options.threads,
+            n_threads: threads,
             n_subsample: 1,
             cpumask: 0,
         };
@@ -156,45 +367,51 @@ impl Vmaf {
         if rc < 0 || ctx.is_null() {
             return Err(failed("vmaf_init", rc));
         }
-        let mut this = Vmaf {
+        Ok(Vmaf {
             ctx,
-            model: std::ptr::null_mut(),
+            models: None,
             pix,
             bpc: layout.bit_depth,
             width: w as u32,
             height: h as u32,
             read: 0,
             flushed: false,
-        };
-        let name = CString::new("vmaf").map_err(|e| e.to_string())?;
-        let mut mcfg = sys::VmafModelConfig {
-            name: name.as_ptr(),
-            flags: model_flags(options),
-        };
-        let arg = CString::new(model).map_err(|_| format!("vmaf: bad model name '{model}'"))?;
-        let is_path = model.contains('/') || model.ends_with(".json");
-        // SAFETY: valid out-pointer, config and NUL-terminated strings that
-        // outlive the call; on success the model is destroyed in `Drop`.
+        })
+    }
+
+    /// A context scoring pictures of `layout` with the built-in model
+    /// `options.model`, or the model JSON file at that path (a single
+    /// model or a bootstrap collection), and its options, with its
+    /// `threads` of libvmaf's own (0: in the calling thread).
+    pub fn new(layout: &Layout, options: &VmafOptions) -> Result<Vmaf, String> {
+        let mut this = Vmaf::context(layout, options.threads)?;
+        let models = Models::load(options)?;
+        // SAFETY: the context and the model or collection are live;
+        // libvmaf registers their feature extractors in the context.
         let rc = unsafe {
-            if is_path {
-                sys::vmaf_model_load_from_path(&mut this.model, &mut mcfg, arg.as_ptr())
+            if models.collection.is_null() {
+                sys::vmaf_use_features_from_model(this.ctx, models.model)
             } else {
-                sys::vmaf_model_load(&mut this.model, &mut mcfg, arg.as_ptr())
+                sys::vmaf_use_features_from_model_collection(this.ctx, models.collection)
             }
         };
-        if rc < 0 || this.model.is_null() {
-            this.model = std::ptr::null_mut();
-            return Err(if is_path {
-                format!("vmaf: cannot load the model file '{model}'")
-            } else {
-                format!("vmaf: no built-in model '{model}'")
-            });
-        }
-        // SAFETY: both pointers are live; libvmaf registers the model's
-        // feature extractors in the context.
-        let rc = unsafe { sys::vmaf_use_features_from_model(this.ctx, this.model) };
+        this.models = Some(models);
         if rc < 0 {
             return Err(failed("vmaf_use_features_from_model", rc));
+        }
+        Ok(this)
+    }
+
+    /// A context running libvmaf's extractor `x` alone on pictures of
+    /// `layout`, with `threads` of libvmaf's own.
+    pub fn extractor(layout: &Layout, x: &Extractor, threads: u32) -> Result<Vmaf, String> {
+        check_extractor(x, layout)?;
+        let this = Vmaf::context(layout, threads)?;
+        let name = CString::new(x.name).map_err(|e| e.to_string())?;
+        // SAFETY: live context, NUL-terminated name; no options (null).
+        let rc = unsafe { sys::vmaf_use_feature(this.ctx, name.as_ptr(), std::ptr::null_mut()) };
+        if rc < 0 {
+            return Err(failed(&format!("vmaf_use_feature({})", x.name), rc));
         }
         Ok(this)
     }
@@ -299,29 +516,45 @@ impl Vmaf {
     }
 
     /// The score of pair `index`, or `None` while libvmaf still lacks one
-    /// of its features.
+    /// of its features (or the context has no model).
     pub fn score(&self, index: u32) -> Option<f64> {
+        let model = self.models.as_ref()?.model;
         if index >= self.read {
             return None;
         }
         let mut s = 0.0;
         // SAFETY: live context and model, valid out-pointer.
-        let rc = unsafe { sys::vmaf_score_at_index(self.ctx, self.model, &mut s, index) };
+        let rc = unsafe { sys::vmaf_score_at_index(self.ctx, model, &mut s, index) };
         (rc >= 0).then_some(s)
+    }
+
+    /// A bootstrap model's figures for pair `index`, in the order of
+    /// [`BOOTSTRAP_KEYS`] (bagging score, standard deviation, 95%
+    /// interval), or `None` while libvmaf lacks a feature of the pair or
+    /// the model is a single one.
+    pub fn bootstrap(&self, index: u32) -> Option<[f64; 4]> {
+        let collection = self.models.as_ref()?.collection;
+        if collection.is_null() || index >= self.read {
+            return None;
+        }
+        // SAFETY: an all-zero score is a valid out-value.
+        let mut s: sys::VmafModelCollectionScore = unsafe { std::mem::zeroed() };
+        // SAFETY: live context and collection, valid out-pointer.
+        let rc = unsafe {
+            sys::vmaf_score_at_index_model_collection(self.ctx, collection, &mut s, index)
+        };
+        let b = &s.bootstrap;
+        (rc >= 0).then_some([b.bagging_score, b.stddev, b.ci.p95.lo, b.ci.p95.hi])
     }
 }
 
 impl Drop for Vmaf {
     fn drop(&mut self) {
-        // SAFETY: the context and model were created in `new` and are
-        // freed once, the context first (it may still run the model's
-        // extractors).
+        // SAFETY: the context was created in `context` and is closed
+        // once, before the models (a field dropped after this) are freed.
         unsafe {
             if !self.ctx.is_null() {
                 sys::vmaf_close(self.ctx);
-            }
-            if !self.model.is_null() {
-                sys::vmaf_model_destroy(self.model);
             }
         }
     }

@@ -4,6 +4,7 @@
 //! it writes the summaries ([`super::summary`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -12,9 +13,11 @@ use crate::error::{Error, Warn};
 use crate::metrics::{Layout, TemporalSlot};
 use crate::monitor::alert::{Change, Rule};
 use crate::monitor::gate::Gate;
+use crate::monitor::ladder;
 use crate::monitor::messages::{AggMsg, Measured, PairCounts};
 use crate::monitor::sequence::Sequencer;
 use crate::monitor::summary::{InputTally, PairTimes};
+use crate::monitor::worst::WorstCapture;
 use crate::output::Sinks;
 use crate::output::records::{
     Event, EventKind, FrameRecord, Header, Role, Summary, SyncResult, Timing, WindowRecord,
@@ -39,6 +42,9 @@ pub struct AggSettings {
     pub frame_rate: Option<f64>,
     /// Each distorted input's temporal metric states (none: empty).
     pub temporal: Vec<Vec<TemporalSlot>>,
+    /// `--dump-worst`: the monitor offers the pairs when the ranking key
+    /// is a temporal metric's (the workers offer the others).
+    pub capture: Option<Arc<WorstCapture>>,
 }
 
 /// The aggregator's state.
@@ -56,6 +62,8 @@ pub struct Aggregator {
     next: u64,
     /// Feeds the temporal metrics in order; holds rows until they are full.
     sequencer: Sequencer,
+    /// Each distorted input's resolution, codec and bitrate.
+    facts: Vec<(String, String, Option<u64>)>,
     /// Per input and rule, the alert changes so far (stderr shows the
     /// first [`ALERT_LINES`]).
     alert_lines: Vec<Vec<u64>>,
@@ -107,6 +115,7 @@ impl Aggregator {
         warn: Warn,
     ) -> Result<Self, Error> {
         let temporal = settings.temporal;
+        let capture = settings.capture;
         let mut rules = Vec::new();
         for r in settings.alerts {
             let i = key_index(&keys, &r.key, "--alert", &r.text)?;
@@ -133,7 +142,19 @@ impl Aggregator {
             })
             .collect();
         Ok(Aggregator {
-            sequencer: Sequencer::new(temporal),
+            sequencer: Sequencer::new(temporal).with_capture(capture),
+            facts: header
+                .distorted
+                .iter()
+                .map(|d| {
+                    let i = &d.info;
+                    (
+                        format!("{}x{}", i.width, i.height),
+                        i.codec.clone(),
+                        i.bitrate,
+                    )
+                })
+                .collect(),
             alert_lines: vec![vec![0; rules.len()]; header.distorted.len()],
             inputs,
             keys,
@@ -519,9 +540,41 @@ impl Aggregator {
                         .unwrap_or_else(|| "missing".to_string())
                 ));
             }
-            sinks.summary(&summary)?;
             summaries.push(summary);
         }
+        self.place_in_ladder(&mut summaries);
+        for summary in &summaries {
+            sinks.summary(summary)?;
+        }
         Ok((summaries, alerts_fired, gates_failed))
+    }
+
+    /// Each summary's input facts and, with several inputs, its place in
+    /// the ladder by bitrate and quality.
+    fn place_in_ladder(&self, summaries: &mut [Summary]) {
+        for (s, (resolution, codec, bitrate)) in summaries.iter_mut().zip(&self.facts) {
+            s.resolution.clone_from(resolution);
+            s.codec.clone_from(codec);
+            s.bitrate = *bitrate;
+        }
+        if summaries.len() < 2 {
+            return;
+        }
+        let Some(key) = ladder::QUALITY_KEYS
+            .iter()
+            .find(|k| self.keys.iter().any(|x| x == *k))
+        else {
+            return;
+        };
+        let points: Vec<Option<(u64, f64)>> = summaries
+            .iter()
+            .map(|s| {
+                let q = s.metrics.iter().find(|(k, _)| k == key)?.1.as_ref()?.mean;
+                Some((s.bitrate?, q))
+            })
+            .collect();
+        for (s, m) in summaries.iter_mut().zip(ladder::marks(&points, key)) {
+            s.ladder = m;
+        }
     }
 }

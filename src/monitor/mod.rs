@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod alert;
 pub mod detect;
 pub mod gate;
+pub mod ladder;
 pub mod messages;
 pub mod sequence;
 pub mod summary;

@@ -6,15 +6,19 @@
 //! order.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::metrics::{Ready, TemporalSlot};
-use crate::monitor::messages::{AggMsg, Measured};
+use crate::monitor::messages::{AggMsg, Measured, PairFrames};
+use crate::monitor::worst::WorstCapture;
+use crate::output::records::EventKind;
 
 /// A row waiting for temporal values, or a message ready to go.
 enum Held {
-    /// Waits for this many temporal metrics' values.
-    Row(Box<Measured>, usize),
+    /// Waits for this many temporal metrics' values; keeps the pair's
+    /// frames when the worst frames are ranked by a temporal key.
+    Row(Box<Measured>, usize, Option<PairFrames>),
     /// Ready.
     Ready(AggMsg),
 }
@@ -24,6 +28,9 @@ pub struct Sequencer {
     /// Per distorted input, its temporal metrics' states.
     inputs: Vec<Vec<TemporalSlot>>,
     held: VecDeque<Held>,
+    /// `--dump-worst` when its ranking key (the first) is a temporal
+    /// metric's: the frames wait with their row for the value.
+    capture: Option<Arc<WorstCapture>>,
 }
 
 impl Sequencer {
@@ -33,7 +40,33 @@ impl Sequencer {
         Sequencer {
             inputs,
             held: VecDeque::new(),
+            capture: None,
         }
+    }
+
+    /// Offers each pair to `capture` once its first key's value is known,
+    /// if that key is a temporal metric's (the workers offer the others).
+    pub fn with_capture(mut self, capture: Option<Arc<WorstCapture>>) -> Self {
+        let first_is_temporal = self
+            .inputs
+            .first()
+            .is_some_and(|slots| slots.iter().any(|s| s.keys.start == 0));
+        self.capture = capture.filter(|_| first_is_temporal);
+        self
+    }
+
+    /// Offers a complete row's pair to the capture, and gives its buffers
+    /// back.
+    fn offer(&self, row: &Measured, frames: Option<PairFrames>) {
+        let Some(f) = frames else {
+            return;
+        };
+        if let (Some(c), Some(v)) = (&self.capture, row.row.values.first())
+            && !v.is_nan()
+        {
+            c.offer(row.input, row.frame, *v, &f.reference, &f.distorted);
+        }
+        f.give_back();
     }
 
     /// Takes the next message in sequence order; returns the messages now
@@ -52,7 +85,7 @@ impl Sequencer {
                     return Ok(self.release());
                 }
                 let (input, pair) = (row.input, row.frame);
-                self.held.push_back(Held::Row(row, slots));
+                self.held.push_back(Held::Row(row, slots, None));
                 let Some(f) = frames else {
                     return Err(Error::Internal(
                         "a pair reached the temporal metrics without its frames".to_string(),
@@ -69,7 +102,10 @@ impl Sequencer {
                         }
                     }
                 }
-                f.give_back();
+                match (&self.capture, self.held.back_mut()) {
+                    (Some(_), Some(Held::Row(_, _, kept))) => *kept = Some(f),
+                    _ => f.give_back(),
+                }
                 if let Some(e) = failed {
                     return Err(e);
                 }
@@ -95,6 +131,25 @@ impl Sequencer {
                 out.push(msg);
                 Ok(out)
             }
+            AggMsg::Event { ref event, .. }
+                if matches!(event.kind, EventKind::StreamLost { .. }) =>
+            {
+                // the pairs before a loss get their values now, and the
+                // pairs after it start afresh: the reference's loss breaks
+                // every input's pairs, a distorted input's its own
+                let inputs = match event.input {
+                    Some(i) => i..i + 1,
+                    None => 0..self.inputs.len(),
+                };
+                for input in inputs {
+                    for k in 0..self.inputs.get(input).map_or(0, |s| s.len()) {
+                        let r = self.inputs[input][k].state.restart()?;
+                        self.fill(input, k, r);
+                    }
+                }
+                self.held.push_back(Held::Ready(msg));
+                Ok(self.release())
+            }
             other => {
                 self.held.push_back(Held::Ready(other));
                 Ok(self.release())
@@ -108,7 +163,9 @@ impl Sequencer {
         let range = self.inputs[input][k].keys.clone();
         for (pair, values) in ready {
             let row = self.held.iter_mut().find_map(|h| match h {
-                Held::Row(r, missing) if r.input == input && r.frame == pair => Some((r, missing)),
+                Held::Row(r, missing, _) if r.input == input && r.frame == pair => {
+                    Some((r, missing))
+                }
                 _ => None,
             });
             // values for a pair no longer held (or never sent) are dropped
@@ -126,10 +183,13 @@ impl Sequencer {
     /// Everything held, in order, waiting or not: a pair a metric never
     /// gave values for keeps NaN (`null`) in its keys.
     pub fn drain(&mut self) -> Vec<AggMsg> {
-        self.held
-            .drain(..)
+        let held: Vec<Held> = self.held.drain(..).collect();
+        held.into_iter()
             .map(|h| match h {
-                Held::Row(r, _) => AggMsg::Row(r),
+                Held::Row(r, _, frames) => {
+                    self.offer(&r, frames);
+                    AggMsg::Row(r)
+                }
                 Held::Ready(m) => m,
             })
             .collect()
@@ -139,11 +199,14 @@ impl Sequencer {
     fn release(&mut self) -> Vec<AggMsg> {
         let mut out = Vec::new();
         while let Some(h) = self.held.front() {
-            if matches!(h, Held::Row(_, missing) if *missing > 0) {
+            if matches!(h, Held::Row(_, missing, _) if *missing > 0) {
                 break;
             }
             match self.held.pop_front() {
-                Some(Held::Row(r, _)) => out.push(AggMsg::Row(r)),
+                Some(Held::Row(r, _, frames)) => {
+                    self.offer(&r, frames);
+                    out.push(AggMsg::Row(r));
+                }
                 Some(Held::Ready(m)) => out.push(m),
                 None => break,
             }

@@ -222,6 +222,11 @@ impl InputTally {
             alignment_delay_ms: figures(&self.align),
             lag_drops: counts.lag_drops,
             interrupted,
+            // the aggregator fills in the input's facts and its ladder place
+            resolution: String::new(),
+            codec: String::new(),
+            bitrate: None,
+            ladder: None,
         }
     }
 }

@@ -40,20 +40,33 @@ impl Sink for NdjsonSink {
 /// Writes only the summary records: one JSON object per distorted input.
 pub struct SummarySink {
     out: Output,
+    /// Each distorted input's summary, serialised.
+    summaries: Vec<String>,
 }
 
 impl SummarySink {
     /// A summary file at `out`.
     pub fn new(out: Output) -> Self {
-        SummarySink { out }
+        SummarySink {
+            out,
+            summaries: Vec::new(),
+        }
     }
 }
 
+/// One JSON document: with one distorted input its summary object, with
+/// several a JSON array of them (in input order), on one line.
 impl Sink for SummarySink {
     fn summary(&mut self, _: &Summary, json: &str) -> Result<(), Error> {
-        self.out.line(json)
+        self.summaries.push(json.to_string());
+        Ok(())
     }
     fn finish(&mut self) -> Result<(), Error> {
+        match self.summaries.len() {
+            0 => {}
+            1 => self.out.line(&self.summaries[0])?,
+            _ => self.out.line(&format!("[{}]", self.summaries.join(",")))?,
+        }
         self.out.finish()
     }
 }

@@ -88,13 +88,40 @@ impl Series {
 /// (`--vmaf-features`) are `vqm_vmaf_feature` with `feature="integer_adm2"`.
 struct KeySeries {
     family: String,
-    /// The label's name: `plane`, or `feature` for VMAF's features.
+    /// The label's name: `plane`, `feature` for VMAF's features, `figure`
+    /// for a bootstrap model's (`bagging`, `ci_p95_lo`, ...).
     label: &'static str,
     /// Its value.
     plane: String,
 }
 
 fn key_series(key: &str) -> KeySeries {
+    // libvmaf's figures that are not split into planes: a family each
+    if matches!(
+        key,
+        "vmaf" | "cambi" | "ciede2000" | "float_ssim" | "float_ms_ssim"
+    ) {
+        return KeySeries {
+            family: format!("vqm_{key}"),
+            label: "plane",
+            plane: String::new(),
+        };
+    }
+    if let Some(stat) = key.strip_prefix("vmaf_") {
+        // a bootstrap model's figures (vmaf_ci_p95_lo, ...)
+        return KeySeries {
+            family: "vqm_vmaf_bootstrap".to_string(),
+            label: "figure",
+            plane: stat.to_string(),
+        };
+    }
+    if key == "psnr_hvs" {
+        return KeySeries {
+            family: "vqm_psnr_hvs_db".to_string(),
+            label: "plane",
+            plane: "all".to_string(),
+        };
+    }
     if key.starts_with("integer_") {
         return KeySeries {
             family: "vqm_vmaf_feature".to_string(),
@@ -534,6 +561,30 @@ mod tests {
         );
         let k = key_series("vmaf");
         assert_eq!((k.family.as_str(), k.plane.as_str()), ("vqm_vmaf", ""));
+        // libvmaf's extractors keep to families of their own, apart from
+        // vqm's PSNR and SSIM
+        for (key, family, label, plane) in [
+            ("float_ssim", "vqm_float_ssim", "plane", ""),
+            ("float_ms_ssim", "vqm_float_ms_ssim", "plane", ""),
+            ("cambi", "vqm_cambi", "plane", ""),
+            ("ciede2000", "vqm_ciede2000", "plane", ""),
+            ("psnr_hvs", "vqm_psnr_hvs_db", "plane", "all"),
+            ("psnr_hvs_cb", "vqm_psnr_hvs_db", "plane", "cb"),
+            (
+                "vmaf_ci_p95_lo",
+                "vqm_vmaf_bootstrap",
+                "figure",
+                "ci_p95_lo",
+            ),
+            ("vmaf_bagging", "vqm_vmaf_bootstrap", "figure", "bagging"),
+        ] {
+            let k = key_series(key);
+            assert_eq!(
+                (k.family.as_str(), k.label, k.plane.as_str()),
+                (family, label, plane),
+                "{key}"
+            );
+        }
         for key in ["integer_adm2", "integer_vif_scale3", "integer_adm2_egl_1"] {
             let k = key_series(key);
             assert_eq!(

@@ -371,6 +371,14 @@ pub struct Summary {
     pub lag_drops: u64,
     /// Whether the run was stopped by a signal before its inputs ended.
     pub interrupted: bool,
+    /// The input's pictures, `WxH` as decoded.
+    pub resolution: String,
+    /// Its codec.
+    pub codec: String,
+    /// Its bitrate as the container declares it (bits per second).
+    pub bitrate: Option<u64>,
+    /// With several distorted inputs: this one's place in the ladder.
+    pub ladder: Option<crate::monitor::ladder::LadderMark>,
 }
 
 #[derive(Serialize)]
@@ -418,6 +426,9 @@ struct SummaryOut<'a> {
     schema: u64,
     input: usize,
     path: &'a str,
+    resolution: &'a str,
+    codec: &'a str,
+    bitrate: Option<u64>,
     frames: u64,
     metrics: Entries<'a, Option<PooledOut>>,
     psnr_global: Option<Entries<'a, f64>>,
@@ -438,6 +449,7 @@ struct SummaryOut<'a> {
     alignment_delay_ms: Option<Latency>,
     lag_drops: u64,
     interrupted: bool,
+    ladder: Option<&'a crate::monitor::ladder::LadderMark>,
 }
 
 impl Serialize for Summary {
@@ -464,6 +476,9 @@ impl Serialize for Summary {
             schema: SCHEMA,
             input: self.input,
             path: &self.path,
+            resolution: &self.resolution,
+            codec: &self.codec,
+            bitrate: self.bitrate,
             frames: self.frames,
             metrics: Entries(&metrics),
             psnr_global: self.psnr_global.as_deref().map(Entries),
@@ -491,6 +506,7 @@ impl Serialize for Summary {
             alignment_delay_ms: self.alignment_delay_ms,
             lag_drops: self.lag_drops,
             interrupted: self.interrupted,
+            ladder: self.ladder.as_ref(),
         }
         .serialize(s)
     }

@@ -327,6 +327,16 @@ pub fn run(
                 disable_clip: settings.options.vmaf.disable_clip,
             }),
     };
+    let capture = settings.dump_worst.as_ref().and_then(|(dir, n)| {
+        set.better().first().map(|better| {
+            Arc::new(WorstCapture::new(
+                dir,
+                *n,
+                *better,
+                settings.distorted.len(),
+            ))
+        })
+    });
     let agg = Aggregator::new(
         AggSettings {
             window_every: settings.window_every,
@@ -339,6 +349,7 @@ pub fn run(
                 .iter()
                 .map(|_| set.temporal_states())
                 .collect::<Result<_, _>>()?,
+            capture: capture.clone(),
         },
         &header,
         set.keys().to_vec(),
@@ -425,16 +436,6 @@ pub fn run(
         })
         .map_err(|e| Error::Internal(format!("cannot start aggregator thread: {e}")))?;
 
-    let capture = settings.dump_worst.as_ref().and_then(|(dir, n)| {
-        set.better().first().map(|better| {
-            Arc::new(WorstCapture::new(
-                dir,
-                *n,
-                *better,
-                settings.distorted.len(),
-            ))
-        })
-    });
     let peak = layout.peak();
     let pts_tolerance = rdec_tolerance(&header);
     let pair_settings = PairSettings {

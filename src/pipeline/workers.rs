@@ -63,8 +63,10 @@ impl Job {
             self.distorted.index,
             self.reference.pts,
         );
+        // a temporal key's value comes later: the monitor offers those
         if let (Some(c), Ok(r)) = (&self.capture, &row)
             && let Some(v) = r.values.first()
+            && !v.is_nan()
         {
             c.offer(self.input, self.frame, *v, &self.reference, &self.distorted);
         }

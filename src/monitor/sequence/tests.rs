@@ -61,6 +61,9 @@ impl TemporalState for ForwardState {
             .into_iter()
             .collect())
     }
+    fn restart(&mut self) -> Result<Ready, Error> {
+        self.flush()
+    }
 }
 
 static FORWARD: Registration = Registration {
@@ -125,8 +128,22 @@ fn event(seq: u64) -> AggMsg {
     AggMsg::Event {
         seq,
         event: Event {
-            kind: EventKind::StreamLost { after_frames: seq },
+            kind: EventKind::DecodeError { after_frames: seq },
             input: Some(0),
+            source: None,
+            message: String::new(),
+        },
+        decode_error_for: Vec::new(),
+    }
+}
+
+/// The loss of distorted input `input`, or of the reference (`None`).
+fn lost(seq: u64, input: Option<usize>) -> AggMsg {
+    AggMsg::Event {
+        seq,
+        event: Event {
+            kind: EventKind::StreamLost { after_frames: seq },
+            input,
             source: None,
             message: String::new(),
         },
@@ -295,4 +312,49 @@ fn without_temporal_metrics_every_message_passes_at_once() {
     assert_eq!(seq.admit(event(1)).unwrap().len(), 1);
     assert_eq!(seq.admit(finish(2)).unwrap().len(), 1);
     assert_eq!(pools[0].take().planes.len(), 1);
+}
+
+#[test]
+fn a_loss_gives_the_held_pairs_their_values_and_starts_afresh() {
+    let set = set();
+    let k = set.keys().len() - 1;
+    let pools = [FramePool::new(8), FramePool::new(8)];
+    let mut seq = Sequencer::new(vec![
+        set.temporal_states().unwrap(),
+        set.temporal_states().unwrap(),
+    ]);
+    assert!(
+        seq.admit(row(&set, 0, 0, 0, 50, 10, &pools))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        seq.admit(row(&set, 1, 1, 0, 50, 20, &pools))
+            .unwrap()
+            .is_empty()
+    );
+    // input 0 is lost: its pair comes out at once, as at the end; input
+    // 1's still waits for its next frame, and so does the loss behind it
+    let out = seq.admit(lost(2, Some(0))).unwrap();
+    assert_eq!(seen(&out, k), vec![(0, Some((0, 0, 0.0)))]);
+    // after the loss, input 0's first pair is not differenced with the
+    // last before it
+    assert!(
+        seq.admit(row(&set, 3, 0, 1, 50, 90, &pools))
+            .unwrap()
+            .is_empty()
+    );
+    // the reference is lost: every input's held pair comes out, in order
+    let out = seq.admit(lost(4, None)).unwrap();
+    assert_eq!(
+        seen(&out, k),
+        vec![
+            (1, Some((1, 0, 0.0))),
+            (2, None),
+            (3, Some((0, 1, 0.0))),
+            (4, None)
+        ]
+    );
+    let out = seq.admit(finish(5)).unwrap();
+    assert_eq!(seen(&out, k), vec![(5, None)]);
 }

@@ -1,0 +1,136 @@
+//! The ladder answer: several rungs against one reference give one JSON
+//! document (an array of summaries with each rung's resolution, codec and
+//! bitrate, and its place on the rate-quality hull) and a ladder table.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// The video stream's bit rate as ffprobe reads it from the container.
+fn probe_bitrate(path: &str) -> u64 {
+    let o = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=bit_rate", "-of", "csv=p=0", path])
+        .output()
+        .expect("ffprobe (Debian package ffmpeg)");
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+}
+
+/// Whether rung `i` is on the upper rate-quality hull, by definition: no
+/// other rung has no more bits and a better score, and it is not under
+/// the chord between two undominated rungs on either side of it.
+fn on_hull(p: &[(f64, f64)], i: usize) -> bool {
+    let dominated = |i: usize| (0..p.len()).any(|j| j != i && p[j].0 <= p[i].0 && p[j].1 > p[i].1);
+    if dominated(i) {
+        return false;
+    }
+    let free: Vec<usize> = (0..p.len()).filter(|j| !dominated(*j)).collect();
+    for &a in &free {
+        for &b in &free {
+            if p[a].0 < p[i].0 && p[i].0 < p[b].0 {
+                let t = (p[i].0 - p[a].0) / (p[b].0 - p[a].0);
+                if p[i].1 <= p[a].1 + t * (p[b].1 - p[a].1) {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+#[test]
+fn a_ladder_gives_one_document_with_each_rungs_facts_and_hull_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = sample("ref.mp4");
+    // two small rungs, one large, and a small one at a bitrate the large
+    // one beats
+    let mut rungs = Vec::new();
+    for (name, size, crf) in [
+        ("a180", "320:180", "34"),
+        ("b180", "320:180", "8"),
+        ("c360", "640:360", "27"),
+        ("d180", "320:180", "24"),
+    ] {
+        let out = dir.path().join(format!("{name}.mp4"));
+        ffmpeg(&[
+            "-i",
+            &reference,
+            "-vf",
+            &format!("scale={size}"),
+            "-c:v",
+            "libx264",
+            "-crf",
+            crf,
+            s(&out),
+        ]);
+        rungs.push(s(&out).to_string());
+    }
+    let sum = dir.path().join("ladder.json");
+    let mut args = vec![reference.as_str()];
+    args.extend(rungs.iter().map(|r| r.as_str()));
+    args.extend(["-m", "psnr", "--summary-json", s(&sum)]);
+    let (code, _, err) = outcome(&vqm(&args));
+    assert_eq!(code, 0, "{err}");
+    // json.load-able: one document, an array in input order
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&sum).unwrap()).unwrap();
+    let all = doc.as_array().expect("an array of summaries");
+    assert_eq!(all.len(), 4);
+    let mut points = Vec::new();
+    for (i, (x, path)) in all.iter().zip(&rungs).enumerate() {
+        assert_eq!(x["input"], i);
+        assert_eq!(x["codec"], "h264");
+        let want = if path.contains("360") {
+            "640x360"
+        } else {
+            "320x180"
+        };
+        assert_eq!(x["resolution"], want);
+        assert_eq!(
+            x["bitrate"].as_u64().unwrap(),
+            probe_bitrate(path),
+            "{path}"
+        );
+        let q = x["metrics"]["psnr_avg"]["mean"].as_f64().unwrap();
+        points.push((x["bitrate"].as_f64().unwrap(), q));
+    }
+    let mut by_rate: Vec<usize> = (0..4).collect();
+    by_rate.sort_by(|a, b| points[*a].0.total_cmp(&points[*b].0));
+    let mut off = 0;
+    for (i, x) in all.iter().enumerate() {
+        let m = &x["ladder"];
+        assert_eq!(m["quality_key"], "psnr_avg");
+        assert_eq!(m["quality"].as_f64().unwrap(), points[i].1);
+        let rank = by_rate.iter().position(|j| *j == i).unwrap() + 1;
+        assert_eq!(m["rank"], rank, "{x}");
+        assert_eq!(m["on_hull"], on_hull(&points, i), "{points:?} {x}");
+        off += usize::from(!on_hull(&points, i));
+        // dominated_by names a rung with no more bits and a better score
+        if let Some(j) = m["dominated_by"].as_u64() {
+            let j = j as usize;
+            assert!(points[j].0 <= points[i].0 && points[j].1 > points[i].1);
+        }
+    }
+    // the 8-crf small rung costs more than the large one for less
+    assert!(off >= 1, "{points:?}");
+    assert!(all[1]["ladder"]["dominated_by"].is_u64(), "{:?}", all[1]);
+    // the table: a row per rung, by bitrate
+    let table = err.split("ladder, by bitrate").nth(1).expect(&err);
+    let rows: Vec<&str> = table.lines().skip(2).take(4).collect();
+    for (row, i) in rows.iter().zip(&by_rate) {
+        let name = std::path::Path::new(&rungs[*i]).file_name().unwrap();
+        assert!(row.contains(name.to_str().unwrap()), "{table}");
+    }
+    // one distorted input: the summary object itself
+    let (code, _, err) = outcome(&vqm(&[
+        &reference,
+        &rungs[2],
+        "--summary-json",
+        s(&sum),
+        "-q",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let one: Value = serde_json::from_str(&std::fs::read_to_string(&sum).unwrap()).unwrap();
+    assert_eq!(one["type"], "summary");
+    assert!(one["ladder"].is_null());
+}
