@@ -35,7 +35,10 @@ pub struct Cli {
     #[arg(value_name = "DISTORTED", required = true, num_args = 1.., help_heading = "Inputs")]
     pub distorted: Vec<String>,
 
-    /// Metrics, comma-separated, or "all" [default from config: psnr,ssim].
+    /// Metrics, comma-separated: psnr mse ssim ms-ssim mae smooth-l1 bce
+    /// entropy kl xent ("all": every one of these), and libvmaf's vmaf
+    /// cambi psnr_hvs ciede2000 float_ssim float_ms_ssim by name [default
+    /// from config: psnr,ssim].
     #[arg(short = 'm', long, value_name = "LIST", help_heading = "Metrics")]
     pub metrics: Option<String>,
 
@@ -71,7 +74,9 @@ pub struct Cli {
     #[arg(long, value_name = "PATH|-", help_heading = "Outputs")]
     pub summary_json: Option<String>,
 
-    /// Layout of --summary-json: vqm's own (json) or libvmaf's (vmaf).
+    /// Layout of --summary-json: vqm's own (json) or libvmaf's (vmaf, with
+    /// libvmaf's key names); either way one JSON document: the object of
+    /// the one distorted input, or an array of one object per input.
     #[arg(
         long,
         value_enum,

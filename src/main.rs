@@ -19,6 +19,13 @@ fn completions(shell: Option<&str>) -> ExitCode {
     use clap::CommandFactory;
     use clap_complete::Shell;
     let sh = match shell {
+        Some("-h" | "--help") => {
+            println!(
+                "Prints a shell completion script for vqm.\n\nUsage: vqm completions <bash|zsh|fish>\n\n\
+                 Example: vqm completions bash > /etc/bash_completion.d/vqm"
+            );
+            return ExitCode::SUCCESS;
+        }
         Some("bash") => Shell::Bash,
         Some("zsh") => Shell::Zsh,
         Some("fish") => Shell::Fish,

@@ -449,6 +449,17 @@ fn help_groups_options_and_completions_are_generated() {
     }
     let (code, _, _) = outcome(&vqm(&["completions", "tcsh"]));
     assert_eq!(code, 2);
+    let (code, out, _) = outcome(&vqm(&["completions", "--help"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("vqm completions <bash|zsh|fish>"), "{out}");
+    // -m's help names every metric, so they need not be guessed
+    let (_, help, _) = outcome(&vqm(&["--help"]));
+    let words: Vec<&str> = help
+        .split(|c: char| c.is_whitespace() || "\"(),.[]:".contains(c))
+        .collect();
+    for m in vqm::metrics::REGISTRY {
+        assert!(words.contains(&m.name), "-m's help lacks {}", m.name);
+    }
 }
 
 #[test]

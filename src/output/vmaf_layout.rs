@@ -3,7 +3,20 @@
 //! harmonic_mean}`), so tools that read libvmaf's output read vqm's. Frame
 //! entries stream into a temporary file per input as they are measured, so
 //! memory stays bounded however long the run; each input's object is
-//! written, one per line, when its summary is ready.
+//! written when its summary is ready. One distorted input gives one object,
+//! several a JSON array of them (one document either way). Keys libvmaf
+//! also computes take its names: PSNR's chroma planes are `psnr_cb` and
+//! `psnr_cr`; vqm's own SSIM keeps its names (`ssim_y`, not libvmaf's
+//! `float_ssim`: the values differ).
+
+/// libvmaf's name for record key `k`.
+pub fn libvmaf_name(k: &str) -> &str {
+    match k {
+        "psnr_u" => "psnr_cb",
+        "psnr_v" => "psnr_cr",
+        _ => k,
+    }
+}
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -26,6 +39,8 @@ pub struct VmafLayoutSink {
     out: Output,
     frame_rate: Option<f64>,
     pending: Vec<Pending>,
+    /// Objects written so far (several inputs: the array's elements).
+    written: usize,
 }
 
 fn io(e: std::io::Error) -> Error {
@@ -42,6 +57,7 @@ impl VmafLayoutSink {
             out,
             frame_rate: None,
             pending: Vec::new(),
+            written: 0,
         }
     }
 }
@@ -56,7 +72,7 @@ impl Serialize for FrameOut<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(Some(self.0.len()))?;
                 for (k, v) in self.0.iter().zip(self.1) {
-                    m.serialize_entry(k, v)?;
+                    m.serialize_entry(libvmaf_name(k), v)?;
                 }
                 m.end()
             }
@@ -98,7 +114,7 @@ impl Serialize for Tail<'_> {
                     mean: p.mean,
                     harmonic_mean: p.harmonic_mean,
                 };
-                m.serialize_entry(k, &out)?;
+                m.serialize_entry(libvmaf_name(k), &out)?;
             }
         }
         m.end()
@@ -151,9 +167,16 @@ impl Sink for VmafLayoutSink {
         s.push_str("],\"pooled_metrics\":");
         s.push_str(&json::line(&Tail(sum))?);
         s.push_str(",\"aggregate_metrics\":{}}");
+        if self.pending.len() > 1 {
+            s.insert(0, if self.written == 0 { '[' } else { ',' });
+        }
+        self.written += 1;
         self.out.line(&s)
     }
     fn finish(&mut self) -> Result<(), Error> {
+        if self.pending.len() > 1 && self.written > 0 {
+            self.out.line("]")?;
+        }
         self.out.finish()
     }
 }
