@@ -889,3 +889,44 @@ fn bad_sync_confidence_in_a_config_is_named_with_its_line() {
         assert!(err.contains(line), "{err}");
     }
 }
+
+#[test]
+fn a_shifted_distorted_input_gets_the_offset_sync_auto_would_pick() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    let cut = |src: &str, first: u32, frames: Option<u32>, name: &str| {
+        let out = dir.path().join(name);
+        let sel = format!("select=gte(n\\,{first}),setpts=N/25/TB");
+        let mut args = vec!["-i", src, "-vf", &sel, "-c:v", "libx264", "-crf", "20"];
+        let n = frames.map(|n| n.to_string());
+        if let Some(n) = &n {
+            args.extend(["-frames:v", n]);
+        }
+        args.push(s(&out));
+        ffmpeg(&args);
+        out
+    };
+    // the distorted input lost its first 5 frames: j+5 pairs with j
+    let late = cut(&d, 5, None, "late.mp4");
+    let (code, _, err) = outcome(&vqm(&[&r, s(&late), "-m", "psnr"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("--sync auto would pair reference frame j+5 with distorted frame j"),
+        "{err}"
+    );
+    // the reference lost its first 4: j-4 pairs with j
+    let ref_late = cut(&r, 4, None, "ref_late.mp4");
+    let (_, _, err) = outcome(&vqm(&[s(&ref_late), &d, "-m", "psnr"]));
+    assert!(
+        err.contains("--sync auto would pair reference frame j-4 with distorted frame j"),
+        "{err}"
+    );
+    // frames cut at the end only: counts differ, no shift, no hint
+    let short = cut(&d, 0, Some(60), "short.mp4");
+    let (_, _, err) = outcome(&vqm(&[&r, s(&short), "-m", "psnr"]));
+    assert!(err.contains("15 more frame(s)"), "{err}");
+    assert!(!err.contains("--sync auto would"), "{err}");
+    // an offset given by the user: no second guess
+    let (_, _, err) = outcome(&vqm(&[&r, s(&late), "-m", "psnr", "--ref-offset", "5"]));
+    assert!(!err.contains("--sync auto would"), "{err}");
+}

@@ -5,22 +5,7 @@
 //! for no more bits (it is dominated), or when it lies under the straight
 //! line between two rungs around it (mixing those two would do better).
 
-use serde::Serialize;
-
-/// One rung's place in the ladder.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LadderMark {
-    /// 1 for the lowest bitrate.
-    pub rank: usize,
-    /// The quality key the hull is drawn with (`vmaf`, else `psnr_avg`, ...).
-    pub quality_key: String,
-    /// Its pooled mean.
-    pub quality: f64,
-    /// On the upper convex hull of the (bitrate, quality) points.
-    pub on_hull: bool,
-    /// A rung (input index) with no more bits and better quality, if any.
-    pub dominated_by: Option<usize>,
-}
+pub use crate::output::records::LadderMark;
 
 /// The quality keys the hull prefers, best first: VMAF, then PSNR over
 /// the planes, then luma PSNR, then SSIM.

@@ -378,7 +378,22 @@ pub struct Summary {
     /// Its bitrate as the container declares it (bits per second).
     pub bitrate: Option<u64>,
     /// With several distorted inputs: this one's place in the ladder.
-    pub ladder: Option<crate::monitor::ladder::LadderMark>,
+    pub ladder: Option<LadderMark>,
+}
+
+/// One rung's place in the ladder.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LadderMark {
+    /// 1 for the lowest bitrate.
+    pub rank: usize,
+    /// The quality key the hull is drawn with (`vmaf`, else `psnr_avg`, ...).
+    pub quality_key: String,
+    /// Its pooled mean.
+    pub quality: f64,
+    /// On the upper convex hull of the (bitrate, quality) points.
+    pub on_hull: bool,
+    /// A rung (input index) with no more bits and better quality, if any.
+    pub dominated_by: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -449,7 +464,7 @@ struct SummaryOut<'a> {
     alignment_delay_ms: Option<Latency>,
     lag_drops: u64,
     interrupted: bool,
-    ladder: Option<&'a crate::monitor::ladder::LadderMark>,
+    ladder: Option<&'a LadderMark>,
 }
 
 impl Serialize for Summary {

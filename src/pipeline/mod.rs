@@ -36,7 +36,7 @@ use crate::output::{Sink, Sinks};
 use crate::stats::WindowSpec;
 use feed::{Fed, Feed, Source};
 use pair::{Align, PairSettings, Pairing};
-use presync::{presync, reopenable};
+use presync::{hint_shifts, presync, reopenable};
 
 /// Everything a run needs to know.
 #[derive(Clone)]
@@ -585,6 +585,10 @@ pub fn run(
     let mut timing = result.timing;
     timing.wall = started.elapsed();
     timing.threads = threads;
+    if !interrupted && !live {
+        let (r, d) = (&ref_options, &dist_options);
+        hint_shifts(settings, &result.summaries, target, r, d, sync_range, &warn);
+    }
     Ok(Outcome {
         header,
         summaries: result.summaries,
