@@ -134,3 +134,40 @@ fn a_ladder_gives_one_document_with_each_rungs_facts_and_hull_mark() {
     assert_eq!(one["type"], "summary");
     assert!(one["ladder"].is_null());
 }
+
+#[test]
+fn the_readmes_ladder_example_is_what_vqm_prints() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let block = readme
+        .split("ladder, by bitrate (hull")
+        .nth(1)
+        .expect("README's ladder example");
+    let want: Vec<String> = block
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('$'))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(want.len(), 4, "{want:?}");
+    let mut args = vec![sample("ref.mp4")];
+    for r in ["r180", "r270", "r360"] {
+        args.push(s(&root().join(format!("samples/ladder/{r}.mp4"))).to_string());
+    }
+    let mut argv: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+    argv.extend(["-m", "psnr,ssim,vmaf"]);
+    let (code, _, err) = outcome(&vqm(&argv));
+    assert_eq!(code, 0, "{err}");
+    let table = err.split("ladder, by bitrate (hull").nth(1).expect(&err);
+    let got: Vec<String> = table
+        .lines()
+        .skip(1)
+        .take(4)
+        .map(|l| {
+            l.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .replace(&format!("{}/", root().display()), "")
+        })
+        .collect();
+    assert_eq!(got, want);
+}

@@ -482,6 +482,17 @@ fn progress_is_drawn_only_on_a_terminal() {
         text.contains('\r') || text.contains('\u{1b}'),
         "drawn in place: {text:?}"
     );
+    // the rate to one decimal, in frames per second ("11.6 fps")
+    let rate = text
+        .split("frames  ")
+        .nth(1)
+        .and_then(|t| t.split(" fps").next())
+        .unwrap_or_else(|| panic!("no rate: {text:?}"));
+    let (whole, tenths) = rate.split_once('.').unwrap_or_else(|| panic!("{rate:?}"));
+    assert!(
+        whole.parse::<u64>().is_ok() && tenths.len() == 1,
+        "{rate:?}"
+    );
 }
 
 #[test]

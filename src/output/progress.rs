@@ -38,18 +38,18 @@ impl Sink for ProgressSink {
                 (false, Some(t)) => {
                     let b = ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr());
                     if let Ok(style) = ProgressStyle::with_template(
-                        "{bar:40} {pos}/{len} frames  {per_sec}  ETA {eta}",
+                        "{bar:40} {pos}/{len} frames  {fps}  ETA {eta}",
                     ) {
-                        b.set_style(style);
+                        b.set_style(style.with_key("fps", fps));
                     }
                     b
                 }
                 _ => {
                     let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
                     if let Ok(style) =
-                        ProgressStyle::with_template("{spinner} {pos} frames  {per_sec}  {msg}")
+                        ProgressStyle::with_template("{spinner} {pos} frames  {fps}  {msg}")
                     {
-                        b.set_style(style);
+                        b.set_style(style.with_key("fps", fps));
                     }
                     b
                 }
@@ -78,4 +78,9 @@ impl Sink for ProgressSink {
         }
         Ok(())
     }
+}
+
+/// The bar's rate as frames per second to one decimal (`11.6 fps`).
+fn fps(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _w = write!(w, "{:.1} fps", state.per_sec());
 }

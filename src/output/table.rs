@@ -151,7 +151,7 @@ fn ladder_table(summaries: &[Summary]) -> String {
     for k in &keys {
         let _w = write!(
             head,
-            " {:>12} {:>12}",
+            " {:>13} {:>13}",
             format!("{k} mean"),
             format!("{k} p5")
         );
@@ -186,10 +186,10 @@ fn ladder_table(summaries: &[Summary]) -> String {
                 .and_then(|(_, p)| p.as_ref())
             {
                 Some(p) => {
-                    let _w = write!(row, " {:>12.4} {:>12.4}", p.mean, p.p5);
+                    let _w = write!(row, " {:>13.4} {:>13.4}", p.mean, p.p5);
                 }
                 None => {
-                    let _w = write!(row, " {:>12} {:>12}", "-", "-");
+                    let _w = write!(row, " {:>13} {:>13}", "-", "-");
                 }
             }
         }
