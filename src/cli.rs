@@ -50,7 +50,19 @@ pub struct Cli {
     #[arg(long, value_name = "B", help_heading = "Metrics")]
     pub smooth_l1_beta: Option<f64>,
 
-    /// VMAF model: a libvmaf built-in (vmaf_v0.6.1, vmaf_v0.6.1neg, vmaf_4k_v0.6.1) or a model JSON file [default: vmaf_v0.6.1].
+    /// How a distorted input of another size (a ladder rung) or chroma
+    /// layout is resized to the reference's: bicubic, lanczos, bilinear,
+    /// spline or neighbor (FFmpeg's names; with accurate rounding and full
+    /// chroma interpolation).
+    #[arg(
+        long,
+        value_name = "ALGO",
+        default_value = "bicubic",
+        help_heading = "Inputs"
+    )]
+    pub scale_algo: String,
+
+    /// VMAF model: a libvmaf built-in (vmaf_v0.6.1, vmaf_v0.6.1neg, vmaf_4k_v0.6.1, the bootstrap vmaf_b_v0.6.3) or a model JSON file [default: vmaf_v0.6.1].
     #[arg(long, value_name = "NAME|PATH", help_heading = "Metrics")]
     pub vmaf_model: Option<String>,
 
@@ -507,6 +519,15 @@ impl Cli {
             every: self.every,
             inputs,
             dump_worst: self.dump_worst.clone().map(|d| (d, self.worst as usize)),
+            scale: crate::input::format::ScaleAlgo::from_name(&self.scale_algo).ok_or_else(
+                || {
+                    Error::Usage(format!(
+                        "--scale-algo: unknown algorithm '{}'; valid: bicubic, lanczos, bilinear, \
+                     spline, neighbor",
+                        self.scale_algo
+                    ))
+                },
+            )?,
         })
     }
 }

@@ -171,3 +171,49 @@ fn the_readmes_ladder_example_is_what_vqm_prints() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn every_scale_algorithm_resizes_as_ffmpegs_scale_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = sample("ref.mp4");
+    // a lossless 320x180 rung: what vqm resizes is exactly what FFmpeg's
+    // scale filter gets
+    let small = dir.path().join("small.mkv");
+    ffmpeg(&[
+        "-i",
+        &reference,
+        "-vf",
+        "scale=320:180",
+        "-c:v",
+        "ffv1",
+        s(&small),
+    ]);
+    for algo in ["bicubic", "lanczos", "bilinear", "spline", "neighbor"] {
+        let up = dir.path().join(format!("up_{algo}.mkv"));
+        let vf = format!("scale=640:360:flags={algo}+accurate_rnd+full_chroma_int");
+        ffmpeg(&["-i", s(&small), "-vf", &vf, "-c:v", "ffv1", s(&up)]);
+        let run = |d: &str, extra: &[&str]| {
+            let mut args = vec![reference.as_str(), d, "-m", "psnr", "--log", "-", "-q"];
+            args.extend(extra);
+            records_ok(&vqm(&args))
+        };
+        let ours = run(s(&small), &["--scale-algo", algo]);
+        let theirs = run(s(&up), &[]);
+        assert_eq!(ours[0]["scale_algo"], algo);
+        let conversion = ours[0]["distorted"][0]["conversion"].as_str().unwrap();
+        assert!(conversion.contains(algo), "{conversion}");
+        let (a, b) = (of_type(&ours, "frame"), of_type(&theirs, "frame"));
+        assert_eq!(a.len(), 75);
+        for (x, y) in a.iter().zip(&b) {
+            for k in ["psnr_y", "psnr_u", "psnr_v"] {
+                assert_eq!(x[k], y[k], "{algo} frame {}: {k}", x["frame"]);
+            }
+        }
+    }
+    let (code, _, err) = outcome(&vqm(&[&reference, s(&small), "--scale-algo", "area"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--scale-algo") && err.contains("lanczos"),
+        "{err}"
+    );
+}

@@ -6,7 +6,7 @@
 use ff::software::scaling;
 use ffmpeg_next as ff;
 
-use super::format::{self, Target};
+use super::format::{self, ScaleAlgo, Target};
 use crate::cpu::{CpuLevel, cpu_level};
 use crate::frame::signature::SigAcc;
 use crate::frame::{Frame, Samples};
@@ -15,6 +15,8 @@ use crate::frame::{Frame, Samples};
 /// converting with swscale when the decoded frame is in another format or
 /// size, and numbering and timing them.
 pub(super) struct Convert {
+    /// How pictures are resized.
+    scale: ScaleAlgo,
     pub(super) target: Target,
     pub(super) depth: u32,
     pub(super) order: Vec<usize>,
@@ -34,9 +36,10 @@ pub(super) struct Convert {
 }
 
 impl Convert {
-    pub(super) fn new(target: Target, frame_rate: Option<f64>) -> Self {
+    pub(super) fn new(target: Target, frame_rate: Option<f64>, scale: ScaleAlgo) -> Self {
         Convert {
             target,
+            scale,
             depth: format::depth_of(target.pixel),
             order: format::plane_order(target.pixel),
             dims: format::plane_dims(target.pixel, target.width, target.height),
@@ -104,9 +107,7 @@ impl Convert {
                     self.target.pixel,
                     self.target.width,
                     self.target.height,
-                    scaling::Flags::BICUBIC
-                        | scaling::Flags::ACCURATE_RND
-                        | scaling::Flags::FULL_CHR_H_INT,
+                    self.scale.flags(),
                 )
                 .map_err(|e| {
                     format!(

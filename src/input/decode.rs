@@ -104,13 +104,14 @@ impl Decoder {
             None
         } else {
             Some(format!(
-                "{} {}x{} -> {} {}x{} (swscale bicubic)",
+                "{} {}x{} -> {} {}x{} (swscale {})",
                 format::name(source.pixel),
                 source.width,
                 source.height,
                 format::name(target.pixel),
                 target.width,
-                target.height
+                target.height,
+                self.options.scale.name()
             ))
         };
         self.info.conversion = conversion.clone();
@@ -127,7 +128,7 @@ impl Decoder {
     pub fn run(mut self, target: Target, tx: Sender<DecodeEvent>, pool: FramePool) -> Duration {
         let started = Instant::now();
         let rate = self.session.as_ref().and_then(|s| s.frame_rate);
-        let mut state = Convert::new(target, rate);
+        let mut state = Convert::new(target, rate, self.options.scale);
         let native = (self.source.width, self.source.height) == (target.width, target.height)
             && format::same_planes(self.source.pixel, target.pixel)
             && format::depth_of(self.source.pixel) == state.depth;

@@ -15,6 +15,65 @@ pub struct Target {
     pub height: u32,
 }
 
+/// The swscale algorithm that resizes a picture to the measured size
+/// (`--scale-algo`, FFmpeg's names); always with accurate rounding and full
+/// chroma interpolation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScaleAlgo {
+    /// Bicubic (the default, VMAF's practice).
+    #[default]
+    Bicubic,
+    /// Lanczos.
+    Lanczos,
+    /// Bilinear.
+    Bilinear,
+    /// Natural bicubic spline.
+    Spline,
+    /// Nearest neighbour.
+    Neighbor,
+}
+
+impl ScaleAlgo {
+    /// Every algorithm, by FFmpeg's name.
+    pub const ALL: [ScaleAlgo; 5] = [
+        ScaleAlgo::Bicubic,
+        ScaleAlgo::Lanczos,
+        ScaleAlgo::Bilinear,
+        ScaleAlgo::Spline,
+        ScaleAlgo::Neighbor,
+    ];
+
+    /// FFmpeg's name (`flags=` of its `scale` filter).
+    pub fn name(self) -> &'static str {
+        match self {
+            ScaleAlgo::Bicubic => "bicubic",
+            ScaleAlgo::Lanczos => "lanczos",
+            ScaleAlgo::Bilinear => "bilinear",
+            ScaleAlgo::Spline => "spline",
+            ScaleAlgo::Neighbor => "neighbor",
+        }
+    }
+
+    /// The algorithm FFmpeg calls `name`.
+    pub fn from_name(name: &str) -> Option<ScaleAlgo> {
+        ScaleAlgo::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// swscale's flags: the algorithm, accurate rounding, full chroma
+    /// interpolation.
+    pub fn flags(self) -> ffmpeg_next::software::scaling::Flags {
+        use ffmpeg_next::software::scaling::Flags;
+        let algo = match self {
+            ScaleAlgo::Bicubic => Flags::BICUBIC,
+            ScaleAlgo::Lanczos => Flags::LANCZOS,
+            ScaleAlgo::Bilinear => Flags::BILINEAR,
+            ScaleAlgo::Spline => Flags::SPLINE,
+            ScaleAlgo::Neighbor => Flags::POINT,
+        };
+        algo | Flags::ACCURATE_RND | Flags::FULL_CHR_H_INT
+    }
+}
+
 /// What we know of a pixel format from FFmpeg's descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FormatFacts {

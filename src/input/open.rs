@@ -111,6 +111,8 @@ pub struct OpenOptions {
     pub live_timeout: Option<Duration>,
     /// Told once when a live input is silent at start-up and waited for.
     pub on_wait: Option<Notify>,
+    /// How pictures are resized to the measured size.
+    pub scale: super::format::ScaleAlgo,
 }
 
 /// A callback for a notice (the run's warning printer).
@@ -141,6 +143,7 @@ impl Default for OpenOptions {
             stop: Arc::new(AtomicBool::new(false)),
             live_timeout: None,
             on_wait: None,
+            scale: Default::default(),
         }
     }
 }

@@ -76,6 +76,9 @@ pub struct Header {
     pub live: bool,
     /// The kernels' code path (`scalar`, `avx2`, `fma`, `avx512`).
     pub cpu: String,
+    /// How pictures of another size or format are resized
+    /// (`--scale-algo`, FFmpeg's name).
+    pub scale_algo: &'static str,
     /// The VMAF model and libvmaf's version, when `vmaf` is measured.
     pub vmaf: Option<VmafHeader>,
 }
@@ -155,6 +158,7 @@ struct HeaderOut<'a> {
     sync_range: Option<u64>,
     live: bool,
     cpu: &'a str,
+    scale_algo: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     vmaf: Option<&'a VmafHeader>,
 }
@@ -191,6 +195,7 @@ impl Serialize for Header {
             sync_range: self.sync_range,
             live: self.live,
             cpu: &self.cpu,
+            scale_algo: self.scale_algo,
             vmaf: self.vmaf.as_ref(),
         }
         .serialize(s)

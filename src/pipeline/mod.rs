@@ -93,6 +93,8 @@ pub struct Settings {
     pub inputs: InputOptions,
     /// `--dump-worst DIR` with `--worst N`.
     pub dump_worst: Option<(String, usize)>,
+    /// How pictures are resized to the measured size.
+    pub scale: input::format::ScaleAlgo,
 }
 
 /// What a finished run reports.
@@ -141,6 +143,7 @@ pub fn run(
         stop: stop.clone(),
         live_timeout: settings.live_timeout,
         on_wait: Some(input::Notify(warn.clone())),
+        scale: settings.scale,
         ..OpenOptions::default()
     };
     let ref_options = settings
@@ -317,6 +320,7 @@ pub fn run(
         sync_range: settings.sync.map(|_| sync_range as u64),
         live,
         cpu: crate::cpu::cpu_level().name().to_string(),
+        scale_algo: settings.scale.name(),
         vmaf: set
             .names()
             .contains(&"vmaf")
