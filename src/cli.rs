@@ -110,6 +110,17 @@ pub struct Cli {
     #[arg(long, allow_negative_numbers = true, value_name = "N", default_value_t = 10, value_parser = whole::<0, 1000>, help_heading = "Outputs")]
     pub worst: u64,
 
+    /// The worst frames are worst moments: at least this many seconds
+    /// apart (0: the worst frames, however close) [default: 1].
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "SECONDS",
+        default_value_t = 1.0,
+        help_heading = "Outputs"
+    )]
+    pub worst_gap: f64,
+
     /// Write a PNG of each of the worst frames (reference | distorted | SSIM map) into DIR.
     #[arg(long, value_name = "DIR", help_heading = "Outputs")]
     pub dump_worst: Option<String>,
@@ -519,6 +530,7 @@ impl Cli {
             every: self.every,
             inputs,
             dump_worst: self.dump_worst.clone().map(|d| (d, self.worst as usize)),
+            worst_gap: self.worst_gap()?,
             scale: crate::input::format::ScaleAlgo::from_name(&self.scale_algo).ok_or_else(
                 || {
                     Error::Usage(format!(
@@ -590,6 +602,20 @@ fn precision_from_env() -> Result<Precision, Error> {
 
 /// A whole number from `MIN` to `MAX`, with a message that says so (a
 /// negative number is a value that is out of range, not an unknown flag).
+impl Cli {
+    /// `--worst-gap`, checked: seconds, 0 or more, at most an hour.
+    pub fn worst_gap(&self) -> Result<f64, Error> {
+        let g = self.worst_gap;
+        if g.is_finite() && (0.0..=3600.0).contains(&g) {
+            Ok(g)
+        } else {
+            Err(Error::Usage(format!(
+                "--worst-gap {g}: give seconds from 0 to 3600"
+            )))
+        }
+    }
+}
+
 fn whole<const MIN: u64, const MAX: u64>(s: &str) -> Result<u64, String> {
     let range = if MAX == u64::MAX {
         format!("a whole number, at least {MIN}")

@@ -136,6 +136,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         sinks.push(Box::new(ReportSink::new(
             Output::create(p, "--report", Mode::AtEnd)?,
             cli.worst as usize,
+            cli.worst_gap()?,
         )));
     }
     if let Some(dir) = &cli.dump_worst {

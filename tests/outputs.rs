@@ -376,6 +376,8 @@ fn worst_frames_are_drawn_as_pngs() {
         "psnr",
         "--worst",
         "2",
+        "--worst-gap",
+        "0",
         "--dump-worst",
         s(&out),
         "--log",
@@ -510,6 +512,8 @@ fn html_report_is_self_contained_and_chromium_draws_its_charts() {
         s(&html),
         "--worst",
         "5",
+        "--worst-gap",
+        "0.2",
         "-q",
     ]);
     assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
@@ -530,6 +534,17 @@ fn html_report_is_self_contained_and_chromium_draws_its_charts() {
         5,
         "5 worst frames of input 0"
     );
+    // worst moments: 0.2 s (5 frames at 25 fps) apart at least
+    let frames: Vec<u64> = text
+        .split("<tr><td class=\"l\">0</td><td>")
+        .skip(1)
+        .map(|t| t.split('<').next().unwrap().parse().unwrap())
+        .collect();
+    for (i, a) in frames.iter().enumerate() {
+        for b in &frames[i + 1..] {
+            assert!(a.abs_diff(*b) >= 5, "{frames:?}");
+        }
+    }
     // headless Chromium renders it; the charts' pixels are there
     let shot = dir.path().join("shot.png");
     let profile = dir.path().join("profile");
@@ -584,4 +599,62 @@ fn html_report_is_self_contained_and_chromium_draws_its_charts() {
         blue > 500 && red > 50,
         "chart lines not drawn: {blue} blue, {red} red pixels"
     );
+}
+
+#[test]
+fn the_worst_frames_are_moments_a_second_apart() {
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("worst");
+    let o = vqm(&[
+        &r,
+        &d,
+        "-m",
+        "psnr",
+        "--worst",
+        "3",
+        "--dump-worst",
+        s(&out),
+        "--log",
+        "-",
+        "-q",
+    ]);
+    let (code, log, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let recs = ndjson(&log);
+    let v: Vec<f64> = of_type(&recs, "frame")
+        .iter()
+        .map(|f| f["psnr_y"].as_f64().unwrap())
+        .collect();
+    assert_eq!(v.len(), 75);
+    // by definition: the worst frame of each second (frames 0-24, 25-49,
+    // 50-74 at 25 fps), then greedily the worst at least 25 frames apart
+    let mut best: Vec<usize> = (0..3)
+        .map(|b| {
+            (b * 25..b * 25 + 25)
+                .min_by(|x, y| v[*x].total_cmp(&v[*y]).then(x.cmp(y)))
+                .unwrap()
+        })
+        .collect();
+    best.sort_by(|x, y| v[*x].total_cmp(&v[*y]).then(x.cmp(y)));
+    let mut want: Vec<usize> = Vec::new();
+    for f in best {
+        if want.iter().all(|p| p.abs_diff(f) >= 25) {
+            want.push(f);
+        }
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let expect: Vec<String> = want
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("worst-0-{:02}-frame{f}.png", i + 1))
+        .collect();
+    assert_eq!(names, expect);
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--worst-gap", "-1"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--worst-gap"), "{err}");
 }

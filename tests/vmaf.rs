@@ -315,6 +315,8 @@ fn vmaf_gates_the_run_and_ranks_the_worst_frames_in_every_output() {
         s(&csv),
         "--worst",
         "3",
+        "--worst-gap",
+        "0",
         "--dump-worst",
         s(&worst),
         "--fail-if",

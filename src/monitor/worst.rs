@@ -17,6 +17,7 @@ use crate::metrics::Better;
 use crate::metrics::ssim::WINDOW;
 use crate::metrics::ssim::map::ssim_map_grid;
 use crate::output::file::temp_beside;
+use crate::stats::moments::Moments;
 use rayon::prelude::*;
 
 /// Panels are at most this wide.
@@ -40,8 +41,6 @@ pub fn prepare_dir(dir: &str) -> Result<(), Error> {
 }
 
 struct Entry {
-    value: f64,
-    frame: u64,
     picture: Picture,
     peak: f64,
 }
@@ -70,41 +69,31 @@ const STRIP_ROWS: usize = 32;
 /// The worst frames seen so far, per input.
 pub struct WorstCapture {
     dir: PathBuf,
-    n: usize,
-    better: Better,
-    lists: Mutex<Vec<Vec<Entry>>>,
+    lists: Mutex<Vec<Moments<Entry>>>,
     /// Buffers of evicted entries, reused by the next one (no allocation
     /// churn while the list changes).
     spare: Mutex<Vec<(Plane, Plane)>>,
 }
 
 impl WorstCapture {
-    /// Keeps `n` frames per input of `inputs`, ranked by a key that is
-    /// `better` one way.
-    pub fn new(dir: &str, n: usize, better: Better, inputs: usize) -> Self {
+    /// Keeps the `n` worst moments, at least `gap` frames apart, per input
+    /// of `inputs`, ranked by a key that is `better` one way.
+    pub fn new(dir: &str, n: usize, gap: u64, better: Better, inputs: usize) -> Self {
+        let lower_is_worse = better == Better::Higher;
         WorstCapture {
             dir: PathBuf::from(dir),
-            n,
-            better,
-            lists: Mutex::new((0..inputs).map(|_| Vec::new()).collect()),
+            lists: Mutex::new(
+                (0..inputs)
+                    .map(|_| Moments::new(n, gap, lower_is_worse))
+                    .collect(),
+            ),
             spare: Mutex::new(Vec::new()),
         }
     }
 
-    fn worse(&self, a: f64, b: f64) -> bool {
-        self.better.worse(a, b)
-    }
-
-    fn wants(&self, input: usize, value: f64) -> bool {
-        if self.n == 0 || !value.is_finite() {
-            return false;
-        }
+    fn wants(&self, input: usize, frame: u64, value: f64) -> bool {
         let lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
-        match lists.get(input) {
-            Some(l) if l.len() < self.n => true,
-            Some(l) => l.last().is_some_and(|e| self.worse(value, e.value)),
-            None => false,
-        }
+        lists.get(input).is_some_and(|l| l.wants(frame, value))
     }
 
     /// Offers a measured pair; keeps its luma planes only if it ranks
@@ -117,7 +106,7 @@ impl WorstCapture {
         reference: &Frame,
         distorted: &Frame,
     ) {
-        if !self.wants(input, value) {
+        if !self.wants(input, frame, value) {
             return;
         }
         let (Some(r), Some(d)) = (reference.planes.first(), distorted.planes.first()) else {
@@ -144,28 +133,15 @@ impl WorstCapture {
                 }
             }
         };
-        let entry = Entry {
-            value,
-            frame,
-            picture,
-            peak,
-        };
+        let entry = Entry { picture, peak };
         let freed = {
             let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
             let Some(list) = lists.get_mut(input) else {
                 return;
             };
-            let pos = list
-                .iter()
-                .position(|e| self.worse(value, e.value))
-                .unwrap_or(list.len());
-            if pos < self.n {
-                list.insert(pos, entry);
-                (list.len() > self.n).then(|| list.pop()).flatten()
-            } else {
-                // overtaken meanwhile by another worker's frames
-                Some(entry)
-            }
+            // the entry it replaces, or this one if another worker's frames
+            // overtook it meanwhile
+            list.offer(frame, value, entry)
         };
         if let Some(Entry {
             picture: Picture::Planes(a, b),
@@ -183,15 +159,20 @@ impl WorstCapture {
     /// Returns the paths.
     pub fn write(&self) -> Result<Vec<PathBuf>, Error> {
         let lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
-        let chosen: Vec<(usize, usize, &Entry)> = lists
+        let chosen: Vec<(usize, usize, u64, &Entry)> = lists
             .iter()
             .enumerate()
-            .flat_map(|(i, list)| list.iter().enumerate().map(move |(rank, e)| (i, rank, e)))
+            .flat_map(|(i, list)| {
+                list.pick()
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(rank, m)| (i, rank, m.frame, &m.item))
+            })
             .collect();
         // pictures in parallel, each encoded a row at a time into its file
         let written: Vec<Result<Option<PathBuf>, Error>> = chosen
             .par_iter()
-            .map(|&(i, rank, e)| {
+            .map(|&(i, rank, frame, e)| {
                 let drawn;
                 let panels = match &e.picture {
                     Picture::Panels(p) => p,
@@ -205,7 +186,7 @@ impl WorstCapture {
                 };
                 let p = self
                     .dir
-                    .join(format!("worst-{i}-{:02}-frame{}.png", rank + 1, e.frame));
+                    .join(format!("worst-{i}-{:02}-frame{frame}.png", rank + 1));
                 // whole or not at all: a temporary file renamed into place
                 let fail = |err: std::io::Error| Error::Output {
                     path: p.display().to_string(),
@@ -523,7 +504,7 @@ mod tests {
     #[test]
     fn only_the_worst_are_kept_and_drawn_at_the_end() {
         let dir = tempfile::tempdir().unwrap();
-        let cap = WorstCapture::new(dir.path().to_str().unwrap(), 2, Better::Higher, 1);
+        let cap = WorstCapture::new(dir.path().to_str().unwrap(), 2, 1, Better::Higher, 1);
         let f = Frame::from_u8(vec![(
             32,
             24,
@@ -541,7 +522,7 @@ mod tests {
             names,
             vec!["worst-0-01-frame3.png", "worst-0-02-frame1.png"]
         );
-        let lower = WorstCapture::new(dir.path().to_str().unwrap(), 1, Better::Lower, 1);
+        let lower = WorstCapture::new(dir.path().to_str().unwrap(), 1, 1, Better::Lower, 1);
         for (frame, v) in [(0, 3.0), (1, 9.0), (2, 1.0)] {
             lower.offer(0, frame, v, &f, &f);
         }
@@ -600,10 +581,10 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         let png = if captured {
-            let cap = WorstCapture::new(dir.path().to_str().unwrap(), 1, Better::Higher, 1);
+            let cap = WorstCapture::new(dir.path().to_str().unwrap(), 1, 1, Better::Higher, 1);
             cap.offer(0, 7, 0.5, &fr, &fd);
             let lists = cap.lists.lock().unwrap();
-            assert!(matches!(lists[0][0].picture, Picture::Panels(_)));
+            assert!(matches!(lists[0].pick()[0].item.picture, Picture::Panels(_)));
             drop(lists);
             let png = std::fs::read(&cap.write().unwrap()[0]).unwrap();
             // drawn during the run or at the end: the same picture

@@ -11,6 +11,7 @@ use super::{Output, Sink};
 use crate::error::Error;
 use crate::metrics::Better;
 use crate::output::records::{FrameRecord, Header, Summary};
+use crate::stats::moments::{Moments, gap_frames};
 
 /// Points per chart line at most.
 pub const MAX_POINTS: usize = 600;
@@ -72,13 +73,6 @@ impl Envelope {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Worst {
-    value: f64,
-    frame: u64,
-    pts: f64,
-}
-
 /// Builds the HTML report.
 pub struct ReportSink {
     out: Output,
@@ -89,7 +83,10 @@ pub struct ReportSink {
     first_better: Better,
     inputs: Vec<String>,
     charts: Vec<Vec<Envelope>>,
-    worst: Vec<Vec<Worst>>,
+    /// Per input, its worst moments (the item: the frame's time).
+    worst: Vec<Moments<f64>>,
+    /// `--worst-gap` in seconds.
+    worst_gap: f64,
     summaries: Vec<Summary>,
 }
 
@@ -105,11 +102,13 @@ fn esc(s: &str) -> String {
 }
 
 impl ReportSink {
-    /// A report at `out` listing the `worst_n` worst frames of each input.
-    pub fn new(out: Output, worst_n: usize) -> Self {
+    /// A report at `out` listing the `worst_n` worst moments of each
+    /// input, `worst_gap` seconds apart at least.
+    pub fn new(out: Output, worst_n: usize, worst_gap: f64) -> Self {
         ReportSink {
             out,
             worst_n,
+            worst_gap,
             title: String::new(),
             keys: Vec::new(),
             first_better: Better::default(),
@@ -241,11 +240,11 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#e
                 esc(key)
             );
             for (i, list) in self.worst.iter().enumerate() {
-                for w in list {
+                for w in list.pick() {
                     let _w = write!(
                         s,
                         "<tr><td class=\"l\">{i}</td><td>{}</td><td>{:.3}</td><td>{:.6}</td></tr>",
-                        w.frame, w.pts, w.value
+                        w.frame, w.item, w.value
                     );
                 }
             }
@@ -264,7 +263,11 @@ impl Sink for ReportSink {
             self.first_better = h.better.first().copied().unwrap_or_default();
             self.inputs = h.distorted.iter().map(|d| d.info.path.clone()).collect();
             self.charts = vec![vec![Envelope::default(); h.keys.len()]; h.distorted.len()];
-            self.worst = vec![Vec::new(); h.distorted.len()];
+            let gap = gap_frames(self.worst_gap, h.reference.frame_rate);
+            let lower_is_worse = self.first_better == Better::Higher;
+            self.worst = (0..h.distorted.len())
+                .map(|_| Moments::new(self.worst_n, gap, lower_is_worse))
+                .collect();
         }
         Ok(())
     }
@@ -275,28 +278,8 @@ impl Sink for ReportSink {
                     e.push(*v);
                 }
             }
-            if let (Some(list), Some(v)) = (self.worst.get_mut(f.input), f.values.first())
-                && v.is_finite()
-                && self.worst_n > 0
-            {
-                {
-                    let better = self.first_better;
-                    let pos = list
-                        .iter()
-                        .position(|w| better.worse(*v, w.value))
-                        .unwrap_or(list.len());
-                    if pos < self.worst_n {
-                        list.insert(
-                            pos,
-                            Worst {
-                                value: *v,
-                                frame: f.frame,
-                                pts: f.pts,
-                            },
-                        );
-                        list.truncate(self.worst_n);
-                    }
-                }
+            if let (Some(list), Some(v)) = (self.worst.get_mut(f.input), f.values.first()) {
+                list.offer(f.frame, *v, f.pts);
             }
         }
         Ok(())

@@ -95,6 +95,8 @@ pub struct Settings {
     pub dump_worst: Option<(String, usize)>,
     /// How pictures are resized to the measured size.
     pub scale: input::format::ScaleAlgo,
+    /// The worst frames' least distance (seconds).
+    pub worst_gap: f64,
 }
 
 /// What a finished run reports.
@@ -333,9 +335,11 @@ pub fn run(
     };
     let capture = settings.dump_worst.as_ref().and_then(|(dir, n)| {
         set.better().first().map(|better| {
+            let gap = crate::stats::moments::gap_frames(settings.worst_gap, rdec.info.frame_rate);
             Arc::new(WorstCapture::new(
                 dir,
                 *n,
+                gap,
                 *better,
                 settings.distorted.len(),
             ))

@@ -1,5 +1,6 @@
 //! Statistics over per-frame values: the pooled summary and rolling windows.
 
+pub mod moments;
 pub mod pool;
 pub mod rolling;
 
