@@ -545,6 +545,31 @@ fn html_report_is_self_contained_and_chromium_draws_its_charts() {
             assert!(a.abs_diff(*b) >= 5, "{frames:?}");
         }
     }
+    // inputs named with their size, codec and bitrate, in the legend and
+    // a table of their means
+    assert!(text.contains("input 0: ") && text.contains("(640x360, h264, "));
+    assert!(text.contains("<h2>Inputs</h2>") && text.contains("<th>mean psnr_y</th>"));
+    // every chart has real axes: value ticks with gridlines, frame ticks
+    // with their times (25 fps: the tick at frame 10 is 0.40 s), and hover
+    // values
+    for chart in text.split("<svg class=\"chart\"").skip(1) {
+        let chart = chart.split("</svg>").next().unwrap();
+        let head: String = chart.chars().take(300).collect();
+        assert!(chart.matches("class=\"tick y\"").count() >= 3, "{head}");
+        assert!(chart.matches("class=\"tick x\"").count() >= 3, "{head}");
+        assert!(chart.matches("class=\"grid\"").count() >= 6, "{head}");
+        assert!(chart.contains(">10</text><text class=\"tick t\""), "{head}");
+        assert!(chart.contains(">0.40 s</text>"), "{head}");
+        assert!(
+            chart.matches("<circle class=\"pt\"").count() >= 150,
+            "{head}"
+        );
+        assert!(chart.contains("<title>input 0, frame 3: "), "{head}");
+    }
+    assert!(
+        text.contains("width:100%"),
+        "the charts follow the window's width"
+    );
     // headless Chromium renders it; the charts' pixels are there
     let shot = dir.path().join("shot.png");
     let profile = dir.path().join("profile");
@@ -568,16 +593,21 @@ fn html_report_is_self_contained_and_chromium_draws_its_charts() {
             "--no-first-run",
             "--disable-quic",
             "--window-size=1000,900",
+            "--enable-logging=stderr",
+            "--v=0",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", shot.display()))
         .arg(format!("file://{}", html.display()))
         .output()
         .expect("chromium (Debian package; .ci/deps installs it)");
+    let log = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success(), "{log}");
+    // no console message from the page (errors would show as CONSOLE lines)
     assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
+        !log.lines()
+            .any(|l| l.contains("CONSOLE") || l.contains("Uncaught")),
+        "{log}"
     );
     let dec = png::Decoder::new(std::io::Cursor::new(std::fs::read(&shot).unwrap()));
     let mut reader = dec.read_info().unwrap();

@@ -584,7 +584,10 @@ mod tests {
             let cap = WorstCapture::new(dir.path().to_str().unwrap(), 1, 1, Better::Higher, 1);
             cap.offer(0, 7, 0.5, &fr, &fd);
             let lists = cap.lists.lock().unwrap();
-            assert!(matches!(lists[0].pick()[0].item.picture, Picture::Panels(_)));
+            assert!(matches!(
+                lists[0].pick()[0].item.picture,
+                Picture::Panels(_)
+            ));
             drop(lists);
             let png = std::fs::read(&cap.write().unwrap()[0]).unwrap();
             // drawn during the run or at the end: the same picture

@@ -1,6 +1,9 @@
 //! `--report report.html`: one self-contained HTML file (no scripts, no
-//! network: inline CSS and SVG) with a chart of every record key over time
-//! (one line per distorted input), the summary table and the worst frames.
+//! network: inline CSS and SVG) with the inputs named (path, size, codec,
+//! bitrate) and their means, a chart of every record key over time (one
+//! line per distorted input, value and frame/time axes with gridlines,
+//! values on hover through SVG titles, the window's width), the summary
+//! table and the worst moments.
 //! Charts keep a bounded number of points: past [`MAX_POINTS`] frames each
 //! point is the min/max envelope of a run of frames, so memory does not
 //! grow with the video.
@@ -82,6 +85,10 @@ pub struct ReportSink {
     /// Which way the first key is better (it ranks the worst frames).
     first_better: Better,
     inputs: Vec<String>,
+    /// Each input as the legend names it: path, size, codec, bitrate.
+    described: Vec<String>,
+    /// The reference's frame rate, for the time axis.
+    frame_rate: Option<f64>,
     charts: Vec<Vec<Envelope>>,
     /// Per input, its worst moments (the item: the frame's time).
     worst: Vec<Moments<f64>>,
@@ -93,6 +100,36 @@ pub struct ReportSink {
 const COLORS: [&str; 6] = [
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
 ];
+
+/// "Nice" ticks (1, 2 or 5 times a power of ten apart) covering lo..hi,
+/// about `want` of them, and their step.
+fn ticks(lo: f64, hi: f64, want: usize) -> (Vec<f64>, f64) {
+    let span = (hi - lo).max(1e-12);
+    let raw = span / want.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).floor() * step;
+    let mut out = Vec::new();
+    let mut t = first;
+    while t <= hi + step * 0.5 && out.len() < 4 * want + 2 {
+        out.push(if t.abs() < step * 1e-9 { 0.0 } else { t });
+        t += step;
+    }
+    (out, step)
+}
+
+/// Decimals that show a tick step exactly (0.05: 2).
+fn decimals_for(step: f64) -> usize {
+    if step >= 1.0 {
+        0
+    } else {
+        (-step.log10()).ceil().clamp(0.0, 12.0) as usize
+    }
+}
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -113,6 +150,8 @@ impl ReportSink {
             keys: Vec::new(),
             first_better: Better::default(),
             inputs: Vec::new(),
+            described: Vec::new(),
+            frame_rate: None,
             charts: Vec::new(),
             worst: Vec::new(),
             summaries: Vec::new(),
@@ -120,7 +159,8 @@ impl ReportSink {
     }
 
     fn chart(&self, k: usize) -> String {
-        let (w, h, pad) = (900.0, 180.0, 40.0);
+        let (w, h, left, right, top) = (900.0, 200.0, 64.0, 12.0, 8.0);
+        let plot_w = w - left - right;
         let mut lo = f64::INFINITY;
         let mut hi = f64::NEG_INFINITY;
         let mut frames = 1u64;
@@ -132,38 +172,64 @@ impl ReportSink {
                 hi = hi.max(*b);
             }
         }
+        let key = esc(&self.keys[k]);
         let mut s = String::new();
         let _w = write!(
             s,
-            "<svg class=\"chart\" viewBox=\"0 0 {w} {}\" width=\"{w}\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
-            h + 30.0,
-            h + 30.0,
-            esc(&self.keys[k])
+            "<svg class=\"chart\" viewBox=\"0 0 {w} {}\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" aria-label=\"{key} over time\">",
+            h + top + 44.0,
         );
         let _w = write!(
             s,
-            "<rect x=\"{pad}\" y=\"5\" width=\"{}\" height=\"{h}\" fill=\"#fafafa\" stroke=\"#ccc\"/>",
-            w - pad - 5.0
+            "<rect x=\"{left}\" y=\"{top}\" width=\"{plot_w}\" height=\"{h}\" fill=\"#fafafa\" stroke=\"#bbb\"/>"
         );
         if !lo.is_finite() {
-            s.push_str("<text x=\"50\" y=\"90\">no values</text></svg>");
+            s.push_str("<text x=\"80\" y=\"100\">no values</text></svg>");
             return s;
         }
         if hi - lo < 1e-12 {
             hi = lo + 1.0;
         }
-        let x = |f: f64| pad + (w - pad - 5.0) * f / (frames.max(2) - 1) as f64;
-        let y = |v: f64| 5.0 + h - h * (v - lo) / (hi - lo);
+        let (y_ticks, y_step) = ticks(lo, hi, 5);
+        // the y range reaches the ticks around the values
+        let (lo, hi) = (
+            lo.min(y_ticks.first().copied().unwrap_or(lo)),
+            hi.max(y_ticks.last().copied().unwrap_or(hi)),
+        );
+        let last = frames.saturating_sub(1).max(1) as f64;
+        let x = |f: f64| left + plot_w * f / last;
+        let y = |v: f64| top + h - h * (v - lo) / (hi - lo);
+        let decimals = decimals_for(y_step);
+        for t in &y_ticks {
+            let _w = write!(
+                s,
+                "<line class=\"grid\" x1=\"{left}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\"/><text class=\"tick y\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{t:.decimals$}</text>",
+                left + plot_w,
+                left - 4.0,
+                y(*t) + 3.0,
+                yy = y(*t),
+            );
+        }
+        let (x_ticks, _) = ticks(0.0, last, 8);
+        for t in x_ticks.iter().filter(|t| **t >= 0.0 && **t <= last) {
+            let xx = x(*t);
+            let time = match self.frame_rate {
+                Some(r) if r > 0.0 => format!("{:.2} s", t / r),
+                _ => String::new(),
+            };
+            let _w = write!(
+                s,
+                "<line class=\"grid\" x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{top}\" y2=\"{}\"/><text class=\"tick x\" x=\"{xx:.1}\" y=\"{}\" text-anchor=\"middle\">{t:.0}</text><text class=\"tick t\" x=\"{xx:.1}\" y=\"{}\" text-anchor=\"middle\">{time}</text>",
+                top + h,
+                top + h + 14.0,
+                top + h + 27.0,
+            );
+        }
         let _w = write!(
             s,
-            "<text x=\"2\" y=\"15\" class=\"ax\">{:.4}</text><text x=\"2\" y=\"{}\" class=\"ax\">{:.4}</text><text x=\"{pad}\" y=\"{}\" class=\"ax\">frame 0</text><text x=\"{}\" y=\"{}\" class=\"ax\" text-anchor=\"end\">{}</text>",
-            hi,
-            h + 5.0,
-            lo,
-            h + 22.0,
-            w - 5.0,
-            h + 22.0,
-            frames.saturating_sub(1)
+            "<text class=\"ax\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">frame (time)</text>",
+            left + plot_w / 2.0,
+            top + h + 41.0
         );
         for (i, input) in self.charts.iter().enumerate() {
             let (pts, per) = input[k].points();
@@ -180,8 +246,29 @@ impl ReportSink {
             }
             let _w = write!(
                 s,
-                "<polygon class=\"series\" points=\"{path}\" fill=\"{color}\" fill-opacity=\"0.3\" stroke=\"{color}\" stroke-width=\"1.5\"/>"
+                "<polygon class=\"series\" points=\"{path}\" fill=\"{color}\" fill-opacity=\"0.3\" stroke=\"{color}\" stroke-width=\"1.5\"><title>input {i}: {}</title></polygon>",
+                esc(&self.inputs[i])
             );
+            // hover values: a point per bucket with its frames and values
+            for (j, (a, b)) in pts.iter().enumerate() {
+                let f0 = j as u64 * per;
+                let frames_of = if per > 1 {
+                    format!("frames {f0}-{}", f0 + per - 1)
+                } else {
+                    format!("frame {f0}")
+                };
+                let value = if a == b {
+                    format!("{b:.6}")
+                } else {
+                    format!("{a:.6} to {b:.6}")
+                };
+                let _w = write!(
+                    s,
+                    "<circle class=\"pt\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"><title>input {i}, {frames_of}: {key} {value}</title></circle>",
+                    x(f0 as f64),
+                    y(*b)
+                );
+            }
         }
         s.push_str("</svg>");
         s
@@ -194,13 +281,14 @@ impl ReportSink {
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>vqm report: {}</title><style>\
 body{{font-family:sans-serif;margin:24px;color:#222}}h2{{margin-top:28px}}table{{border-collapse:collapse;font-size:13px}}\
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#eee}}td.l,th.l{{text-align:left}}\
-.ax{{font-size:10px;fill:#555}}.legend span{{display:inline-block;margin-right:16px}}.sw{{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}}\
+.ax{{font-size:11px;fill:#555}}.tick{{font-size:10px;fill:#555}}.grid{{stroke:#e2e2e2;stroke-width:1}}\
+.wide{{overflow-x:auto}}svg.chart{{width:100%;max-width:1400px;height:auto;display:block}}circle.pt{{fill-opacity:0}}circle.pt:hover{{fill-opacity:1}}.legend span{{display:inline-block;margin-right:16px}}.sw{{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}}\
 </style></head><body><h1>vqm report</h1><p>{}</p>",
             esc(&self.title),
             esc(&self.title)
         );
         s.push_str("<div class=\"legend\">");
-        for (i, p) in self.inputs.iter().enumerate() {
+        for (i, p) in self.described.iter().enumerate() {
             let _w = write!(
                 s,
                 "<span><i class=\"sw\" style=\"background:{}\"></i>input {i}: {}</span>",
@@ -209,6 +297,37 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#e
             );
         }
         s.push_str("</div>");
+        // one row per input: what it is and its pooled means
+        s.push_str("<h2>Inputs</h2><div class=\"wide\"><table><tr><th>input</th><th class=\"l\">path</th><th>resolution</th><th class=\"l\">codec</th><th>kb/s</th><th>frames</th>");
+        for key in &self.keys {
+            let _w = write!(s, "<th>mean {}</th>", esc(key));
+        }
+        s.push_str("</tr>");
+        for sum in &self.summaries {
+            let kbps = sum
+                .bitrate
+                .map(|b| format!("{:.0}", b as f64 / 1000.0))
+                .unwrap_or_else(|| "-".to_string());
+            let _w = write!(
+                s,
+                "<tr><td>{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{kbps}</td><td>{}</td>",
+                sum.input,
+                esc(&sum.path),
+                esc(&sum.resolution),
+                esc(&sum.codec),
+                sum.frames
+            );
+            for (_, p) in &sum.metrics {
+                match p {
+                    Some(p) => {
+                        let _w = write!(s, "<td>{:.4}</td>", p.mean);
+                    }
+                    None => s.push_str("<td>-</td>"),
+                }
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</table></div>");
         for (k, key) in self.keys.iter().enumerate() {
             let _w = write!(s, "<h2>{}</h2>{}", esc(key), self.chart(k));
         }
@@ -262,6 +381,19 @@ impl Sink for ReportSink {
             self.keys = h.keys.clone();
             self.first_better = h.better.first().copied().unwrap_or_default();
             self.inputs = h.distorted.iter().map(|d| d.info.path.clone()).collect();
+            self.frame_rate = h.reference.frame_rate;
+            self.described = h
+                .distorted
+                .iter()
+                .map(|d| {
+                    let i = &d.info;
+                    let rate = i
+                        .bitrate
+                        .map(|b| format!(", {:.0} kb/s", b as f64 / 1000.0))
+                        .unwrap_or_default();
+                    format!("{} ({}x{}, {}{rate})", i.path, i.width, i.height, i.codec)
+                })
+                .collect();
             self.charts = vec![vec![Envelope::default(); h.keys.len()]; h.distorted.len()];
             let gap = gap_frames(self.worst_gap, h.reference.frame_rate);
             let lower_is_worse = self.first_better == Better::Higher;
