@@ -62,6 +62,16 @@ pub struct Cli {
     )]
     pub scale_algo: String,
 
+    /// An FFmpeg filtergraph applied to the reference's pictures before
+    /// measuring (libavfilter syntax, e.g. "crop=1280:720:0:0" or "yadif").
+    #[arg(long, value_name = "FILTERS", help_heading = "Inputs")]
+    pub ref_filter: Option<String>,
+
+    /// An FFmpeg filtergraph applied to every distorted input's pictures
+    /// (before any resize to the reference's size).
+    #[arg(long, value_name = "FILTERS", help_heading = "Inputs")]
+    pub dist_filter: Option<String>,
+
     /// VMAF model: a libvmaf built-in (vmaf_v0.6.1, vmaf_v0.6.1neg, vmaf_4k_v0.6.1, the bootstrap vmaf_b_v0.6.3) or a model JSON file [default: vmaf_v0.6.1].
     #[arg(long, value_name = "NAME|PATH", help_heading = "Metrics")]
     pub vmaf_model: Option<String>,
@@ -531,6 +541,8 @@ impl Cli {
             inputs,
             dump_worst: self.dump_worst.clone().map(|d| (d, self.worst as usize)),
             worst_gap: self.worst_gap()?,
+            ref_filter: self.ref_filter.clone(),
+            dist_filter: self.dist_filter.clone(),
             scale: crate::input::format::ScaleAlgo::from_name(&self.scale_algo).ok_or_else(
                 || {
                     Error::Usage(format!(

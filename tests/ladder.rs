@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use std::path::Path;
 
 /// The video stream's bit rate as ffprobe reads it from the container.
 fn probe_bitrate(path: &str) -> u64 {
@@ -216,4 +217,92 @@ fn every_scale_algorithm_resizes_as_ffmpegs_scale_filter() {
         err.contains("--scale-algo") && err.contains("lanczos"),
         "{err}"
     );
+}
+
+/// FFmpeg's psnr filter on `filters` applied to both inputs: each frame's
+/// (mse_y, mse_u, mse_v), as its stats file prints them (two decimals).
+fn ffmpeg_mse_through(
+    reference: &str,
+    distorted: &str,
+    filters: &str,
+    dir: &Path,
+) -> Vec<[f64; 3]> {
+    let stats = dir.join("psnr.log");
+    let graph = format!(
+        "[0:v]{filters}[d];[1:v]{filters}[r];[d][r]psnr=stats_file={}",
+        stats.display()
+    );
+    ffmpeg(&[
+        "-i", distorted, "-i", reference, "-lavfi", &graph, "-f", "null", "-",
+    ]);
+    std::fs::read_to_string(&stats)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let get = |k: &str| -> f64 {
+                l.split_whitespace()
+                    .find_map(|f| f.strip_prefix(k))
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            };
+            [get("mse_y:"), get("mse_u:"), get("mse_v:")]
+        })
+        .collect()
+}
+
+#[test]
+fn ffmpeg_filters_run_on_the_inputs_as_in_ffmpeg() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    // a crop (the size changes) and yadif (it holds a picture back, so the
+    // last one comes out only when the graph is flushed)
+    for filters in ["crop=320:180:10:20", "yadif", "crop=300:160:4:8,hflip"] {
+        let want = ffmpeg_mse_through(&r, &d, filters, dir.path());
+        let recs = records_ok(&vqm(&[
+            &r,
+            &d,
+            "-m",
+            "mse",
+            "--ref-filter",
+            filters,
+            "--dist-filter",
+            filters,
+            "--log",
+            "-",
+            "-q",
+        ]));
+        assert_eq!(recs[0]["reference"]["filter"], filters);
+        assert_eq!(recs[0]["distorted"][0]["filter"], filters);
+        if let Some(size) = filters.strip_prefix("crop=") {
+            let mut it = size.split(':');
+            let w: u64 = it.next().unwrap().parse().unwrap();
+            assert_eq!(recs[0]["reference"]["width"], w);
+        }
+        let frames = of_type(&recs, "frame");
+        assert_eq!(frames.len(), want.len(), "{filters}");
+        assert_eq!(count_events(&recs, "format_change"), 0, "{filters}");
+        for (f, w) in frames.iter().zip(&want) {
+            for (k, w) in ["mse_y", "mse_u", "mse_v"].iter().zip(w) {
+                let got = f[*k].as_f64().unwrap();
+                assert!(
+                    (got - w).abs() <= 0.0051,
+                    "{filters} frame {}: {k} {got} vs FFmpeg {w}",
+                    f["frame"]
+                );
+            }
+        }
+    }
+    // a graph FFmpeg refuses is a one-line input error
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--dist-filter", "nosuchfilter"]));
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("nosuchfilter") && err.contains("dist.mp4"),
+        "{err}"
+    );
+}
+
+fn count_events(recs: &[Value], kind: &str) -> usize {
+    recs.iter().filter(|r| r["kind"] == kind).count()
 }

@@ -307,12 +307,13 @@ impl Decoder {
         let live = self.live_network();
         let mut consecutive_read_errors = 0u32;
         let mut decoded = ff::frame::Video::empty();
-        let src = sess.source;
+        // the decoder's pictures (a filter's come after the ledger)
+        let d = &sess.decoder;
         let mut ledger = Ledger::new(
             &sess.codec,
             sess.ictx.format().name(),
             sess.interlaced,
-            (src.pixel, src.width, src.height),
+            (d.format(), d.width(), d.height()),
         );
         self.activity.store(now_ms(), Ordering::Relaxed);
         loop {
@@ -439,6 +440,11 @@ impl Decoder {
         }
         self.drain(sess, decoded, state, ledger, tx, pool)
             && refusals(ledger.end(), sess.time_base, tx)
+            && match sess.filter.as_mut() {
+                // what the filter still holds (yadif's last field, ...)
+                Some(f) => self.through_filter(f, None, state, ledger, tx, pool),
+                None => true,
+            }
     }
 
     /// Receives every frame the decoder has ready. Returns false when the
@@ -479,52 +485,108 @@ impl Decoder {
             {
                 return false;
             }
-            let mut frame = pool.take();
-            match state.fill(decoded, &mut frame, sess.time_base) {
-                Ok(()) => {
-                    let jump = match state.missing {
-                        0 => None,
-                        n if ledger.troubled || ledger.transport => {
-                            let how = if ledger.troubled {
-                                "lost to decode errors"
-                            } else {
-                                "lost from the transport stream"
-                            };
-                            Some(DecodeEvent::DecodeError {
-                                cause: format!(
-                                    "{n} frame(s) missing before {:.3} s: the timestamps jump ({how})",
-                                    frame.pts
-                                ),
-                            })
-                        }
-                        n => Some(DecodeEvent::Gap {
-                            frames: n,
-                            pts: frame.abs_pts,
-                        }),
-                    };
-                    if jump.is_some_and(|e| tx.send(e).is_err()) {
-                        return false;
-                    }
-                    ledger.troubled = false;
-                    let t0 = Instant::now();
-                    if self.live_network() {
-                        frame.arrived_at = Some(self.schedule.arrival(t0, frame.pts));
-                    }
-                    let sent = tx.send(DecodeEvent::Frame(frame));
-                    state.waiting += t0.elapsed();
-                    if sent.is_err() {
+            let delivered = match sess.filter.as_mut() {
+                Some(f) => self.through_filter(f, Some(decoded), state, ledger, tx, pool),
+                None => self.deliver(decoded, sess.time_base, state, ledger, tx, pool),
+            };
+            if !delivered {
+                return false;
+            }
+        }
+    }
+
+    /// Feeds a decoded picture (or the end, `None`) to the input's filter
+    /// and delivers every picture it gives. Returns false as `deliver`.
+    fn through_filter(
+        &mut self,
+        f: &mut super::filter::Filter,
+        decoded: Option<&ff::frame::Video>,
+        state: &mut Convert,
+        ledger: &mut Ledger,
+        tx: &Sender<DecodeEvent>,
+        pool: &FramePool,
+    ) -> bool {
+        let label = self.label.clone();
+        let failed = |cause: String| {
+            // the receiver may be gone: the pipeline is shutting down
+            let _gone = tx.send(DecodeEvent::Failed(input_error(&label, cause)));
+            false
+        };
+        if let Err(e) = f.push(decoded) {
+            return failed(e);
+        }
+        let time_base = f.time_base();
+        loop {
+            match f.pull() {
+                Ok(Some(pic)) => {
+                    if !self.deliver(pic, time_base, state, ledger, tx, pool) {
                         return false;
                     }
                 }
-                Err(cause) => {
-                    if tx
-                        .send(DecodeEvent::Failed(input_error(&self.label, cause)))
-                        .is_err()
-                    {
-                        // receiver gone: the pipeline is shutting down
+                Ok(None) => return true,
+                Err(e) => return failed(e),
+            }
+        }
+    }
+
+    /// Converts a picture into a pooled frame and sends it, with the gap or
+    /// loss its timestamps show. Returns false when the receiver is gone
+    /// or a fatal conversion error was reported.
+    fn deliver(
+        &mut self,
+        pic: &ff::frame::Video,
+        time_base: f64,
+        state: &mut Convert,
+        ledger: &mut Ledger,
+        tx: &Sender<DecodeEvent>,
+        pool: &FramePool,
+    ) -> bool {
+        let mut frame = pool.take();
+        match state.fill(pic, &mut frame, time_base) {
+            Ok(()) => {
+                let jump = match state.missing {
+                    0 => None,
+                    n if ledger.troubled || ledger.transport => {
+                        let how = if ledger.troubled {
+                            "lost to decode errors"
+                        } else {
+                            "lost from the transport stream"
+                        };
+                        Some(DecodeEvent::DecodeError {
+                            cause: format!(
+                                "{n} frame(s) missing before {:.3} s: the timestamps jump ({how})",
+                                frame.pts
+                            ),
+                        })
                     }
+                    n => Some(DecodeEvent::Gap {
+                        frames: n,
+                        pts: frame.abs_pts,
+                    }),
+                };
+                if jump.is_some_and(|e| tx.send(e).is_err()) {
                     return false;
                 }
+                ledger.troubled = false;
+                let t0 = Instant::now();
+                if self.live_network() {
+                    frame.arrived_at = Some(self.schedule.arrival(t0, frame.pts));
+                }
+                let sent = tx.send(DecodeEvent::Frame(frame));
+                state.waiting += t0.elapsed();
+                if sent.is_err() {
+                    return false;
+                }
+                true
+            }
+            Err(cause) => {
+                if tx
+                    .send(DecodeEvent::Failed(input_error(&self.label, cause)))
+                    .is_err()
+                {
+                    // receiver gone: the pipeline is shutting down
+                }
+                false
             }
         }
     }

@@ -36,4 +36,7 @@ pub struct InputInfo {
     /// Bits per second of the video stream as the container declares it
     /// (else of the whole file), if it does.
     pub bitrate: Option<u64>,
+    /// The FFmpeg filtergraph its pictures go through, if any; `width`,
+    /// `height` and `pix_fmt` are then what the graph gives.
+    pub filter: Option<String>,
 }

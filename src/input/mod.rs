@@ -4,6 +4,7 @@
 mod avopen;
 pub mod convert;
 pub mod decode;
+mod filter;
 pub mod format;
 pub mod info;
 mod ledger;

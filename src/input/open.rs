@@ -113,6 +113,8 @@ pub struct OpenOptions {
     pub on_wait: Option<Notify>,
     /// How pictures are resized to the measured size.
     pub scale: super::format::ScaleAlgo,
+    /// An FFmpeg filtergraph between the decoder and the conversion.
+    pub filter: Option<String>,
 }
 
 /// A callback for a notice (the run's warning printer).
@@ -144,6 +146,7 @@ impl Default for OpenOptions {
             live_timeout: None,
             on_wait: None,
             scale: Default::default(),
+            filter: None,
         }
     }
 }
@@ -162,6 +165,9 @@ pub(super) struct Session {
     pub(super) interlaced: bool,
     /// The stream's start on its own timeline (seconds).
     pub(super) start: Option<f64>,
+    /// `--ref-filter` / `--dist-filter`: what the decoder gives goes
+    /// through it; `source` is then what it gives.
+    pub(super) filter: Option<super::filter::Filter>,
     /// The custom I/O context the demuxer reads (see [`super::udp`]);
     /// declared after the demuxer so it is freed after it.
     pub(super) _io: Option<super::udp::Io>,
@@ -407,7 +413,17 @@ pub(super) fn open_session(
         .decoder()
         .video()
         .map_err(|e| input_error(label, format!("cannot open decoder ({codec}): {e}")))?;
-    let (width, height, pixel) = (decoder.width(), decoder.height(), decoder.format());
+    let filter = match &options.filter {
+        Some(spec) => Some(
+            super::filter::Filter::new(spec, &decoder, stream.time_base())
+                .map_err(|e| Error::Usage(format!("input '{label}': {e}")))?,
+        ),
+        None => None,
+    };
+    let (pixel, width, height) = match &filter {
+        Some(f) => f.output(),
+        None => (decoder.format(), decoder.width(), decoder.height()),
+    };
     if width == 0 || height == 0 || pixel == Pixel::None {
         return Err(input_error(
             label,
@@ -448,6 +464,7 @@ pub(super) fn open_session(
         range,
         interlaced,
         start,
+        filter,
         _io: io,
         _hold: prepared.hold,
     })
@@ -506,6 +523,7 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
             .into_iter()
             .find(|b| *b > 0)
             .map(|b| b as u64),
+        filter: options.filter.clone(),
     };
     let notes = if looks_local(label) && session.ictx.format().name() == "rawvideo" {
         let p = Path::new(label.strip_prefix("file:").unwrap_or(label));
@@ -600,6 +618,7 @@ fn open_waiting(
 /// an error (the tests compare both paths, and know which one ran).
 fn direct_y4m(label: &str, options: &OpenOptions, sess: &Session) -> Option<super::y4m::Layout> {
     if !looks_local(label)
+        || options.filter.is_some()
         || options.format.is_some()
         || !options.demuxer.is_empty()
         || options.live

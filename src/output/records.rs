@@ -110,6 +110,9 @@ struct InputOut<'a> {
     range: &'a str,
     interlaced: bool,
     offset: u64,
+    /// `--ref-filter` / `--dist-filter`, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<&'a str>,
 }
 
 impl<'a> InputOut<'a> {
@@ -126,6 +129,7 @@ impl<'a> InputOut<'a> {
             range: &info.range,
             interlaced: info.interlaced,
             offset,
+            filter: info.filter.as_deref(),
         }
     }
 }

@@ -97,6 +97,10 @@ pub struct Settings {
     pub scale: input::format::ScaleAlgo,
     /// The worst frames' least distance (seconds).
     pub worst_gap: f64,
+    /// `--ref-filter`: an FFmpeg filtergraph on the reference's pictures.
+    pub ref_filter: Option<String>,
+    /// `--dist-filter`: one on every distorted input's pictures.
+    pub dist_filter: Option<String>,
 }
 
 /// What a finished run reports.
@@ -148,15 +152,24 @@ pub fn run(
         scale: settings.scale,
         ..OpenOptions::default()
     };
-    let ref_options = settings
-        .inputs
-        .for_input(&settings.reference, None, &options)?;
+    let ref_options = OpenOptions {
+        filter: settings.ref_filter.clone(),
+        ..settings
+            .inputs
+            .for_input(&settings.reference, None, &options)?
+    };
     let dist_options: Vec<OpenOptions> = settings
         .distorted
         .iter()
         .enumerate()
-        .map(|(i, d)| settings.inputs.for_input(d, Some(i), &options))
-        .collect::<Result<_, _>>()?;
+        .map(|(i, d)| {
+            let o = settings.inputs.for_input(d, Some(i), &options)?;
+            Ok(OpenOptions {
+                filter: settings.dist_filter.clone(),
+                ..o
+            })
+        })
+        .collect::<Result<_, Error>>()?;
     let (mut rdec, mut ddecs) = opening::open_all(settings, &ref_options, &dist_options, &stop)?;
     if opened.swap(true, Ordering::AcqRel) {
         // a signal came while the inputs opened and the process is ending
