@@ -28,11 +28,17 @@ use std::time::Duration;
 )]
 pub struct Cli {
     /// Reference video: a path, a URL FFmpeg opens, or - for standard input.
-    #[arg(value_name = "REFERENCE", help_heading = "Inputs")]
+    #[arg(value_name = "REFERENCE", help_heading = "Inputs", display_order = 0)]
     pub reference: String,
 
     /// Distorted video(s), compared against one decode of the reference.
-    #[arg(value_name = "DISTORTED", required = true, num_args = 1.., help_heading = "Inputs")]
+    #[arg(
+        value_name = "DISTORTED",
+        required = true,
+        num_args = 1..,
+        help_heading = "Inputs",
+        display_order = 1
+    )]
     pub distorted: Vec<String>,
 
     /// Metrics, comma-separated: psnr mse ssim ms-ssim mae smooth-l1 bce

@@ -454,6 +454,12 @@ fn help_groups_options_and_completions_are_generated() {
     let (code, out, _) = outcome(&vqm(&["completions", "--help"]));
     assert_eq!(code, 0);
     assert!(out.contains("vqm completions <bash|zsh|fish>"), "{out}");
+    // the inputs come first under Inputs, the reference before the others
+    let (_, help, _) = outcome(&vqm(&["--help"]));
+    let inputs = help.split("Inputs:").nth(1).unwrap();
+    let (r, d) = (inputs.find("<REFERENCE>"), inputs.find("<DISTORTED>"));
+    assert!(r.is_some() && d.is_some() && r < d, "{inputs}");
+    assert!(inputs.trim_start().starts_with("<REFERENCE>"), "{inputs}");
     // -m's help names every metric, so they need not be guessed
     let (_, help, _) = outcome(&vqm(&["--help"]));
     let words: Vec<&str> = help
