@@ -468,6 +468,8 @@ fn report_ranks_errors_and_divergences_worst_when_highest() {
             s(&html),
             "--log",
             s(&log),
+            "--worst-gap",
+            "0",
             "-q",
         ]);
         assert_eq!(outcome(&o).0, 0, "{metric}: {}", outcome(&o).2);

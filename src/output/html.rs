@@ -176,7 +176,7 @@ impl ReportSink {
         let mut s = String::new();
         let _w = write!(
             s,
-            "<svg class=\"chart\" viewBox=\"0 0 {w} {}\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" aria-label=\"{key} over time\">",
+            "<svg class=\"chart\" viewBox=\"0 0 {w} {}\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" aria-label=\"{key}\">",
             h + top + 44.0,
         );
         let _w = write!(
@@ -190,12 +190,12 @@ impl ReportSink {
         if hi - lo < 1e-12 {
             hi = lo + 1.0;
         }
+        // the plot spans the values exactly; the ticks within it are drawn
         let (y_ticks, y_step) = ticks(lo, hi, 5);
-        // the y range reaches the ticks around the values
-        let (lo, hi) = (
-            lo.min(y_ticks.first().copied().unwrap_or(lo)),
-            hi.max(y_ticks.last().copied().unwrap_or(hi)),
-        );
+        let y_ticks: Vec<f64> = y_ticks
+            .into_iter()
+            .filter(|t| *t >= lo - 1e-9 * (hi - lo) && *t <= hi + 1e-9 * (hi - lo))
+            .collect();
         let last = frames.saturating_sub(1).max(1) as f64;
         let x = |f: f64| left + plot_w * f / last;
         let y = |v: f64| top + h - h * (v - lo) / (hi - lo);
