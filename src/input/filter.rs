@@ -81,7 +81,11 @@ impl Filter {
                 ff::ffi::av_buffersink_get_time_base(p),
             )
         };
-        // SAFETY: the sink reports a valid AVPixelFormat value.
+        if !(0..ff::ffi::AVPixelFormat::AV_PIX_FMT_NB as i32).contains(&format) {
+            return Err(format!("filter '{spec}': it gives no video pictures"));
+        }
+        // SAFETY: `format` is within AVPixelFormat's range (checked above,
+        // against the headers libavfilter was built with).
         let pixel =
             Pixel::from(unsafe { std::mem::transmute::<i32, ff::ffi::AVPixelFormat>(format) });
         if w <= 0 || h <= 0 || pixel == Pixel::None {
