@@ -132,16 +132,14 @@ impl Sequencer {
                 Ok(out)
             }
             AggMsg::Event { ref event, .. }
-                if matches!(event.kind, EventKind::StreamLost { .. }) =>
+                if matches!(event.kind, EventKind::StreamLost { .. }) && event.input.is_some() =>
             {
-                // the pairs before a loss get their values now, and the
-                // pairs after it start afresh: the reference's loss breaks
-                // every input's pairs, a distorted input's its own
-                let inputs = match event.input {
-                    Some(i) => i..i + 1,
-                    None => 0..self.inputs.len(),
-                };
-                for input in inputs {
+                // a distorted input is lost: its decoder gave every picture
+                // it held before the event, so its held pairs get their
+                // values now and the pairs after the loss start afresh.
+                // (The reference's loss breaks nothing by itself: frames it
+                // decoded before may still pair with later distorted ones.)
+                if let Some(input) = event.input {
                     for k in 0..self.inputs.get(input).map_or(0, |s| s.len()) {
                         let r = self.inputs[input][k].state.restart()?;
                         self.fill(input, k, r);
