@@ -171,6 +171,8 @@ struct State {
     pending: VecDeque<u64>,
     /// libvmaf's index of the oldest pending pair.
     next: u32,
+    /// No more pairs come to this context.
+    flushed: bool,
 }
 
 impl State {
@@ -181,6 +183,7 @@ impl State {
             source,
             pending: VecDeque::new(),
             next: 0,
+            flushed: false,
         }
     }
 
@@ -195,12 +198,18 @@ impl State {
                 if *bootstrap {
                     row.extend(self.vmaf.bootstrap(i)?);
                 }
-                // a feature the model does not compute is not a number
-                row.extend(
-                    features
-                        .iter()
-                        .map(|f| self.vmaf.feature(f, i).unwrap_or(f64::NAN)),
-                );
+                for f in features {
+                    match self.vmaf.feature(f, i) {
+                        Some(v) => row.push(v),
+                        // libvmaf's threads file an extractor's outputs
+                        // one by one: the score can be ready before the
+                        // last of them, so wait for it until the end,
+                        // where one the model does not compute is not a
+                        // number
+                        None if !self.flushed => return None,
+                        None => row.push(f64::NAN),
+                    }
+                }
                 Some(row)
             }
             // every value, or none yet (an extractor files them one by
@@ -234,6 +243,7 @@ impl TemporalState for State {
 
     fn flush(&mut self) -> Result<Ready, Error> {
         self.vmaf.flush().map_err(Error::Internal)?;
+        self.flushed = true;
         let out = self.ready();
         if let Some(pair) = self.pending.front() {
             return Err(Error::Internal(format!(
@@ -247,6 +257,7 @@ impl TemporalState for State {
         let out = self.flush()?;
         self.vmaf = (self.rebuild)().map_err(Error::Internal)?;
         self.next = 0;
+        self.flushed = false;
         Ok(out)
     }
 }
