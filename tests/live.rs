@@ -20,15 +20,6 @@ use serde_json::Value;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Kills its child when dropped, so a failing test leaves nothing running.
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The distorted sample in real time as MPEG-TS on a pipe, looped `loops`
 /// more times (`-1`: forever); the guard and the pipe's read end.
 fn realtime_feeder(loops: &str) -> (Guard, std::process::ChildStdout) {

@@ -217,11 +217,61 @@ impl Drop for Guard {
     }
 }
 
-/// A TCP port free on loopback right now.
+/// A TCP port that no socket uses now: see [`free_port`].
 pub fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_port()
+}
+
+/// A UDP port that no socket uses now: see [`free_port`].
+pub fn free_udp_port() -> u16 {
+    free_port()
+}
+
+/// A loopback port for a child to bind: below the kernel's ephemeral range
+/// (so no outgoing connection takes it meanwhile), not in use by any TCP or
+/// UDP socket (read from `/proc/net`), and never handed out twice by this
+/// process. Probing by binding a socket ourselves would race: a child that
+/// another test thread forks at that moment inherits the probe until its
+/// `exec`, so the port is briefly held (or answers a connect) for the
+/// wrong process.
+fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            let mut it = t.split_whitespace().map(|v| v.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    let (lo, hi) = if range.0 >= 12_000 {
+        (range.0 - 10_000, range.0 - 1)
+    } else {
+        (range.1 + 1, 65_535)
+    };
+    let span = hi - lo + 1;
+    let used: std::collections::HashSet<u32> = ["tcp", "tcp6", "udp", "udp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(format!("/proc/net/{f}")).ok())
+        .flat_map(|t| {
+            t.lines()
+                .skip(1)
+                .filter_map(|l| {
+                    let local = l.split_whitespace().nth(1)?;
+                    u32::from_str_radix(local.rsplit(':').next()?, 16).ok()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // each test binary starts elsewhere in the range, so two running at once
+    // rarely meet
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = lo + (start + n) % span;
+        if !used.contains(&port) {
+            return u16::try_from(port).unwrap();
+        }
+    }
+    panic!("no free loopback port in {lo}..={hi}");
 }
