@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
-use vqm::cli::Cli;
 use vqm::cli::SummaryFormat;
+use vqm::cli::{Cli, Command, Vqm};
 use vqm::error::Error;
 use vqm::output::{
     CsvSink, Mode, NdjsonSink, Output, ProgressSink, PrometheusSink, ReportSink, Sink, SummarySink,
@@ -14,40 +14,25 @@ use vqm::output::{
 };
 use vqm::pipeline::{self, Warn};
 
-/// `vqm completions bash|zsh|fish`: prints a shell completion script.
-fn completions(shell: Option<&str>) -> ExitCode {
+/// `vqm completions SHELL`: prints a shell completion script.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
     use clap::CommandFactory;
-    use clap_complete::Shell;
-    let sh = match shell {
-        Some("-h" | "--help") => {
-            println!(
-                "Prints a shell completion script for vqm.\n\nUsage: vqm completions <bash|zsh|fish>\n\n\
-                 Example: vqm completions bash > /etc/bash_completion.d/vqm"
-            );
-            return ExitCode::SUCCESS;
+    use std::io::Write;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Vqm::command(), "vqm", &mut script);
+    match std::io::stdout().write_all(&script) {
+        Ok(()) => ExitCode::SUCCESS,
+        // a reader that stopped early (`| head`) wanted no more
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vqm: error: cannot write the completion script: {e}");
+            ExitCode::from(1)
         }
-        Some("bash") => Shell::Bash,
-        Some("zsh") => Shell::Zsh,
-        Some("fish") => Shell::Fish,
-        other => {
-            eprintln!(
-                "vqm: error: completions for '{}': choose bash, zsh or fish",
-                other.unwrap_or("")
-            );
-            return ExitCode::from(2);
-        }
-    };
-    let mut cmd = Cli::command();
-    clap_complete::generate(sh, &mut cmd, "vqm", &mut std::io::stdout());
-    ExitCode::SUCCESS
+    }
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("completions") && args.len() <= 3 {
-        return completions(args.get(2).map(String::as_str));
-    }
-    let cli = match Cli::try_parse() {
+    let top = match Vqm::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let code = e.exit_code();
@@ -56,6 +41,10 @@ fn main() -> ExitCode {
             }
             return ExitCode::from(code.clamp(0, 255) as u8);
         }
+    };
+    let cli = match top.command {
+        Some(Command::Completions { shell }) => return completions(shell),
+        None => top.run,
     };
     match run(&cli) {
         Ok(code) => code,

@@ -429,6 +429,10 @@ fn every_output_path_is_checked_before_decoding() {
     assert_eq!(code, 2, "{err}");
 }
 
+fn out_of(args: &[&str]) -> String {
+    outcome(&vqm(args)).1
+}
+
 #[test]
 fn help_groups_options_and_completions_are_generated() {
     let (code, out, _) = outcome(&vqm(&["--help"]));
@@ -449,11 +453,23 @@ fn help_groups_options_and_completions_are_generated() {
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("dump-worst"), "{shell}");
     }
-    let (code, _, _) = outcome(&vqm(&["completions", "tcsh"]));
+    let (code, _, err) = outcome(&vqm(&["completions", "tcsh"]));
     assert_eq!(code, 2);
+    assert!(err.contains("invalid value 'tcsh'"), "{err}");
+    // a clap subcommand: listed in the help, with help of its own
+    let commands = out_of(&["--help"]);
+    let commands = commands.split("Commands:").nth(1).unwrap();
+    assert!(
+        commands.trim_start().starts_with("completions"),
+        "{commands}"
+    );
     let (code, out, _) = outcome(&vqm(&["completions", "--help"]));
     assert_eq!(code, 0);
-    assert!(out.contains("vqm completions <bash|zsh|fish>"), "{out}");
+    assert!(out.contains("Usage: vqm completions <SHELL>"), "{out}");
+    assert!(out.contains("bash, elvish, fish, powershell, zsh"), "{out}");
+    // a subcommand and a run's options do not mix
+    let (code, _, err) = outcome(&vqm(&["completions", "bash", "-m", "psnr"]));
+    assert_eq!(code, 2, "{err}");
     // the inputs come first under Inputs, the reference before the others
     let (_, help, _) = outcome(&vqm(&["--help"]));
     let inputs = help.split("Inputs:").nth(1).unwrap();
