@@ -9,8 +9,8 @@ use vqm::cli::SummaryFormat;
 use vqm::cli::{Cli, Command, Vqm};
 use vqm::error::Error;
 use vqm::output::{
-    CsvSink, Mode, NdjsonSink, Output, ProgressSink, PrometheusSink, ReportSink, Sink, SummarySink,
-    VmafLayoutSink,
+    CsvSink, Mode, NdjsonSink, Output, ProgressSink, PrometheusSink, ReportSink, Sink,
+    SummaryCsvSink, SummarySink, VmafLayoutSink,
 };
 use vqm::pipeline::{self, Warn};
 
@@ -116,6 +116,13 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             p,
             "--csv",
             Mode::AtEnd,
+        )?)));
+    }
+    if let Some(p) = &cli.summary_csv {
+        sinks.push(Box::new(SummaryCsvSink::new(Output::create(
+            p,
+            "--summary-csv",
+            SummaryCsvSink::MODE,
         )?)));
     }
     if let Some(p) = &cli.report {

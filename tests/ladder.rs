@@ -70,7 +70,15 @@ fn a_ladder_gives_one_document_with_each_rungs_facts_and_hull_mark() {
     let sum = dir.path().join("ladder.json");
     let mut args = vec![reference.as_str()];
     args.extend(rungs.iter().map(|r| r.as_str()));
-    args.extend(["-m", "psnr", "--summary-json", s(&sum)]);
+    let csv = dir.path().join("ladder.csv");
+    args.extend([
+        "-m",
+        "psnr",
+        "--summary-json",
+        s(&sum),
+        "--summary-csv",
+        s(&csv),
+    ]);
     let (code, _, err) = outcome(&vqm(&args));
     assert_eq!(code, 0, "{err}");
     // json.load-able: one document, an array in input order
@@ -111,6 +119,48 @@ fn a_ladder_gives_one_document_with_each_rungs_facts_and_hull_mark() {
             let j = j as usize;
             assert!(points[j].0 <= points[i].0 && points[j].1 > points[i].1);
         }
+    }
+    // the CSV summary: the same figures, a row per rung in input order
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    let head = &lines[0];
+    assert_eq!(
+        head[..11],
+        [
+            "input",
+            "path",
+            "resolution",
+            "codec",
+            "bitrate",
+            "frames",
+            "unpaired_reference",
+            "unpaired_distorted",
+            "psnr_y_mean",
+            "psnr_y_harmonic_mean",
+            "psnr_y_p5"
+        ]
+    );
+    let col = |name: &str| head.iter().position(|h| *h == name).expect(name);
+    for (i, (row, x)) in lines[1..].iter().zip(all).enumerate() {
+        assert_eq!(row.len(), head.len(), "{text}");
+        assert_eq!(row[col("path")], rungs[i]);
+        assert_eq!(row[col("resolution")], x["resolution"]);
+        assert_eq!(row[col("bitrate")], x["bitrate"].to_string());
+        assert_eq!(row[col("frames")], "75");
+        for f in ["mean", "harmonic_mean", "p5"] {
+            let v: f64 = row[col(&format!("psnr_avg_{f}"))].parse().unwrap();
+            assert_eq!(v, x["metrics"]["psnr_avg"][f].as_f64().unwrap(), "{f}");
+        }
+        assert_eq!(row[col("on_hull")], on_hull(&points, i).to_string());
+        assert_eq!(row[col("ladder_rank")], x["ladder"]["rank"].to_string());
+        let dominated = &x["ladder"]["dominated_by"];
+        let want = if dominated.is_null() {
+            String::new()
+        } else {
+            dominated.to_string()
+        };
+        assert_eq!(row[col("dominated_by")], want);
     }
     // the 8-crf small rung costs more than the large one for less
     assert!(off >= 1, "{points:?}");

@@ -352,6 +352,7 @@ impl Cli {
             ("--log", &self.log),
             ("--summary-json", &self.summary_json),
             ("--csv", &self.csv),
+            ("--summary-csv", &self.summary_csv),
             ("--report", &self.report),
         ]
         .into_iter()

@@ -84,6 +84,12 @@ pub struct RunOptions {
     #[arg(long, value_name = "PATH|-", help_heading = "Outputs")]
     pub csv: Option<String>,
 
+    /// Write the pooled summary as CSV, one row per distorted input (path,
+    /// resolution, codec, bitrate, frames, each key's mean, harmonic mean
+    /// and 5th percentile, the ladder mark) to PATH, or - for stdout.
+    #[arg(long, value_name = "PATH|-", help_heading = "Outputs")]
+    pub summary_csv: Option<String>,
+
     /// Write a self-contained HTML report (charts, summary, worst frames).
     #[arg(long, value_name = "PATH", help_heading = "Outputs")]
     pub report: Option<String>,

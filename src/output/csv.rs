@@ -27,7 +27,7 @@ impl CsvSink {
 /// Appends a text cell, quoted when it holds a separator, a quote or a
 /// line break; text a spreadsheet would run as a formula (starting with
 /// `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'`.
-fn cell(text: &str, line: &mut String) {
+pub(super) fn cell(text: &str, line: &mut String) {
     let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
     let text = if formula {
         format!("'{text}")

@@ -12,6 +12,7 @@ pub mod ndjson;
 pub mod progress;
 pub mod prometheus;
 pub mod records;
+pub mod summary_csv;
 pub mod table;
 pub mod vmaf_layout;
 
@@ -21,6 +22,7 @@ pub use html::ReportSink;
 pub use ndjson::{NdjsonSink, SummarySink};
 pub use progress::ProgressSink;
 pub use prometheus::PrometheusSink;
+pub use summary_csv::SummaryCsvSink;
 pub use vmaf_layout::VmafLayoutSink;
 
 use crate::error::Error;
