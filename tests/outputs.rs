@@ -408,7 +408,36 @@ fn worst_frames_are_drawn_as_pngs() {
     let dec = png::Decoder::new(std::io::Cursor::new(bytes))
         .read_info()
         .unwrap();
-    assert_eq!((dec.info().width, dec.info().height), (3 * 336, 324));
+    // three 336x324 panels between a title band and a band of scores
+    let (w, h) = (dec.info().width, dec.info().height);
+    assert_eq!(w, 3 * 336);
+    assert!(h > 324 + 30 && h < 324 + 120, "{h}");
+    // with the chroma planes: two rows more, of 168x162 panels
+    let chroma = dir.path().join("chroma");
+    let (code, _, err) = outcome(&vqm(&[
+        &r,
+        &d,
+        "--worst",
+        "1",
+        "--worst-chroma",
+        "--dump-worst",
+        s(&chroma),
+        "-q",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let file = std::fs::read_dir(&chroma).unwrap().next().unwrap().unwrap();
+    let dec = png::Decoder::new(std::io::Cursor::new(std::fs::read(file.path()).unwrap()))
+        .read_info()
+        .unwrap();
+    assert_eq!(dec.info().width, w);
+    assert!(
+        dec.info().height >= h + 2 * 162,
+        "{} vs {h}",
+        dec.info().height
+    );
+    let (code, _, err) = outcome(&vqm(&[&r, &d, "--worst-chroma"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--worst-chroma"), "{err}");
     let (code, _, err) = outcome(&vqm(&[&r, &d, "--dump-worst", "/proc/vqm-worst"]));
     assert_eq!(code, 2, "{err}");
 }
@@ -541,26 +570,52 @@ fn html_report_is_self_contained_and_chromium_draws_its_charts() {
     assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
     let text = std::fs::read_to_string(&html).unwrap();
     assert!(text.starts_with("<!DOCTYPE html>"));
-    for banned in ["<script", "http://", "https://", "<link", "@import", "src="] {
+    for banned in ["<script", "http://", "https://", "<link", "@import"] {
         assert!(
             !text.contains(banned),
             "the report must not load anything: found {banned}"
         );
     }
+    // the only sources are the worst moments' pictures, embedded: 5 per
+    // input, each a PNG of the three panels with its bands
+    let sources: Vec<&str> = text.split("src=\"").skip(1).collect();
+    assert_eq!(sources.len(), 10);
+    for src in &sources {
+        let data = src.split('"').next().unwrap();
+        let b64 = data
+            .strip_prefix("data:image/png;base64,")
+            .expect("an embedded PNG");
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let dec = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap();
+        assert_eq!(dec.info().width, 3 * 640);
+        assert!(dec.info().height > 360);
+    }
+    assert!(
+        text.contains("<figcaption>") && text.contains("worst #1 at frame "),
+        "each picture has its caption"
+    );
     // a chart per key, a line (envelope) per input in each
     assert_eq!(text.matches("<svg class=\"chart\"").count(), 9);
     assert_eq!(text.matches("<polygon class=\"series\"").count(), 18);
     assert!(text.contains("Worst frames by psnr_y"));
     assert_eq!(
-        text.matches("<tr><td class=\"l\">0</td><td>").count(),
+        text.matches("<tr><td class=\"l\">0: ").count(),
         5,
         "5 worst frames of input 0"
     );
     // worst moments: 0.2 s (5 frames at 25 fps) apart at least
     let frames: Vec<u64> = text
-        .split("<tr><td class=\"l\">0</td><td>")
+        .split("<tr><td class=\"l\">0: ")
         .skip(1)
-        .map(|t| t.split('<').next().unwrap().parse().unwrap())
+        .map(|t| {
+            let cell = t.split("<td>").nth(1).unwrap();
+            cell.split('<').next().unwrap().parse().unwrap()
+        })
         .collect();
     for (i, a) in frames.iter().enumerate() {
         for b in &frames[i + 1..] {

@@ -508,7 +508,11 @@ fn report_ranks_errors_and_divergences_worst_when_highest() {
             if higher_is_worse { "highest" } else { "lowest" }
         );
         for row in &rows {
-            assert_eq!(row[0], "0");
+            assert!(
+                row[0].starts_with("0: ") && row[0].ends_with("dist.mkv"),
+                "{}",
+                row[0]
+            );
             let frame: u64 = row[1].parse().unwrap();
             let rec = f
                 .iter()

@@ -14,9 +14,9 @@ use crate::metrics::{self, MetricOptions, SsimMode};
 use crate::monitor::alert;
 use crate::monitor::gate;
 use crate::output::file::{Identity, identity};
-use crate::pipeline::Settings;
 use crate::pipeline::pair::Align;
 use crate::pipeline::sync::{MAX_RANGE_FRAMES, SyncRange};
+use crate::pipeline::{Settings, WorstPictures};
 use crate::stats::WindowSpec;
 use std::time::Duration;
 
@@ -132,6 +132,12 @@ pub fn parse_sync(text: &str) -> Result<SyncRange, String> {
 impl Cli {
     /// Merges flags over the configuration into run settings.
     pub fn settings(&self) -> Result<Settings, Error> {
+        if self.worst_chroma && self.dump_worst.is_none() && self.report.is_none() {
+            return Err(Error::Usage(
+                "--worst-chroma: it draws the --dump-worst and --report pictures; give one of them"
+                    .to_string(),
+            ));
+        }
         let Some(reference) = &self.reference else {
             return Err(Error::Usage(
                 "a REFERENCE and at least one DISTORTED input are needed".to_string(),
@@ -326,7 +332,13 @@ impl Cli {
             start: self.start,
             every: self.every,
             inputs,
-            dump_worst: self.dump_worst.clone().map(|d| (d, self.worst as usize)),
+            worst_pictures: (self.dump_worst.is_some() || self.report.is_some())
+                .then(|| WorstPictures {
+                    dir: self.dump_worst.clone(),
+                    n: self.worst as usize,
+                    chroma: self.worst_chroma,
+                })
+                .filter(|w| w.n > 0),
             worst_gap: self.worst_gap()?,
             ref_filter: self.ref_filter.clone(),
             dist_filter: self.dist_filter.clone(),

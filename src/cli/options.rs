@@ -113,6 +113,11 @@ pub struct RunOptions {
     #[arg(long, value_name = "DIR", help_heading = "Outputs")]
     pub dump_worst: Option<String>,
 
+    /// The worst-frame pictures (--dump-worst, --report) show the chroma
+    /// planes too, a row each under the luma row.
+    #[arg(long, help_heading = "Outputs")]
+    pub worst_chroma: bool,
+
     /// Fail (exit 3) when a pooled value meets a condition, e.g. 'mean(psnr_avg)<38' (repeatable).
     #[arg(long = "fail-if", value_name = "GATE", help_heading = "Alerts")]
     pub gates: Vec<String>,

@@ -49,6 +49,9 @@ pub struct AggSettings {
 
 /// The aggregator's state.
 pub struct Aggregator {
+    /// The worst moments' capture, whose pictures go to the sinks at the
+    /// end.
+    pictures: Option<Arc<WorstCapture>>,
     keys: Vec<String>,
     layout: Layout,
     /// Each plane's share of the samples (the layout's, computed once).
@@ -116,6 +119,7 @@ impl Aggregator {
     ) -> Result<Self, Error> {
         let temporal = settings.temporal;
         let capture = settings.capture;
+        let pictures = capture.clone();
         let mut rules = Vec::new();
         for r in settings.alerts {
             let i = key_index(&keys, &r.key, "--alert", &r.text)?;
@@ -143,6 +147,7 @@ impl Aggregator {
             .collect();
         Ok(Aggregator {
             sequencer: Sequencer::new(temporal).with_capture(capture),
+            pictures,
             facts: header
                 .distorted
                 .iter()
@@ -204,6 +209,9 @@ impl Aggregator {
                 };
                 for msg in ready {
                     if let Some(done) = self.handle(msg, sinks)? {
+                        if let Some(c) = &self.pictures {
+                            sinks.pictures(&c.pictures())?;
+                        }
                         sinks.finish()?;
                         return Ok(Some(done));
                     }

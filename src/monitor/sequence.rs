@@ -64,7 +64,14 @@ impl Sequencer {
         if let (Some(c), Some(v)) = (&self.capture, row.row.values.first())
             && !v.is_nan()
         {
-            c.offer(row.input, row.frame, *v, &f.reference, &f.distorted);
+            c.offer(
+                row.input,
+                row.frame,
+                &row.row.values,
+                f.reference.pts,
+                &f.reference,
+                &f.distorted,
+            );
         }
         f.give_back();
     }

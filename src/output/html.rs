@@ -13,8 +13,9 @@ use std::fmt::Write as _;
 use super::{Output, Sink};
 use crate::error::Error;
 use crate::metrics::Better;
-use crate::output::records::{FrameRecord, Header, Summary};
+use crate::output::records::{FrameRecord, Header, Summary, WorstPicture};
 use crate::stats::moments::{Moments, gap_frames};
+use base64::Engine as _;
 
 /// Points per chart line at most.
 pub const MAX_POINTS: usize = 600;
@@ -95,6 +96,8 @@ pub struct ReportSink {
     /// `--worst-gap` in seconds.
     worst_gap: f64,
     summaries: Vec<Summary>,
+    /// The worst moments' pictures, embedded.
+    pictures: Vec<WorstPicture>,
 }
 
 const COLORS: [&str; 6] = [
@@ -155,6 +158,7 @@ impl ReportSink {
             charts: Vec::new(),
             worst: Vec::new(),
             summaries: Vec::new(),
+            pictures: Vec::new(),
         }
     }
 
@@ -282,7 +286,7 @@ impl ReportSink {
 body{{font-family:sans-serif;margin:24px;color:#222}}h2{{margin-top:28px}}table{{border-collapse:collapse;font-size:13px}}\
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#eee}}td.l,th.l{{text-align:left}}\
 .ax{{font-size:11px;fill:#555}}.tick{{font-size:10px;fill:#555}}.grid{{stroke:#e2e2e2;stroke-width:1}}\
-.wide{{overflow-x:auto}}svg.chart{{width:100%;max-width:1400px;height:auto;display:block}}circle.pt{{fill-opacity:0}}circle.pt:hover{{fill-opacity:1}}.legend span{{display:inline-block;margin-right:16px}}.sw{{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}}\
+.wide{{overflow-x:auto}}svg.chart{{width:100%;max-width:1400px;height:auto;display:block}}circle.pt{{fill-opacity:0}}circle.pt:hover{{fill-opacity:1}}.legend span{{display:inline-block;margin-right:16px}}.worst figure{{margin:16px 0}}.worst img{{max-width:100%;height:auto;display:block}}.worst figcaption{{font-size:13px;color:#444}}.sw{{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}}\
 </style></head><body><h1>vqm report</h1><p>{}</p>",
             esc(&self.title),
             esc(&self.title)
@@ -359,15 +363,36 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#e
                 esc(key)
             );
             for (i, list) in self.worst.iter().enumerate() {
+                let name = self.inputs.get(i).map_or(String::new(), |p| esc(p));
                 for w in list.pick() {
                     let _w = write!(
                         s,
-                        "<tr><td class=\"l\">{i}</td><td>{}</td><td>{:.3}</td><td>{:.6}</td></tr>",
+                        "<tr><td class=\"l\">{i}: {name}</td><td>{}</td><td>{:.3}</td><td>{:.6}</td></tr>",
                         w.frame, w.item, w.value
                     );
                 }
             }
             s.push_str("</table>");
+            if !self.pictures.is_empty() {
+                s.push_str("<div class=\"worst\">");
+                for p in &self.pictures {
+                    let name = self.inputs.get(p.input).map_or(String::new(), |n| esc(n));
+                    let caption = format!(
+                        "{name}: worst #{} at frame {}, {:.3} s, {} {:.6}",
+                        p.rank,
+                        p.frame,
+                        p.time,
+                        esc(key),
+                        p.value
+                    );
+                    let _w = write!(
+                        s,
+                        "<figure><img alt=\"{caption}\" src=\"data:image/png;base64,{}\"><figcaption>{caption}</figcaption></figure>",
+                        base64::engine::general_purpose::STANDARD.encode(&p.png)
+                    );
+                }
+                s.push_str("</div>");
+            }
         }
         s.push_str("</body></html>");
         s
@@ -418,6 +443,10 @@ impl Sink for ReportSink {
     }
     fn summary(&mut self, s: &Summary, _json: &str) -> Result<(), Error> {
         self.summaries.push(s.clone());
+        Ok(())
+    }
+    fn pictures(&mut self, pictures: &[WorstPicture]) -> Result<(), Error> {
+        self.pictures = pictures.to_vec();
         Ok(())
     }
     fn finish(&mut self) -> Result<(), Error> {

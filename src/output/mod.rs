@@ -26,7 +26,7 @@ pub use summary_csv::SummaryCsvSink;
 pub use vmaf_layout::VmafLayoutSink;
 
 use crate::error::Error;
-use records::{Event, FrameRecord, Header, Summary, WindowRecord};
+use records::{Event, FrameRecord, Header, Summary, WindowRecord, WorstPicture};
 
 /// An output of records: one method per record type, each given the
 /// record and its compact JSON (made once for every sink); a sink
@@ -55,6 +55,12 @@ pub trait Sink: Send {
     /// The summary of one distorted input.
     fn summary(&mut self, summary: &Summary, json: &str) -> Result<(), Error> {
         let _ = (summary, json);
+        Ok(())
+    }
+    /// The pictures of the worst moments, drawn once the last pair is
+    /// measured (before [`Sink::finish`]).
+    fn pictures(&mut self, pictures: &[WorstPicture]) -> Result<(), Error> {
+        let _ = pictures;
         Ok(())
     }
     /// Flushes and closes at the end of the run.
@@ -107,6 +113,10 @@ impl Sinks {
         }
         let json = json::line(r)?;
         self.0.iter_mut().try_for_each(|s| s.summary(r, &json))
+    }
+    /// Hands the worst moments' pictures to every sink.
+    pub fn pictures(&mut self, p: &[WorstPicture]) -> Result<(), Error> {
+        self.0.iter_mut().try_for_each(|s| s.pictures(p))
     }
     /// Flushes and closes every sink.
     pub fn finish(&mut self) -> Result<(), Error> {

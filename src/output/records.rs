@@ -390,6 +390,23 @@ pub struct Summary {
     pub ladder: Option<LadderMark>,
 }
 
+/// The drawn picture of one of an input's worst moments (`--worst`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorstPicture {
+    /// Distorted input index.
+    pub input: usize,
+    /// 1 for the worst.
+    pub rank: usize,
+    /// The pair index.
+    pub frame: u64,
+    /// The reference frame's time (seconds).
+    pub time: f64,
+    /// The ranking key's value.
+    pub value: f64,
+    /// The labelled picture, as PNG.
+    pub png: Vec<u8>,
+}
+
 /// One rung's place in the ladder.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LadderMark {

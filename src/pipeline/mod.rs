@@ -26,7 +26,7 @@ use crate::input::{self, OpenOptions, format};
 use crate::metrics::{Layout, MetricOptions, MetricSet, Registration};
 use crate::monitor::alert::Rule;
 use crate::monitor::gate::Gate;
-use crate::monitor::worst::WorstCapture;
+use crate::monitor::worst::{Labels, WorstCapture};
 use crate::monitor::{AggMsg, AggSettings, Aggregator};
 pub use crate::output::records::Timing;
 use crate::output::records::{
@@ -37,6 +37,17 @@ use crate::stats::WindowSpec;
 use feed::{Fed, Feed, Source};
 use pair::{Align, PairSettings, Pairing};
 use presync::{hint_shifts, presync, reopenable};
+
+/// What the worst moments' pictures are for.
+#[derive(Debug, Clone)]
+pub struct WorstPictures {
+    /// `--dump-worst DIR`, if given.
+    pub dir: Option<String>,
+    /// `--worst N`.
+    pub n: usize,
+    /// `--worst-chroma`.
+    pub chroma: bool,
+}
 
 /// Everything a run needs to know.
 #[derive(Clone)]
@@ -91,8 +102,8 @@ pub struct Settings {
     pub every: u64,
     /// Demuxer settings.
     pub inputs: InputOptions,
-    /// `--dump-worst DIR` with `--worst N`.
-    pub dump_worst: Option<(String, usize)>,
+    /// The worst moments' pictures (`--dump-worst`, `--report`).
+    pub worst_pictures: Option<WorstPictures>,
     /// How pictures are resized to the measured size.
     pub scale: input::format::ScaleAlgo,
     /// The worst frames' least distance (seconds).
@@ -346,15 +357,21 @@ pub fn run(
                 disable_clip: settings.options.vmaf.disable_clip,
             }),
     };
-    let capture = settings.dump_worst.as_ref().and_then(|(dir, n)| {
+    let capture = settings.worst_pictures.as_ref().and_then(|w| {
         set.better().first().map(|better| {
             let gap = crate::stats::moments::gap_frames(settings.worst_gap, rdec.info.frame_rate);
+            let labels = Labels {
+                reference: settings.reference.clone(),
+                distorted: settings.distorted.clone(),
+                keys: set.keys().to_vec(),
+                chroma: w.chroma,
+            };
             Arc::new(WorstCapture::new(
-                dir,
-                *n,
+                w.dir.as_deref(),
+                w.n,
                 gap,
                 *better,
-                settings.distorted.len(),
+                labels,
             ))
         })
     });
@@ -591,16 +608,17 @@ pub fn run(
             "aggregator stopped before the end".to_string(),
         ));
     }
-    if let Some(c) = &capture {
+    if let (Some(c), Some(dir)) = (
+        &capture,
+        settings
+            .worst_pictures
+            .as_ref()
+            .and_then(|w| w.dir.as_ref()),
+    ) {
         let written = c.write()?;
         warn(&format!(
-            "wrote {} worst-frame picture(s) to '{}'",
-            written.len(),
-            settings
-                .dump_worst
-                .as_ref()
-                .map(|d| d.0.as_str())
-                .unwrap_or("")
+            "wrote {} worst-frame picture(s) to '{dir}'",
+            written.len()
         ));
     }
     let mut timing = result.timing;

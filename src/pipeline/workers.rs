@@ -68,7 +68,14 @@ impl Job {
             && let Some(v) = r.values.first()
             && !v.is_nan()
         {
-            c.offer(self.input, self.frame, *v, &self.reference, &self.distorted);
+            c.offer(
+                self.input,
+                self.frame,
+                &r.values,
+                self.reference.pts,
+                &self.reference,
+                &self.distorted,
+            );
         }
         // a temporal metric reads the frames in the monitor, in order
         let (row, frames) = match row {
