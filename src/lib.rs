@@ -21,6 +21,7 @@
 //! path. The command line ([`cli`], [`config`]) fills a
 //! [`pipeline::Settings`].
 
+pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod cpu;

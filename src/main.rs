@@ -31,6 +31,17 @@ fn completions(shell: clap_complete::Shell) -> ExitCode {
     }
 }
 
+/// A subcommand's outcome as an exit code, its error on stderr.
+fn finish(r: Result<u8, Error>) -> ExitCode {
+    match r {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("vqm: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let top = match Vqm::try_parse() {
         Ok(c) => c,
@@ -44,6 +55,15 @@ fn main() -> ExitCode {
     };
     let cli = match top.command {
         Some(Command::Completions { shell }) => return completions(shell),
+        Some(Command::Batch(args)) => {
+            let raw: Vec<String> = std::env::args()
+                .skip(1)
+                .skip_while(|a| a != "batch")
+                .skip(1)
+                .collect();
+            return finish(vqm::batch::batch(&args, &raw));
+        }
+        Some(Command::Merge(args)) => return finish(vqm::batch::merge::merge(&args)),
         None => top.run,
     };
     match run(&cli) {

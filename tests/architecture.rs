@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// Stages from the one that wires the run down to the shared pieces: a
 /// module may import its own stage or one further down, never one above.
 const ORDER: &[&[&str]] = &[
-    &["main", "cli", "config"],
+    &["main", "cli", "config", "batch"],
     &["pipeline"],
     &["monitor"],
     &["output"],

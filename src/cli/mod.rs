@@ -4,7 +4,7 @@ mod options;
 mod top;
 
 pub use options::RunOptions;
-pub use top::{Command, Vqm};
+pub use top::{BatchArgs, Command, Emit, MergeArgs, Vqm};
 
 use crate::config::Config;
 use crate::error::Error;
@@ -428,7 +428,7 @@ impl Cli {
     }
 }
 
-fn whole<const MIN: u64, const MAX: u64>(s: &str) -> Result<u64, String> {
+pub(crate) fn whole<const MIN: u64, const MAX: u64>(s: &str) -> Result<u64, String> {
     let range = if MAX == u64::MAX {
         format!("a whole number, at least {MIN}")
     } else {

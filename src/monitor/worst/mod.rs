@@ -3,7 +3,7 @@
 //! end as PNG pictures — reference luma, distorted luma and the luma SSIM
 //! map as a heat map, side by side (a row more per chroma plane with
 //! `--worst-chroma`), between bands that name the inputs and give the
-//! frame, time and scores beside the map's colour legend ([`canvas`]). While the run goes, a frame that enters the worst-N list costs
+//! frame, time and scores beside the map's colour legend (`canvas`). While the run goes, a frame that enters the worst-N list costs
 //! a copy of its two luma planes, or, for pictures wider than a panel
 //! (where the panels take less room than the planes), its three panels
 //! drawn at once, the SSIM map computed a strip at a time (the list holds

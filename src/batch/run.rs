@@ -1,0 +1,642 @@
+//! Running a batch's rows: grouped by reference and options, each group a
+//! vqm child process, its log and summary split into the rows' files.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use super::manifest::{Row, unreadable};
+use super::{GATE_FAILED, Shard};
+use crate::cli::BatchArgs;
+use crate::error::Error;
+
+/// At most this many distorted inputs share one run.
+const GROUP: usize = 8;
+
+/// `vqm batch`'s own options that take a value, and those that do not:
+/// what is left of the command line goes to every row's run.
+const OWN_VALUED: [&str; 9] = [
+    "--out",
+    "--jobs",
+    "--shard",
+    "--shards",
+    "--emit",
+    "--rows-per-task",
+    "--image",
+    "--claim",
+    "--parallelism",
+];
+const OWN_FLAGS: [&str; 2] = ["--force", "--check"];
+
+/// The run options of a batch's command line (`raw`, after `batch`): every
+/// token but the manifest and the batch's own options, an option with its
+/// value as one group.
+pub fn passthrough(raw: &[String]) -> Vec<Vec<String>> {
+    use clap::Args as _;
+    let run = crate::cli::RunOptions::augment_args(clap::Command::new("run"));
+    let takes_value = |token: &str| -> bool {
+        let long = token.strip_prefix("--");
+        let short = token
+            .strip_prefix('-')
+            .filter(|s| s.len() == 1)
+            .and_then(|s| s.chars().next());
+        run.get_arguments().any(|a| {
+            let named = match (long, short) {
+                (Some(l), _) => a.get_long() == Some(l),
+                (None, Some(c)) => a.get_short() == Some(c),
+                _ => false,
+            };
+            named && a.get_action().takes_values()
+        })
+    };
+    let mut out = Vec::new();
+    let mut it = raw.iter();
+    let mut manifest_seen = false;
+    while let Some(t) = it.next() {
+        let name = t.split('=').next().unwrap_or(t);
+        if OWN_VALUED.contains(&name) {
+            if !t.contains('=') {
+                it.next();
+            }
+        } else if OWN_FLAGS.contains(&name) {
+        } else if t.starts_with('-') && t.len() > 1 {
+            let mut group = vec![t.clone()];
+            if !t.contains('=')
+                && takes_value(t)
+                && let Some(v) = it.next()
+            {
+                group.push(v.clone());
+            }
+            out.push(group);
+        } else if !manifest_seen {
+            manifest_seen = true;
+        } else {
+            out.push(vec![t.clone()]);
+        }
+    }
+    out
+}
+
+/// The command line's options for a row: `passthrough` without the
+/// options the row sets itself (a manifest column wins over the command
+/// line), then the row's.
+fn row_arguments(passthrough: &[Vec<String>], row: &Row) -> Vec<String> {
+    use clap::Args as _;
+    let run = crate::cli::RunOptions::augment_args(clap::Command::new("run"));
+    let set: Vec<(&str, Option<char>)> = row
+        .options
+        .iter()
+        .map(|(flag, _)| {
+            let long = flag.trim_start_matches('-');
+            let short = run
+                .get_arguments()
+                .find(|a| a.get_long() == Some(long))
+                .and_then(clap::Arg::get_short);
+            (long, short)
+        })
+        .collect();
+    let overridden = |token: &str| {
+        let name = token.split('=').next().unwrap_or(token);
+        match name.strip_prefix("--") {
+            Some(long) => set.iter().any(|(l, _)| *l == long),
+            None => name
+                .strip_prefix('-')
+                .and_then(|s| s.chars().next())
+                .is_some_and(|c| set.iter().any(|(_, s)| *s == Some(c))),
+        }
+    };
+    let mut out: Vec<String> = passthrough
+        .iter()
+        // the run is quiet anyway (-q is added to every run)
+        .filter(|g| {
+            !g.first()
+                .is_some_and(|t| overridden(t) || t == "-q" || t == "--quiet")
+        })
+        .flatten()
+        .cloned()
+        .collect();
+    out.extend(
+        row.options
+            .iter()
+            .map(|(flag, value)| format!("{flag}={value}")),
+    );
+    out
+}
+
+/// Rows measured together: one reference, the same row options.
+struct Group<'a> {
+    rows: Vec<&'a Row>,
+}
+
+/// Groups `rows` in manifest order: consecutive-or-not rows with the same
+/// reference and options, at most [`GROUP`] per run.
+fn groups(rows: &[&Row]) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut open: Vec<(usize, usize)> = Vec::new(); // (row index of the key, group)
+    for (i, r) in rows.iter().enumerate() {
+        let found = open.iter().find(|(k, g)| {
+            let key = rows[*k];
+            key.reference == r.reference && key.options == r.options && out[*g].len() < GROUP
+        });
+        match found {
+            Some(&(_, g)) => out[g].push(i),
+            None => {
+                open.push((i, out.len()));
+                out.push(vec![i]);
+            }
+        }
+    }
+    out
+}
+
+/// The name a run's working directory starts with: this machine and this
+/// process, so that a later batch can tell a dead run's leftovers from a
+/// live one's (shards on other machines may share the directory).
+fn run_prefix() -> String {
+    format!(".vqm-run-{}-{}-", host(), std::process::id())
+}
+
+/// This machine's name, as the kernel knows it.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
+        .unwrap_or_default()
+}
+
+/// Removes the working directories that runs of a killed batch on this
+/// machine left in `dir` (their process is gone).
+fn remove_leftovers(dir: &Path) {
+    let mine = format!(".vqm-run-{}-", host());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(&mine)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            // a dead run's partial files: nothing in them is a result
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Where one row's files go.
+fn files(dir: &Path, id: &str) -> (PathBuf, PathBuf, PathBuf) {
+    (
+        dir.join(format!("{id}.summary.json")),
+        dir.join(format!("{id}.ndjson")),
+        dir.join(format!("{id}.error.json")),
+    )
+}
+
+/// Writes `bytes` to `path` whole or not at all.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let fail = |e: std::io::Error| Error::Output {
+        path: path.display().to_string(),
+        source: e,
+    };
+    let mut tmp = crate::output::file::temp_beside(path, dir).map_err(fail)?;
+    std::io::Write::write_all(tmp.as_file_mut(), bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// A row's failure, as `<id>.error.json`.
+fn fail_row(dir: &Path, row: &Row, input: &str, cause: &str, code: i32) -> Result<(), Error> {
+    let (_, _, err) = files(dir, &row.id);
+    let v = serde_json::json!({
+        "id": row.id,
+        "line": row.line,
+        "input": input,
+        "cause": cause,
+        "exit_code": code,
+    });
+    write_atomic(&err, format!("{v}\n").as_bytes())
+}
+
+/// How a row ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done { gate_failed: bool },
+    Failed,
+}
+
+/// Runs `rows` of the manifest into `out`: skipping rows already done
+/// (unless `--force`), failing unreadable ones alone, the rest in groups,
+/// `--jobs` at a time.
+pub fn run(
+    args: &BatchArgs,
+    manifest: &super::Manifest,
+    rows: &[Row],
+    shard: Option<Shard>,
+    out: &str,
+    passthrough: &[Vec<String>],
+) -> Result<u8, Error> {
+    let dir = Path::new(out);
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Usage(format!("--out '{out}': cannot create it: {e}")))?;
+    remove_leftovers(dir);
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut todo: Vec<&Row> = Vec::new();
+    let mut skipped = 0;
+    for r in rows {
+        let (summary, _, error) = files(dir, &r.id);
+        if summary.exists() && !args.force {
+            skipped += 1;
+            continue;
+        }
+        let _stale = std::fs::remove_file(&error);
+        let bad = [&r.reference, &r.distorted]
+            .into_iter()
+            .find_map(|i| unreadable(i).map(|why| (i, why)));
+        if let Some((input, why)) = bad {
+            eprintln!("vqm: manifest '{}' line {}: {why}", manifest.path, r.line);
+            fail_row(dir, r, input, &why, 1)?;
+            outcomes.push(Outcome::Failed);
+            continue;
+        }
+        todo.push(r);
+    }
+    let quiet = args.run.quiet;
+    if !quiet {
+        let on = shard.map_or(String::new(), |s| format!(" (shard {})", s.label()));
+        eprintln!(
+            "vqm: batch of {} row(s){on}: {} to measure, {skipped} done already",
+            rows.len(),
+            todo.len()
+        );
+    }
+    let jobs = args.jobs.unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        (cores / args.run.threads.unwrap_or(cores).max(1)).max(1)
+    }) as usize;
+    let queue: Mutex<VecDeque<Group<'_>>> = Mutex::new(
+        groups(&todo)
+            .into_iter()
+            .map(|g| Group {
+                rows: g.into_iter().map(|i| todo[i]).collect(),
+            })
+            .collect(),
+    );
+    let bar = if quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(todo.len() as u64)
+    };
+    let done: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let ctx = Ctx {
+        dir,
+        manifest: &manifest.path,
+        shard,
+        passthrough,
+    };
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                    let Some(g) = next else { break };
+                    match ctx.group(&g.rows) {
+                        Ok(o) => {
+                            bar.inc(o.len() as u64);
+                            done.lock().unwrap_or_else(|e| e.into_inner()).extend(o);
+                        }
+                        Err(e) => {
+                            first_error
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert(e);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    outcomes.extend(done.into_inner().unwrap_or_else(|e| e.into_inner()));
+    let failed = outcomes.iter().filter(|o| **o == Outcome::Failed).count();
+    let gates = outcomes
+        .iter()
+        .filter(|o| **o == Outcome::Done { gate_failed: true })
+        .count();
+    if !quiet || failed > 0 || gates > 0 {
+        eprintln!(
+            "vqm: batch: {} row(s) measured, {failed} failed, {gates} with a failed gate, {skipped} skipped (in '{out}')",
+            outcomes.len() - failed
+        );
+    }
+    Ok(if failed > 0 {
+        1
+    } else if gates > 0 {
+        GATE_FAILED
+    } else {
+        0
+    })
+}
+
+/// What every group's run needs.
+struct Ctx<'a> {
+    dir: &'a Path,
+    manifest: &'a str,
+    shard: Option<Shard>,
+    passthrough: &'a [Vec<String>],
+}
+
+impl Ctx<'_> {
+    /// Runs a group; if it fails as a whole, each of its rows alone (so a
+    /// row fails for its own cause only).
+    fn group(&self, rows: &[&Row]) -> Result<Vec<Outcome>, Error> {
+        match self.measure(rows)? {
+            Ok(o) => Ok(o),
+            Err((cause, code)) if rows.len() == 1 => {
+                let r = rows[0];
+                fail_row(self.dir, r, &r.distorted, &cause, code)?;
+                Ok(vec![Outcome::Failed])
+            }
+            Err(_) => {
+                let mut out = Vec::new();
+                for r in rows {
+                    out.extend(self.group(&[r])?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// One vqm run over `rows` (one reference); its records split into the
+    /// rows' files. `Err((cause, exit code))` when the run failed.
+    #[allow(clippy::type_complexity)]
+    fn measure(&self, rows: &[&Row]) -> Result<Result<Vec<Outcome>, (String, i32)>, Error> {
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::Internal(format!("cannot find the vqm binary: {e}")))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&run_prefix())
+            .tempdir_in(self.dir)
+            .map_err(|e| Error::Output {
+                path: self.dir.display().to_string(),
+                source: e,
+            })?;
+        let (log, summary) = (
+            tmp.path().join("log.ndjson"),
+            tmp.path().join("summary.json"),
+        );
+        let mut cmd = Command::new(exe);
+        cmd.arg(&rows[0].reference);
+        cmd.args(rows.iter().map(|r| &r.distorted));
+        cmd.args(row_arguments(self.passthrough, rows[0]));
+        cmd.arg("--log")
+            .arg(&log)
+            .arg("--summary-json")
+            .arg(&summary);
+        cmd.arg("-q");
+        // SAFETY: the closure runs in the forked child before exec and
+        // only calls prctl, which is async-signal-safe; it asks the kernel
+        // to kill the run if the batch dies (a killed task leaves no
+        // orphan working on).
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let o = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| Error::Internal(format!("cannot start vqm: {e}")))?;
+        let code = o.status.code().unwrap_or(-1);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        if code != 0 && code != i32::from(GATE_FAILED) {
+            let cause = stderr
+                .lines()
+                .rev()
+                .find(|l| l.contains("error"))
+                .or_else(|| stderr.lines().last())
+                .unwrap_or("vqm ended without a message")
+                .trim()
+                .trim_start_matches("vqm: ")
+                .to_string();
+            let cause = if o.status.code().is_none() {
+                format!("vqm was killed by a signal ({cause})")
+            } else {
+                cause
+            };
+            return Ok(Err((cause, code)));
+        }
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| Error::Output {
+                path: p.display().to_string(),
+                source: e,
+            })
+        };
+        let summaries: Value = serde_json::from_str(&read(&summary)?)
+            .map_err(|e| Error::Internal(format!("a run's summary is not JSON: {e}")))?;
+        let summaries = match summaries {
+            Value::Array(a) => a,
+            one => vec![one],
+        };
+        if summaries.iter().any(|s| s["interrupted"] == true) {
+            // a run stopped by a signal: its rows are not complete
+            return Err(Error::Interrupted(format!(
+                "vqm batch: the run of row '{}' was interrupted",
+                rows[0].id
+            )));
+        }
+        if summaries.len() != rows.len() {
+            return Ok(Err((
+                format!("{} summaries for {} inputs", summaries.len(), rows.len()),
+                1,
+            )));
+        }
+        let logs = split_log(&read(&log)?, rows.len());
+        let mut out = Vec::new();
+        for (k, (r, mut s)) in rows.iter().zip(summaries).enumerate() {
+            let gate_failed = s["gates"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|x| x["failed"] == true));
+            s["input"] = Value::from(0);
+            // the ladder mark compared the rows run together: not a row's fact
+            s["ladder"] = Value::Null;
+            let mut text = String::new();
+            for rec in &logs[k] {
+                let mut rec = rec.clone();
+                if rec["type"] == "header" {
+                    if let Some(d) = rec["distorted"].as_array().and_then(|d| d.get(k)).cloned() {
+                        rec["distorted"] = Value::Array(vec![d]);
+                    }
+                    rec["batch"] = serde_json::json!({
+                        "id": r.id,
+                        "manifest": self.manifest,
+                        "line": r.line,
+                        "shard": self.shard.map(|s| s.label()),
+                    });
+                } else if rec.get("input").is_some_and(Value::is_u64) {
+                    rec["input"] = Value::from(0);
+                } else if rec["type"] == "summary" {
+                    continue;
+                }
+                if rec["type"] == "summary" {
+                    rec = s.clone();
+                }
+                text.push_str(&rec.to_string());
+                text.push('\n');
+            }
+            let (sum_path, log_path, _) = files(self.dir, &r.id);
+            // the log first: the summary marks the row complete
+            write_atomic(&log_path, text.as_bytes())?;
+            write_atomic(&sum_path, format!("{s}\n").as_bytes())?;
+            out.push(Outcome::Done { gate_failed });
+        }
+        Ok(Ok(out))
+    }
+}
+
+/// A run's NDJSON records, per distorted input: a record with an `input`
+/// goes to that input's list, one without (the header, events of the
+/// reference) to every list.
+fn split_log(text: &str, inputs: usize) -> Vec<Vec<Value>> {
+    let mut out = vec![Vec::new(); inputs];
+    for l in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(l) else {
+            continue;
+        };
+        match v.get("input").and_then(Value::as_u64) {
+            Some(k) => {
+                if let Some(list) = out.get_mut(k as usize) {
+                    list.push(v);
+                }
+            }
+            None => out.iter_mut().for_each(|list| list.push(v.clone())),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_rows_options_are_what_is_left_of_the_command_line() {
+        let raw = strings(&[
+            "m.csv",
+            "--out",
+            "res",
+            "-m",
+            "psnr,ssim",
+            "--jobs=2",
+            "--force",
+            "--window",
+            "2s",
+            "-q",
+            "--shard",
+            "1/4",
+            "--alert",
+            "ssim_y<0.9",
+            "--threads=1",
+        ]);
+        assert_eq!(
+            passthrough(&raw).concat(),
+            strings(&[
+                "-m",
+                "psnr,ssim",
+                "--window",
+                "2s",
+                "-q",
+                "--alert",
+                "ssim_y<0.9",
+                "--threads=1"
+            ])
+        );
+        let row = |options: &[(&str, &str)]| Row {
+            line: 2,
+            id: "a".to_string(),
+            reference: String::new(),
+            distorted: String::new(),
+            options: options
+                .iter()
+                .map(|(f, v)| (f.to_string(), v.to_string()))
+                .collect(),
+        };
+        let p = passthrough(&strings(&[
+            "m.csv",
+            "-m",
+            "psnr",
+            "--metrics=ssim",
+            "-mmse",
+            "--dist-offset",
+            "3",
+            "-q",
+        ]));
+        assert_eq!(
+            row_arguments(&p, &row(&[("--metrics", "vmaf")])),
+            strings(&["--dist-offset", "3", "--metrics=vmaf"])
+        );
+        assert_eq!(
+            row_arguments(&p, &row(&[("--dist-offset", "-2")])),
+            strings(&["-m", "psnr", "--metrics=ssim", "-mmse", "--dist-offset=-2"])
+        );
+    }
+
+    #[test]
+    fn rows_group_by_reference_and_options() {
+        let row = |id: &str, r: &str, m: &str| Row {
+            line: 0,
+            id: id.to_string(),
+            reference: r.to_string(),
+            distorted: format!("{id}.mp4"),
+            options: if m.is_empty() {
+                Vec::new()
+            } else {
+                vec![("--metrics".to_string(), m.to_string())]
+            },
+        };
+        let rows = [
+            row("a", "r1", ""),
+            row("b", "r2", ""),
+            row("c", "r1", ""),
+            row("d", "r1", "vmaf"),
+        ];
+        let refs: Vec<&Row> = rows.iter().collect();
+        assert_eq!(groups(&refs), vec![vec![0, 2], vec![1], vec![3]]);
+        let many: Vec<Row> = (0..20).map(|i| row(&i.to_string(), "r", "")).collect();
+        let refs: Vec<&Row> = many.iter().collect();
+        let g = groups(&refs);
+        assert_eq!(g.iter().map(Vec::len).collect::<Vec<_>>(), [8, 8, 4]);
+    }
+
+    #[test]
+    fn a_log_splits_by_input_with_the_shared_records_in_each() {
+        let text = "{\"type\":\"header\"}\n{\"type\":\"frame\",\"input\":1}\n{\"type\":\"event\"}\n{\"type\":\"frame\",\"input\":0}\n";
+        let s = split_log(text, 2);
+        let types = |k: usize| -> Vec<String> {
+            s[k].iter()
+                .map(|v| v["type"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(types(0), ["header", "event", "frame"]);
+        assert_eq!(types(1), ["header", "frame", "event"]);
+    }
+}
