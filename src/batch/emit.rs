@@ -80,6 +80,10 @@ fn slurm(
     let exe = std::env::current_exe()
         .map_err(|e| Error::Internal(format!("cannot find the vqm binary: {e}")))?;
     let (m, o) = (absolute(&manifest.path)?, absolute(out)?);
+    // Slurm opens the tasks' --output files before the script runs: the
+    // directory must be there when the job starts
+    std::fs::create_dir_all(&o)
+        .map_err(|e| Error::Usage(format!("--out '{out}': cannot create it: {e}")))?;
     let mut s = String::from("#!/bin/bash\n");
     s.push_str("#SBATCH --job-name=vqm-batch\n");
     s.push_str(&format!("#SBATCH --array=0-{}\n", tasks - 1));
@@ -97,7 +101,6 @@ fn slurm(
         sh(&m),
     ));
     s.push_str("set -eu\n");
-    s.push_str(&format!("mkdir -p {}\n", sh(&o)));
     let mut cmd = vec![
         exe.display().to_string(),
         "batch".to_string(),
