@@ -275,3 +275,115 @@ fn free_port() -> u16 {
     }
     panic!("no free loopback port in {lo}..={hi}");
 }
+
+/// The series names a PromQL expression reads: identifiers outside quotes,
+/// braces, ranges and `by (…)`-style label lists that are neither
+/// functions (followed by `(`) nor keywords or aggregations.
+pub fn promql_series(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = expr.chars().collect();
+    let (mut i, mut quote, mut braces, mut parens_by) = (0, None, 0, false);
+    while i < chars.len() {
+        let c = chars[i];
+        if let Some(q) = quote {
+            if c == '\\' {
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '{' => braces += 1,
+            '}' => braces -= 1,
+            '[' => {
+                // a range or an offset: skip to its end
+                while i < chars.len() && chars[i] != ']' {
+                    i += 1;
+                }
+            }
+            _ if c.is_ascii_alphabetic() || c == '_' || c == ':' => {
+                let start = i;
+                while i < chars.len()
+                    && (chars[i].is_ascii_alphanumeric() || "_:".contains(chars[i]))
+                {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                let next = chars[i..].iter().find(|c| !c.is_whitespace()).copied();
+                // keywords, and the aggregations (which may come before
+                // their `by` rather than their parenthesis)
+                let keyword = matches!(
+                    word.as_str(),
+                    "by" | "without"
+                        | "on"
+                        | "ignoring"
+                        | "group_left"
+                        | "group_right"
+                        | "and"
+                        | "or"
+                        | "unless"
+                        | "offset"
+                        | "bool"
+                        | "sum"
+                        | "min"
+                        | "max"
+                        | "avg"
+                        | "count"
+                        | "group"
+                        | "stddev"
+                        | "stdvar"
+                        | "topk"
+                        | "bottomk"
+                        | "quantile"
+                        | "count_values"
+                );
+                if matches!(
+                    word.as_str(),
+                    "by" | "without" | "on" | "ignoring" | "group_left" | "group_right"
+                ) {
+                    parens_by = true;
+                } else if braces == 0 && !keyword && !parens_by && next != Some('(') {
+                    out.push(word);
+                }
+                continue;
+            }
+            ')' => parens_by = false,
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The names the recording rules of deploy/prometheus/vqm-rules.yml record.
+pub fn recorded_series() -> Vec<String> {
+    let rules = std::fs::read_to_string(root().join("deploy/prometheus/vqm-rules.yml")).unwrap();
+    rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- record:"))
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+/// Checks that every series `expr` reads is one a vqm `/metrics` `body`
+/// serves (a family with a `# TYPE` line), one the fleet's recording rules
+/// record, or Prometheus' own `up`.
+pub fn assert_served(expr: &str, body: &str, what: &str) {
+    let recorded = recorded_series();
+    let series = promql_series(expr);
+    assert!(!series.is_empty(), "{what}: no series in {expr}");
+    for name in series {
+        let ok = name == "up"
+            || recorded.contains(&name)
+            || body
+                .lines()
+                .any(|l| l.starts_with(&format!("# TYPE {name} ")));
+        assert!(
+            ok,
+            "{what} reads {name} ({expr}), which /metrics does not serve"
+        );
+    }
+}
