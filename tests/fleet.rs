@@ -9,7 +9,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -74,46 +74,6 @@ fn the_series_reader_finds_series_and_skips_labels_functions_and_keywords() {
         promql_series(r#"increase(vqm_events_total{stream=~"$stream"}[1m]) > 0 or up{job="vqm"}"#),
         ["vqm_events_total", "up"]
     );
-}
-
-/// A test clip: 2 s of 320x180 at 25 fps, a key frame every 10 frames.
-fn clip(dir: &Path, name: &str, crf: &str) -> PathBuf {
-    let p = dir.join(name);
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=s=320x180:r=25:d=2",
-        "-c:v",
-        "libx264",
-        "-crf",
-        crf,
-        "-g",
-        "10",
-        "-bf",
-        "0",
-        "-pix_fmt",
-        "yuv420p",
-        "-f",
-        "mpegts",
-        s(&p),
-    ]);
-    p
-}
-
-/// `clip` in real time to a loopback UDP port, looped forever.
-fn sender(clip: &Path, port: u16) -> Guard {
-    Guard(
-        Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
-            .arg(clip)
-            .args(["-c", "copy", "-f", "mpegts"])
-            .arg(format!("udp://127.0.0.1:{port}?pkt_size=1316"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ffmpeg CLI"),
-    )
 }
 
 /// A percent-encoded query string value.
@@ -184,16 +144,15 @@ fn by_channel(r: &[Value]) -> Vec<(String, f64)> {
 #[test]
 fn a_real_prometheus_scrapes_two_channels_records_them_and_alerts_on_a_lost_input() {
     let t = tempfile::tempdir().unwrap();
-    let reference = clip(t.path(), "ref.ts", "10");
-    let distorted = clip(t.path(), "dist.ts", "40");
+    let (reference, distorted) = make_clips(t.path());
     // two channels, each a monitor of its own reference and distorted stream
     let mut monitors = Vec::new();
     let mut senders = Vec::new();
     let mut targets = Vec::new();
     for channel in ["news", "sport"] {
         let (rp, dp, mp) = (free_udp_port(), free_udp_port(), free_tcp_port());
-        senders.push(sender(&reference, rp));
-        senders.push(sender(&distorted, dp));
+        senders.push(sender_looping(&reference, rp, "-1"));
+        senders.push(sender_looping(&distorted, dp, "-1"));
         monitors.push(Guard(
             Command::new(env!("CARGO_BIN_EXE_vqm"))
                 .arg(format!("udp://127.0.0.1:{rp}"))

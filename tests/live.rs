@@ -49,29 +49,6 @@ fn sender(clip: &Path, port: u16) -> Guard {
     sender_looping(clip, port, "-1")
 }
 
-/// `clip` in real time to `port`, looped `loops` more times (-1: forever).
-fn sender_looping(clip: &Path, port: u16, loops: &str) -> Guard {
-    Guard(
-        Command::new("ffmpeg")
-            .args([
-                "-nostdin",
-                "-v",
-                "error",
-                "-re",
-                "-stream_loop",
-                loops,
-                "-i",
-            ])
-            .arg(clip)
-            .args(["-c", "copy", "-f", "mpegts"])
-            .arg(format!("udp://127.0.0.1:{port}?pkt_size=1316"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ffmpeg CLI"),
-    )
-}
-
 fn log_records(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     // only whole lines: the last one may still be being written
@@ -563,48 +540,6 @@ fn encode_pair(src: &str, gop: &str, crf: &str, reference: &Path, distorted: &Pa
     args.extend(enc);
     args.extend(["-f", "mpegts", s(distorted)]);
     ffmpeg(&args);
-}
-
-fn make_clips(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    // 2 s loops with a key frame every 10 frames, so a restarted stream
-    // decodes again quickly
-    let r = dir.join("ref.ts");
-    let d = dir.join("dist.ts");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=s=320x180:r=25:d=2",
-        "-c:v",
-        "libx264",
-        "-g",
-        "10",
-        "-bf",
-        "0",
-        "-pix_fmt",
-        "yuv420p",
-        "-f",
-        "mpegts",
-        s(&r),
-    ]);
-    ffmpeg(&[
-        "-i",
-        s(&r),
-        "-c:v",
-        "libx264",
-        "-g",
-        "10",
-        "-bf",
-        "0",
-        "-crf",
-        "35",
-        "-pix_fmt",
-        "yuv420p",
-        "-f",
-        "mpegts",
-        s(&d),
-    ]);
-    (r, d)
 }
 
 /// The stall timeout of the live test, and how late after it the loss may

@@ -387,3 +387,69 @@ pub fn assert_served(expr: &str, body: &str, what: &str) {
         );
     }
 }
+
+/// `clip` in real time to `port`, looped `loops` more times (-1: forever).
+pub fn sender_looping(clip: &Path, port: u16, loops: &str) -> Guard {
+    Guard(
+        Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-v",
+                "error",
+                "-re",
+                "-stream_loop",
+                loops,
+                "-i",
+            ])
+            .arg(clip)
+            .args(["-c", "copy", "-f", "mpegts"])
+            .arg(format!("udp://127.0.0.1:{port}?pkt_size=1316"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg CLI"),
+    )
+}
+
+/// A 2 s live test pair (reference, distorted at CRF 35) of 320x180 at 25
+/// fps in MPEG-TS, looping well: a key frame every 10 frames, so a
+/// restarted stream decodes again quickly.
+pub fn make_clips(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let r = dir.join("ref.ts");
+    let d = dir.join("dist.ts");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=320x180:r=25:d=2",
+        "-c:v",
+        "libx264",
+        "-g",
+        "10",
+        "-bf",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "mpegts",
+        s(&r),
+    ]);
+    ffmpeg(&[
+        "-i",
+        s(&r),
+        "-c:v",
+        "libx264",
+        "-g",
+        "10",
+        "-bf",
+        "0",
+        "-crf",
+        "35",
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "mpegts",
+        s(&d),
+    ]);
+    (r, d)
+}
