@@ -286,6 +286,27 @@ fn a_row_that_cannot_run_fails_alone_and_the_others_go_on() {
     );
     assert_eq!(outcome(&o).0, 3, "{}", outcome(&o).2);
     assert_eq!(names(&out3), complete(&["dist", "r180", "r270"]));
+    // and so is a fired alert
+    let out4 = t.path().join("alert");
+    let o = vqm_env(
+        &[
+            "batch",
+            &m3,
+            "--out",
+            s(&out4),
+            "-m",
+            "psnr",
+            "--alert",
+            "psnr_y<36",
+        ],
+        &[],
+    );
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("2 with a failed gate or a fired alert"),
+        "{err}"
+    );
 }
 
 /// Runs the shards of the manifest `m` into one directory per shard and

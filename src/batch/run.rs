@@ -336,7 +336,7 @@ pub fn run(
         .count();
     if !quiet || failed > 0 || gates > 0 {
         eprintln!(
-            "vqm: batch: {} row(s) measured, {failed} failed, {gates} with a failed gate, {skipped} skipped (in '{out}')",
+            "vqm: batch: {} row(s) measured, {failed} failed, {gates} with a failed gate or a fired alert, {skipped} skipped (in '{out}')",
             outcomes.len() - failed
         );
     }
@@ -469,9 +469,11 @@ impl Ctx<'_> {
         let logs = split_log(&read(&log)?, rows.len());
         let mut out = Vec::new();
         for (k, (r, mut s)) in rows.iter().zip(summaries).enumerate() {
+            // what makes a plain run exit 3: a failed gate or a fired alert
             let gate_failed = s["gates"]
                 .as_array()
-                .is_some_and(|g| g.iter().any(|x| x["failed"] == true));
+                .is_some_and(|g| g.iter().any(|x| x["failed"] == true))
+                || s["alerts"].as_array().is_some_and(|a| !a.is_empty());
             s["input"] = Value::from(0);
             // the ladder mark compared the rows run together: not a row's fact
             s["ladder"] = Value::Null;
