@@ -74,6 +74,10 @@ impl Sink for ProgressSink {
     }
     fn finish(&mut self) -> Result<(), Error> {
         if let Some(b) = self.bar.take() {
+            // the final count drawn (draws are rate-limited, so the last
+            // frames may not have been), then the line cleared for the
+            // summary
+            b.finish();
             b.finish_and_clear();
         }
         Ok(())
