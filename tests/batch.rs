@@ -769,6 +769,37 @@ fn check_names_every_bad_row_by_line_and_batch_refuses_per_run_outputs() {
         );
         assert_eq!(err.lines().count(), 1, "{err}");
     }
+    // options a run would refuse: a row's own, by line; the command
+    // line's, once
+    let opts = write(
+        "opts.csv",
+        format!(
+            "id,reference,distorted,metrics,sync\na,{r},{d},psnr,\nb,{r},{d},\"psnr,nope\",\nc,{r},{d},,auto:0s\n"
+        ),
+    );
+    let o = vqm_env(&["batch", &opts, "--check"], &[]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("line 3: --metrics: unknown metric 'nope'"),
+        "{err}"
+    );
+    assert!(err.contains("line 4: --sync: 'auto:0s'"), "{err}");
+    assert_eq!(err.lines().count(), 2, "{err}");
+    let out = t.path().join("opts-out");
+    let o = vqm_env(&["batch", &opts, "--out", s(&out), "-m", "psnr"], &[]);
+    assert_eq!(outcome(&o).0, 1, "{}", outcome(&o).2);
+    assert_eq!(
+        names(&out),
+        ["a.ndjson", "a.summary.json", "b.error.json", "c.error.json"]
+    );
+    let o = vqm_env(&["batch", &good, "--check", "--alert", "psnr_y<<3"], &[]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("vqm batch: --alert") && err.lines().count() == 1,
+        "{err}"
+    );
     let out = t.path().join("out");
     for flag in [
         &["--log", "x.ndjson"][..],

@@ -169,6 +169,8 @@ impl Manifest {
     pub fn read(path: &str) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Usage(format!("manifest '{path}': cannot read: {e}")))?;
+        // spreadsheets often save CSV with a byte-order mark
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_string();
         let jsonl = path.ends_with(".jsonl")
             || path.ends_with(".ndjson")
             || text.trim_start().starts_with('{');
@@ -294,6 +296,23 @@ mod tests {
             assert_eq!((&x.id, &x.options), (&y.id, &y.options));
             assert!(x.distorted.ends_with("x, y.mp4") || x.distorted.ends_with("d.mp4"));
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_crlf_line_ends_are_read_as_spreadsheets_write_them() {
+        let (_d, p) = manifest(
+            "m.csv",
+            "\u{feff}id,reference,distorted\r\na,r.mp4,d.mp4\r\n",
+        );
+        let m = Manifest::read(&p).unwrap();
+        assert_eq!(m.rows.len(), 1);
+        assert_eq!((m.rows[0].id.as_str(), m.rows[0].line), ("a", 2));
+        assert!(m.rows[0].distorted.ends_with("d.mp4"));
+        let (_d, p) = manifest(
+            "m.jsonl",
+            "\u{feff}{\"id\":\"a\",\"reference\":\"r\",\"distorted\":\"d\"}\r\n",
+        );
+        assert_eq!(Manifest::read(&p).unwrap().rows[0].id, "a");
     }
 
     #[test]

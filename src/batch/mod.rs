@@ -166,13 +166,18 @@ fn refuse_outputs(args: &BatchArgs) -> Result<(), Error> {
 pub fn batch(args: &BatchArgs, raw: &[String]) -> Result<u8, Error> {
     refuse_outputs(args)?;
     let manifest = Manifest::read(&args.manifest)?;
+    let passthrough = run::passthrough(raw);
+    // options every row would refuse: the command line's, said once
+    let first = &manifest.rows[0];
+    if let Some(why) = run::refused(&first.reference, &first.distorted, &passthrough.concat()) {
+        return Err(Error::Usage(format!("vqm batch: {why}")));
+    }
     if args.check {
-        return Ok(check(&manifest));
+        return Ok(check(&manifest, &passthrough));
     }
     let Some(out) = &args.out else {
         return Err(Error::Usage("vqm batch: --out DIR is needed".to_string()));
     };
-    let passthrough = run::passthrough(raw);
     if let Some(kind) = args.emit {
         let text = emit::emit(kind, args, &manifest, out, &passthrough.concat())?;
         print!("{text}");
@@ -188,16 +193,20 @@ pub fn batch(args: &BatchArgs, raw: &[String]) -> Result<u8, Error> {
     run::run(args, &manifest, rows, shard, out, &passthrough)
 }
 
-/// `--check`: every problem a run would meet in the rows, one line each
-/// with its line number; 0 when there is none, 2 otherwise.
-fn check(m: &Manifest) -> u8 {
+/// `--check`: every problem a run would meet in the rows (an unreadable
+/// input, options a run would refuse), one line each with its line
+/// number; 0 when there is none, 2 otherwise.
+fn check(m: &Manifest, passthrough: &[Vec<String>]) -> u8 {
     let mut problems = 0;
     for r in &m.rows {
-        for input in [&r.reference, &r.distorted] {
-            if let Some(why) = manifest::unreadable(input) {
-                eprintln!("vqm: manifest '{}' line {}: {why}", m.path, r.line);
-                problems += 1;
-            }
+        let options = run::row_arguments(passthrough, r);
+        let why = [&r.reference, &r.distorted]
+            .into_iter()
+            .filter_map(|i| manifest::unreadable(i))
+            .chain(run::refused(&r.reference, &r.distorted, &options));
+        for why in why {
+            eprintln!("vqm: manifest '{}' line {}: {why}", m.path, r.line);
+            problems += 1;
         }
     }
     if problems == 0 {

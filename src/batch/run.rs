@@ -83,7 +83,7 @@ pub fn passthrough(raw: &[String]) -> Vec<Vec<String>> {
 /// The command line's options for a row: `passthrough` without the
 /// options the row sets itself (a manifest column wins over the command
 /// line), then the row's.
-fn row_arguments(passthrough: &[Vec<String>], row: &Row) -> Vec<String> {
+pub fn row_arguments(passthrough: &[Vec<String>], row: &Row) -> Vec<String> {
     use clap::Args as _;
     let run = crate::cli::RunOptions::augment_args(clap::Command::new("run"));
     let set: Vec<(&str, Option<char>)> = row
@@ -124,6 +124,29 @@ fn row_arguments(passthrough: &[Vec<String>], row: &Row) -> Vec<String> {
             .map(|(flag, value)| format!("{flag}={value}")),
     );
     out
+}
+
+/// Why the run options `args` would be refused for a run of `reference`
+/// against `distorted` (clap's parse and the settings checks a run makes
+/// before it opens an input), if they would.
+pub fn refused(reference: &str, distorted: &str, args: &[String]) -> Option<String> {
+    use clap::Parser as _;
+    // the options, then `--` and the inputs: an input named like an
+    // option or a subcommand stays an input
+    let mut argv = vec!["vqm".to_string()];
+    argv.extend(args.iter().cloned());
+    argv.extend(["--", reference, distorted].map(str::to_string));
+    match crate::cli::Vqm::try_parse_from(argv) {
+        Err(e) => Some(
+            e.to_string()
+                .lines()
+                .next()
+                .unwrap_or("bad options")
+                .trim_start_matches("error: ")
+                .to_string(),
+        ),
+        Ok(top) => top.run.settings().err().map(|e| e.to_string()),
+    }
 }
 
 /// Rows measured together: one reference, the same row options.
@@ -266,6 +289,12 @@ pub fn run(
             outcomes.push(Outcome::Failed);
             continue;
         }
+        if let Some(why) = refused(&r.reference, &r.distorted, &row_arguments(passthrough, r)) {
+            eprintln!("vqm: manifest '{}' line {}: {why}", manifest.path, r.line);
+            fail_row(dir, r, &r.distorted, &why, 2)?;
+            outcomes.push(Outcome::Failed);
+            continue;
+        }
         todo.push(r);
     }
     let quiet = args.run.quiet;
@@ -396,14 +425,16 @@ impl Ctx<'_> {
             tmp.path().join("summary.json"),
         );
         let mut cmd = Command::new(exe);
-        cmd.arg(&rows[0].reference);
-        cmd.args(rows.iter().map(|r| &r.distorted));
         cmd.args(row_arguments(self.passthrough, rows[0]));
         cmd.arg("--log")
             .arg(&log)
             .arg("--summary-json")
             .arg(&summary);
         cmd.arg("-q");
+        // the inputs after `--`: one named like an option or a subcommand
+        // stays an input
+        cmd.arg("--").arg(&rows[0].reference);
+        cmd.args(rows.iter().map(|r| &r.distorted));
         // SAFETY: the closure runs in the forked child before exec and
         // only calls prctl, which is async-signal-safe; it asks the kernel
         // to kill the run if the batch dies (a killed task leaves no
