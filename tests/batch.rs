@@ -261,6 +261,14 @@ fn a_row_that_cannot_run_fails_alone_and_the_others_go_on() {
         miss["cause"].as_str().unwrap().contains("No such file"),
         "{miss}"
     );
+    // the merge says why a row has no summary
+    let o = vqm_env(&["merge", s(&out), "--manifest", &m, "--out", "-"], &[]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("row 'missing' (manifest line 6) has no summary: it failed: cannot open"),
+        "{err}"
+    );
     // the file appears: a rerun measures that row and removes its error
     std::fs::copy(sample("dist.mp4"), t.path().join("none.mp4")).unwrap();
     std::fs::remove_file(&bad).unwrap();

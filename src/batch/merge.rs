@@ -136,7 +136,10 @@ pub fn merge(args: &MergeArgs) -> Result<u8, Error> {
         out.finish()?;
     }
     for (id, line) in &missing {
-        eprintln!("vqm: merge: row '{id}' (manifest line {line}) has no summary");
+        eprintln!(
+            "vqm: merge: row '{id}' (manifest line {line}) has no summary{}",
+            failure(&args.dirs, id).map_or(String::new(), |c| format!(": it failed: {c}"))
+        );
     }
     eprintln!(
         "vqm: merge: {} row(s) into '{}'{}",
@@ -152,6 +155,18 @@ pub fn merge(args: &MergeArgs) -> Result<u8, Error> {
         1
     } else {
         0
+    })
+}
+
+/// The cause a failed row's `<id>.error.json` gives, in the first of
+/// `dirs` that has one.
+fn failure(dirs: &[String], id: &str) -> Option<String> {
+    dirs.iter().find_map(|d| {
+        let text =
+            std::fs::read_to_string(std::path::Path::new(d).join(format!("{id}.error.json")))
+                .ok()?;
+        let v: Value = serde_json::from_str(&text).ok()?;
+        v["cause"].as_str().map(str::to_string)
     })
 }
 
