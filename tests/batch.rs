@@ -886,6 +886,25 @@ fn the_emitted_slurm_script_runs_each_task_on_its_shard() {
         Some("0-5"),
         "a row per task by default"
     );
+    let o = vqm_env(
+        &[
+            "batch",
+            &m,
+            "--out",
+            s(&res),
+            "--emit",
+            "slurm",
+            "--parallelism",
+            "2",
+        ],
+        &[],
+    );
+    let throttled = outcome(&o).1;
+    assert_eq!(
+        sbatch_option(&throttled, "array").as_deref(),
+        Some("0-5%2"),
+        "2 tasks at a time"
+    );
     assert_eq!(
         sbatch_option(&plain, "cpus-per-task"),
         None,

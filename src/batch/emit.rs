@@ -86,7 +86,11 @@ fn slurm(
         .map_err(|e| Error::Usage(format!("--out '{out}': cannot create it: {e}")))?;
     let mut s = String::from("#!/bin/bash\n");
     s.push_str("#SBATCH --job-name=vqm-batch\n");
-    s.push_str(&format!("#SBATCH --array=0-{}\n", tasks - 1));
+    let throttle = args
+        .parallelism
+        .filter(|p| (*p as usize) < tasks)
+        .map_or(String::new(), |p| format!("%{p}"));
+    s.push_str(&format!("#SBATCH --array=0-{}{throttle}\n", tasks - 1));
     if let Some(t) = args.run.threads {
         s.push_str(&format!("#SBATCH --cpus-per-task={t}\n"));
     }

@@ -108,7 +108,8 @@ pub struct BatchArgs {
     #[arg(long, value_name = "CLAIM", default_value = "vqm-data")]
     pub claim: String,
 
-    /// With --emit k8s: pods at a time [default: every task].
+    /// With --emit: tasks at a time (Slurm's --array=0-M%N, the Job's
+    /// parallelism) [default: every task].
     #[arg(long, value_name = "N", value_parser = super::whole::<1, 1_000_000>)]
     pub parallelism: Option<u64>,
 
