@@ -19,8 +19,7 @@ use rayon::prelude::*;
 
 use super::ssim_f32;
 use crate::cpu::{CpuLevel, cpu_level};
-use crate::frame::{Plane, PlaneView};
-use crate::with_views;
+use crate::frame::PlaneView;
 
 /// Window side in samples.
 pub const WINDOW: usize = ssim_f32::WINDOW;
@@ -497,12 +496,6 @@ fn sum_lanes(v: &[f64]) -> f64 {
         total += x;
     }
     total
-}
-
-/// Gaussian SSIM of one pair of planes; `None` if their sample types or
-/// sizes differ or they are under one window.
-pub fn plane_ssim(r: &Plane, d: &Plane, peak: f64) -> Option<f64> {
-    with_views!(r, d, |a, b| ssim_gaussian(a, b, peak)).flatten()
 }
 
 /// SSIM in the `zero-pad` convention (the common PyTorch code): the same

@@ -169,3 +169,21 @@ fn single_precision_centres_the_samples() {
         double.ssim
     );
 }
+
+#[test]
+fn zero_pad_refuses_empty_and_mismatched_planes() {
+    let a = vec![7u8; 16 * 16];
+    let prec = Precision::Double;
+    // a plane with no column, or no row, beside one of the same size
+    for (w, h) in [(0, 16), (16, 0), (0, 0)] {
+        let e = v(&a[..0], w, h);
+        assert!(ssim_zero_pad(e, e, 255.0, prec).is_none(), "{w}x{h}");
+    }
+    // sizes that differ in one side only
+    assert!(ssim_zero_pad(v(&a, 16, 16), v(&a[..16 * 12], 16, 12), 255.0, prec).is_none());
+    assert!(ssim_zero_pad(v(&a, 16, 16), v(&a[..12 * 16], 12, 16), 255.0, prec).is_none());
+    // zero padding: even a plane under one window is measured, and
+    // identical planes give 1
+    let s = ssim_zero_pad(v(&a[..3 * 2], 3, 2), v(&a[..3 * 2], 3, 2), 255.0, prec).unwrap();
+    assert!((s - 1.0).abs() < 1e-12, "{s}");
+}
