@@ -6,6 +6,7 @@
 //! `vqm merge` ([`merge`]) puts the results together, and `--emit`
 //! ([`emit`]) prints a job for Slurm or Kubernetes.
 
+mod args;
 pub mod emit;
 pub mod manifest;
 pub mod merge;
@@ -166,10 +167,10 @@ fn refuse_outputs(args: &BatchArgs) -> Result<(), Error> {
 pub fn batch(args: &BatchArgs, raw: &[String]) -> Result<u8, Error> {
     refuse_outputs(args)?;
     let manifest = Manifest::read(&args.manifest)?;
-    let passthrough = run::passthrough(raw);
+    let passthrough = args::passthrough(raw);
     // options every row would refuse: the command line's, said once
     let first = &manifest.rows[0];
-    if let Some(why) = run::refused(&first.reference, &first.distorted, &passthrough.concat()) {
+    if let Some(why) = args::refused(&first.reference, &first.distorted, &passthrough.concat()) {
         return Err(Error::Usage(format!("vqm batch: {why}")));
     }
     if args.check {
@@ -199,11 +200,11 @@ pub fn batch(args: &BatchArgs, raw: &[String]) -> Result<u8, Error> {
 fn check(m: &Manifest, passthrough: &[Vec<String>]) -> u8 {
     let mut problems = 0;
     for r in &m.rows {
-        let options = run::row_arguments(passthrough, r);
+        let options = args::row_arguments(passthrough, r);
         let why = [&r.reference, &r.distorted]
             .into_iter()
             .filter_map(|i| manifest::unreadable(i))
-            .chain(run::refused(&r.reference, &r.distorted, &options));
+            .chain(args::refused(&r.reference, &r.distorted, &options));
         for why in why {
             eprintln!("vqm: manifest '{}' line {}: {why}", m.path, r.line);
             problems += 1;
