@@ -1017,6 +1017,25 @@ fn the_emitted_kubernetes_job_is_an_indexed_job_whose_pods_cover_the_manifest() 
         assert_eq!(outcome(&o).0, 0, "pod {index}: {}", outcome(&o).2);
     }
     assert_eq!(names(&t.path().join("res")), complete(&ids()));
+    // contradictory requests are usage errors
+    for (kind, extra, want) in [
+        (
+            "k8s",
+            &["--shards", "2", "--rows-per-task", "3"][..],
+            "not both",
+        ),
+        ("slurm", &["--shard", "0/2"][..], "leave --shard out"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .current_dir(t.path())
+            .args(["batch", "m.csv", "--out", "res", "--emit", kind])
+            .args(extra)
+            .output()
+            .unwrap();
+        let (code, out, err) = outcome(&o);
+        assert_eq!(code, 2, "{err}");
+        assert!(out.is_empty() && err.contains(want), "{err}");
+    }
     let job = emit(&["--shards", "4"]);
     assert_eq!(job["spec"]["completions"].as_i64(), Some(4));
     assert_eq!(

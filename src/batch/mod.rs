@@ -286,6 +286,19 @@ mod tests {
         assert_eq!(Shard::resolve(None, None, k8s).unwrap(), s(4, 5));
         let k8s = env(&[("JOB_COMPLETION_INDEX", "5"), ("VQM_SHARDS", "5")]);
         assert!(Shard::resolve(None, None, k8s).is_err());
+        // an array task id without the array's size, or not a number
+        let alone = env(&[("SLURM_ARRAY_TASK_ID", "3")]);
+        let e = Shard::resolve(None, None, alone).unwrap_err().to_string();
+        assert!(e.contains("give --shard I/N"), "{e}");
+        let word = env(&[
+            ("SLURM_ARRAY_TASK_ID", "x"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]);
+        let e = Shard::resolve(None, None, word).unwrap_err().to_string();
+        assert!(
+            e.contains("SLURM_ARRAY_TASK_ID='x' is not a whole number"),
+            "{e}"
+        );
         for bad in ["5/5", "1", "a/2", "0/0", "-1/3"] {
             assert!(Shard::resolve(Some(bad), None, env(&[])).is_err(), "{bad}");
         }
