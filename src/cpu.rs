@@ -127,3 +127,39 @@ pub fn prefetch<T>(s: &[T]) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = s;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_level_has_its_documented_name_and_is_found_by_it() {
+        let levels = [
+            (CpuLevel::Scalar, "scalar"),
+            (CpuLevel::Avx2, "avx2"),
+            (CpuLevel::Avx2Fma, "fma"),
+            (CpuLevel::Avx512, "avx512"),
+        ];
+        for (level, name) in levels {
+            assert_eq!(level.name(), name);
+            assert_eq!(CpuLevel::from_name(name), Some(level));
+        }
+        for other in ["", "xyzzy", "AVX2", "sse2"] {
+            assert_eq!(CpuLevel::from_name(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn available_levels_run_from_the_portable_path_to_the_best() {
+        let all = [
+            CpuLevel::Scalar,
+            CpuLevel::Avx2,
+            CpuLevel::Avx2Fma,
+            CpuLevel::Avx512,
+        ];
+        let best = all.iter().position(|l| *l == detected_level());
+        let n = best.map_or(0, |i| i + 1);
+        assert!(n >= 1, "the detected level is one of the four");
+        assert_eq!(available_levels(), all[..n].to_vec());
+    }
+}

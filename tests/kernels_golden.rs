@@ -11,7 +11,7 @@ use std::process::Command;
 
 use common::*;
 use serde_json::{Map, Value};
-use vqm::cpu::{CpuLevel, available_levels, force_level};
+use vqm::cpu::{CpuLevel, available_levels, cpu_level, detected_level, force_level};
 use vqm::frame::Frame;
 use vqm::metrics::ssim::Precision;
 use vqm::metrics::{Layout, MetricOptions, MetricSet, SsimMode, resolve_names};
@@ -293,11 +293,17 @@ fn check_clip(clip: &Clip, level: CpuLevel) {
 fn kernels_match_the_goldens_at_every_cpu_level() {
     // one test: the CPU level and SSIM precision are process-wide settings
     let clips: Vec<Clip> = CLIPS.iter().map(|c| load(c)).collect();
-    for level in available_levels() {
+    let levels = available_levels();
+    // never an empty loop: the portable path at least, up to the best level
+    assert_eq!(levels.first(), Some(&CpuLevel::Scalar));
+    assert_eq!(levels.last(), Some(&detected_level()));
+    for level in levels {
         force_level(Some(level));
+        assert_eq!(cpu_level(), level, "the kernels run at the level forced");
         for clip in &clips {
             check_clip(clip, level);
         }
     }
     force_level(None);
+    assert_eq!(cpu_level(), detected_level(), "no cap: the best level");
 }

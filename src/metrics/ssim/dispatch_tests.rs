@@ -242,3 +242,55 @@ fn the_map_is_the_same_on_every_code_path() {
         .ssim;
     assert!((mean - ssim).abs() < 1e-12, "{mean} vs {ssim}");
 }
+
+#[test]
+fn the_map_refuses_planes_under_one_window_and_of_different_sizes() {
+    let plane = |w: usize, h: usize, seed| -> Vec<u8> {
+        noise(w * h, seed, 255)
+            .into_iter()
+            .map(|x| x as u8)
+            .collect()
+    };
+    let map = |(w, h): (usize, usize), (w2, h2): (usize, usize)| {
+        let (a, b) = (plane(w, h, 1), plane(w2, h2, 2));
+        ssim_map_grid(v(&a, w, h), v(&b, w2, h2), 255.0, (0, 1), (0, 1))
+    };
+    // one column or one row short of a window, either side
+    assert_eq!(map((10, 20), (10, 20)), None);
+    assert_eq!(map((20, 10), (20, 10)), None);
+    assert_eq!(map((5, 5), (5, 5)), None);
+    // exactly one window: one value, the plane's SSIM
+    let (a, b) = (plane(11, 11, 1), plane(11, 11, 2));
+    let one = ssim_map_grid(v(&a, 11, 11), v(&b, 11, 11), 255.0, (0, 1), (0, 1)).unwrap();
+    let ssim = ssim_cs_gaussian_in(v(&a, 11, 11), v(&b, 11, 11), 255.0, Precision::Double)
+        .unwrap()
+        .ssim;
+    assert_eq!(one.len(), 1);
+    assert!((one[0] - ssim).abs() < 1e-12, "{} vs {ssim}", one[0]);
+    // planes of different sizes, in either dimension
+    assert_eq!(map((20, 20), (20, 16)), None);
+    assert_eq!(map((20, 20), (16, 20)), None);
+}
+
+#[test]
+fn each_path_keeps_its_own_order_of_summation() {
+    // The map's sums, in f64, of f32 values: a large total (identical
+    // rows, SSIM 1 everywhere) followed by values too small for that
+    // total's last bit (a flat reference against full-range noise, SSIM
+    // about 4e-6). Summed per row or per lane they round apart, so a path
+    // that summed in the other order than the code it is compared with
+    // would differ in the last bits here (on small planes both orders are
+    // exact).
+    let (w, h) = (256, 1024);
+    let split = 900 * w;
+    let noisy = noise(w * h, 7, 255);
+    let a: Vec<u8> = (0..w * h)
+        .map(|i| if i < split { noisy[i] as u8 } else { 0 })
+        .collect();
+    let b: Vec<u8> = noisy.iter().map(|x| *x as u8).collect();
+    let oh = h - (WINDOW - 1);
+    let n = ((w - 10) * oh) as f64;
+    for want_cs in [false, true] {
+        check_f32((v(&a, w, h), v(&b, w, h)), 255.0, want_cs, oh, n);
+    }
+}
