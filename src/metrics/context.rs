@@ -80,16 +80,6 @@ pub enum Better {
     Lower,
 }
 
-impl Better {
-    /// Whether `a` is worse than `b`.
-    pub fn worse(self, a: f64, b: f64) -> bool {
-        match self {
-            Better::Higher => a < b,
-            Better::Lower => a > b,
-        }
-    }
-}
-
 /// The shared passes over a pair's samples a metric reads from its
 /// [`PairContext`]: the set computes each needed pass once, before the
 /// metrics run, when more than one metric needs it.
@@ -468,6 +458,21 @@ mod layout_tests {
                 bit_depth: depth,
             };
             assert_eq!(l.peak(), peak);
+        }
+    }
+
+    #[test]
+    fn each_ssim_mode_has_its_documented_name_and_is_found_by_it() {
+        for (mode, name) in [
+            (SsimMode::Gaussian, "gaussian"),
+            (SsimMode::Ffmpeg, "ffmpeg"),
+            (SsimMode::ZeroPad, "zero-pad"),
+        ] {
+            assert_eq!(mode.name(), name);
+            assert_eq!(SsimMode::from_name(name), Some(mode));
+        }
+        for other in ["", "Gaussian", "zero_pad", "ssim"] {
+            assert_eq!(SsimMode::from_name(other), None, "{other:?}");
         }
     }
 
