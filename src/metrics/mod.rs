@@ -430,3 +430,40 @@ pub fn same_layout(a: &Frame, b: &Frame) -> bool {
                 )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Result<Vec<&'static str>, String> {
+        let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        resolve_names(&list).map(|r| r.iter().map(|r| r.name).collect())
+    }
+
+    #[test]
+    fn names_resolve_in_registry_order_once_and_all_leaves_libvmaf_out() {
+        assert_eq!(names(&["ssim, psnr", "psnr"]), Ok(vec!["psnr", "ssim"]));
+        let all = names(&["all"]).unwrap();
+        let own: Vec<&str> = REGISTRY
+            .iter()
+            .map(|r| r.name)
+            .filter(|n| !is_libvmaf(n))
+            .collect();
+        assert_eq!(all, own);
+        assert!(all.contains(&"ms-ssim") && !all.contains(&"vmaf"));
+        assert_eq!(names(&["all,vmaf"]).unwrap().len(), own.len() + 1);
+        // an unknown name, or none at all: the message lists every name
+        let listed = "psnr, mse, ssim, ms-ssim, mae, smooth-l1, bce, entropy, kl, xent, vmaf";
+        let err = names(&["psnr,nope"]).unwrap_err();
+        assert!(
+            err.starts_with("unknown metric 'nope'; valid metrics: "),
+            "{err}"
+        );
+        assert!(err.contains(listed) && err.ends_with(", all"), "{err}");
+        let err = names(&[" , "]).unwrap_err();
+        assert!(
+            err.starts_with("no metric selected") && err.contains(listed),
+            "{err}"
+        );
+    }
+}
