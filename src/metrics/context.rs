@@ -411,16 +411,19 @@ mod fused_tests {
             .collect()
     }
 
+    /// Three 4:2:0 planes of 150x40 noise.
+    pub(super) fn planes(seed: u32) -> Vec<(usize, usize, Vec<u8>)> {
+        let (w, h) = (150, 40);
+        vec![
+            (w, h, noise(w * h, seed)),
+            (w / 2, h / 2, noise(w * h / 4, seed + 1)),
+            (w / 2, h / 2, noise(w * h / 4, seed + 2)),
+        ]
+    }
+
     #[test]
     fn gaussian_ssim_pass_gives_the_planes_sse() {
         let (w, h) = (150, 40);
-        let planes = |seed| {
-            vec![
-                (w, h, noise(w * h, seed)),
-                (w / 2, h / 2, noise(w * h / 4, seed + 1)),
-                (w / 2, h / 2, noise(w * h / 4, seed + 2)),
-            ]
-        };
         let (r, d) = (Frame::from_u8(planes(1)), Frame::from_u8(planes(9)));
         let options = MetricOptions::default();
         let separate = PairContext::new(&r, &d, &options).plane_sse().to_vec();
@@ -442,6 +445,29 @@ mod fused_tests {
         let separate = PairContext::new(&r, &d, &options).plane_sse().to_vec();
         let ctx = PairContext::new(&r, &d, &options).with_sse_from(Some(SseFrom::Gaussian));
         assert_eq!(ctx.plane_sse(), separate.as_slice());
+    }
+}
+
+#[cfg(test)]
+mod ffmpeg_fused_tests {
+    use super::fused_tests::planes;
+    use super::*;
+
+    #[test]
+    fn the_ffmpeg_ssim_pass_gives_the_planes_sse_only_when_asked() {
+        let (r, d) = (Frame::from_u8(planes(5)), Frame::from_u8(planes(6)));
+        let options = MetricOptions::default();
+        let separate = PairContext::new(&r, &d, &options).plane_sse().to_vec();
+        let ctx = PairContext::new(&r, &d, &options).with_sse_from(Some(SseFrom::Ffmpeg));
+        let fused: Vec<Option<u64>> = ctx.ffmpeg_ssim().iter().map(|(_, s)| *s).collect();
+        assert_eq!(fused, separate.iter().map(|s| Some(*s)).collect::<Vec<_>>());
+        assert_eq!(ctx.plane_sse(), separate.as_slice());
+        // not asked: the SSIM pass leaves the SSE to a pass of its own
+        let plain = PairContext::new(&r, &d, &options);
+        assert!(plain.ffmpeg_ssim().iter().all(|(_, s)| s.is_none()));
+        let same: Vec<f64> = plain.ffmpeg_ssim().iter().map(|(v, _)| *v).collect();
+        let fused_values: Vec<f64> = ctx.ffmpeg_ssim().iter().map(|(v, _)| *v).collect();
+        assert_eq!(same, fused_values);
     }
 }
 
