@@ -466,4 +466,37 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn a_row_carries_each_planes_mse_when_a_metric_computed_the_sse() {
+        // 4:2:0, 32x24: squared differences 9 (Y), 1 (U) and 0 (V)
+        let frame = |y: u8, u: u8| {
+            Frame::from_u8(vec![
+                (32, 24, vec![y; 32 * 24]),
+                (16, 12, vec![u; 16 * 12]),
+                (16, 12, vec![10; 16 * 12]),
+            ])
+        };
+        let (r, d) = (frame(10, 10), frame(13, 11));
+        let layout = Layout {
+            plane_names: vec!["y", "u", "v"],
+            plane_dims: vec![(32, 24), (16, 12), (16, 12)],
+            bit_depth: 8,
+        };
+        for (list, ssim_mode, want) in [
+            ("psnr", SsimMode::Gaussian, Some(vec![9.0, 1.0, 0.0])),
+            ("mse,ssim", SsimMode::Gaussian, Some(vec![9.0, 1.0, 0.0])),
+            ("mse,ssim", SsimMode::Ffmpeg, Some(vec![9.0, 1.0, 0.0])),
+            ("mae,ssim", SsimMode::Gaussian, None),
+        ] {
+            let options = MetricOptions {
+                ssim_mode,
+                ..MetricOptions::default()
+            };
+            let picked = resolve_names(&[list.to_string()]).unwrap();
+            let set = MetricSet::new(&picked, options, &layout).unwrap();
+            let row = set.compute(&r, &d).unwrap();
+            assert_eq!(row.plane_mse, want, "{list} {ssim_mode:?}");
+        }
+    }
 }
