@@ -412,7 +412,7 @@ mod fused_tests {
     }
 
     /// Three 4:2:0 planes of 150x40 noise.
-    pub(super) fn planes(seed: u32) -> Vec<(usize, usize, Vec<u8>)> {
+    fn planes(seed: u32) -> Vec<(usize, usize, Vec<u8>)> {
         let (w, h) = (150, 40);
         vec![
             (w, h, noise(w * h, seed)),
@@ -446,12 +446,6 @@ mod fused_tests {
         let ctx = PairContext::new(&r, &d, &options).with_sse_from(Some(SseFrom::Gaussian));
         assert_eq!(ctx.plane_sse(), separate.as_slice());
     }
-}
-
-#[cfg(test)]
-mod ffmpeg_fused_tests {
-    use super::fused_tests::planes;
-    use super::*;
 
     #[test]
     fn the_ffmpeg_ssim_pass_gives_the_planes_sse_only_when_asked() {

@@ -277,7 +277,7 @@ fn each_path_keeps_its_own_order_of_summation() {
     // The map's sums, in f64, of f32 values: a large total (identical
     // rows, SSIM 1 everywhere) followed by values too small for that
     // total's last bit (a flat reference against full-range noise, SSIM
-    // about 4e-6). Summed per row or per lane they round apart, so a path
+    // near zero). Summed per row or per lane they round apart, so a path
     // that summed in the other order than the code it is compared with
     // would differ in the last bits here (on small planes both orders are
     // exact).
