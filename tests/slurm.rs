@@ -278,7 +278,11 @@ fn a_real_slurm_runs_the_emitted_array_and_merge_equals_one_run() {
     }
     let m = work.path().join("m.csv");
     std::fs::write(&m, manifest).unwrap();
-    let res = work.path().join("res");
+    // an output directory whose name sbatch would split, cut or expand
+    // if it were not quoted for it: its tasks' logs still land in it
+    let res = work
+        .path()
+        .join("res #%j 'q' \"d\" $(touch PWN) `touch PWN2` ✓");
     let o = vqm(&[
         "batch",
         s(&m),
@@ -322,6 +326,18 @@ fn a_real_slurm_runs_the_emitted_array_and_merge_equals_one_run() {
         cluster.logs()
     );
     drop(cluster);
+    let logs = std::fs::read_dir(&res)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("slurm-"))
+        .count();
+    assert_eq!(logs, 3, "each task's Slurm log is in --out");
+    let pwned: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("PWN"))
+        .collect();
+    assert!(pwned.is_empty(), "{pwned:?}");
 
     let merged = work.path().join("slurm.csv");
     let o = vqm(&["merge", s(&res), "--manifest", s(&m), "--out", s(&merged)]);

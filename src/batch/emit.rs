@@ -25,6 +25,72 @@ fn yaml(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }
 
+/// Whether `c` can end a line somewhere a job is read: the control
+/// characters (C0, DEL, C1 with NEL) and Unicode's line and paragraph
+/// separators, which YAML 1.1 readers take as line breaks.
+fn breaks_lines(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// `value` with the characters that could break a line escaped, for a
+/// one-line message.
+fn shown(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if breaks_lines(c) {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Refuses a string bound for a job's text that holds a character that
+/// could end a line (a `#SBATCH` or comment line, a YAML scalar) and so
+/// let the rest run as a command: exit 2 naming `field`, the value shown
+/// escaped so the message stays one line.
+fn one_line(kind: &str, field: &str, value: &str) -> Result<(), Error> {
+    match value.chars().find(|&c| breaks_lines(c)) {
+        None => Ok(()),
+        Some(c) => Err(Error::Usage(format!(
+            "vqm batch --emit {kind}: {field} '{}' holds a control character ({}): a job's text cannot carry it; rename it",
+            shown(value),
+            c.escape_unicode()
+        ))),
+    }
+}
+
+/// A file `name` (a Slurm pattern, put as it is) in the directory `dir`
+/// for a `#SBATCH` line: double-quoted (sbatch splits its
+/// directives at blanks and cuts them at a `#`), `\"` escaped as sbatch
+/// reads it, and `%` doubled (Slurm expands `%j`, `%A`, `%a` in file
+/// names). A backslash is refused: Slurm takes one in a file name as
+/// "expand nothing" and drops it, so the log would go elsewhere.
+fn sbatch_path(field: &str, dir: &str, name: &str) -> Result<String, Error> {
+    if dir.contains('\\') {
+        return Err(Error::Usage(format!(
+            "vqm batch --emit slurm: {field} '{}' holds a backslash, which Slurm's file names cannot carry; rename it",
+            shown(dir)
+        )));
+    }
+    Ok(format!(
+        "\"{}/{name}\"",
+        dir.replace('%', "%%").replace('"', "\\\"")
+    ))
+}
+
+/// A path as a command's argument: one that starts with `-` is prefixed
+/// with `./`, so that it is not read as an option.
+fn argument(path: &str) -> String {
+    if path.starts_with('-') {
+        format!("./{path}")
+    } else {
+        path.to_string()
+    }
+}
+
 /// `path` made absolute against the working directory.
 fn absolute(path: &str) -> Result<String, Error> {
     std::path::absolute(Path::new(path))
@@ -57,6 +123,19 @@ pub fn emit(
         (_, _, per) => rows.div_ceil(per.unwrap_or(1) as usize),
     }
     .max(1);
+    let name = match kind {
+        Emit::Slurm => "slurm",
+        Emit::K8s => "k8s",
+    };
+    one_line(name, "the manifest path", &manifest.path)?;
+    one_line(name, "--out", out)?;
+    for word in passthrough {
+        one_line(name, "the option", word)?;
+    }
+    if kind == Emit::K8s {
+        one_line(name, "--image", &args.image)?;
+        one_line(name, "--claim", &args.claim)?;
+    }
     let mut options: Vec<String> = passthrough.to_vec();
     if args.force {
         options.push("--force".to_string());
@@ -80,6 +159,8 @@ fn slurm(
     let exe = std::env::current_exe()
         .map_err(|e| Error::Internal(format!("cannot find the vqm binary: {e}")))?;
     let (m, o) = (absolute(&manifest.path)?, absolute(out)?);
+    one_line("slurm", "the vqm binary's path", &exe.display().to_string())?;
+    let log = sbatch_path("--out", &o, "slurm-%A_%a.out")?;
     // Slurm opens the tasks' --output files before the script runs: the
     // directory must be there when the job starts
     std::fs::create_dir_all(&o)
@@ -94,7 +175,7 @@ fn slurm(
     if let Some(t) = args.run.threads {
         s.push_str(&format!("#SBATCH --cpus-per-task={t}\n"));
     }
-    s.push_str(&format!("#SBATCH --output={}/slurm-%A_%a.out\n", sh(&o)));
+    s.push_str(&format!("#SBATCH --output={log}\n"));
     s.push_str(&format!(
         "# {} row(s) of {}, {} per task; merge with:\n#   {} merge {} --manifest {} --out results.csv\n",
         manifest.rows.len(),
@@ -132,9 +213,9 @@ fn k8s(
     let mut cmd = vec![
         "vqm".to_string(),
         "batch".to_string(),
-        manifest.path.clone(),
+        argument(&manifest.path),
         "--out".to_string(),
-        out.to_string(),
+        argument(out),
         "--shards".to_string(),
         tasks.to_string(),
     ];
@@ -195,5 +276,21 @@ mod tests {
         assert_eq!(sh("it's"), r"'it'\''s'");
         assert_eq!(sh(""), "''");
         assert_eq!(yaml("a\"b"), r#""a\"b""#);
+    }
+
+    #[test]
+    fn sbatch_paths_are_quoted_with_percent_doubled_and_backslashes_refused() {
+        assert_eq!(
+            sbatch_path("--out", "/a b/%j \"x\"", "slurm-%A_%a.out").unwrap(),
+            r#""/a b/%%j \"x\"/slurm-%A_%a.out""#
+        );
+        assert!(sbatch_path("--out", "/a\\b", "x").is_err());
+        for bad in ["a\nb", "a\rb", "a\tb", "a\u{85}b", "a\u{2028}b", "a\u{7f}b"] {
+            let e = one_line("slurm", "--out", bad).unwrap_err().to_string();
+            assert!(e.contains("control character") && !e.contains('\n'), "{e}");
+        }
+        assert!(one_line("k8s", "--out", "a b'c\"d$(x)`y`#z: -w ✓").is_ok());
+        assert_eq!(argument("-m.csv"), "./-m.csv");
+        assert_eq!(argument("m.csv"), "m.csv");
     }
 }
