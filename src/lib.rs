@@ -33,5 +33,6 @@ pub mod monitor;
 pub mod output;
 pub mod pipeline;
 pub mod stats;
+pub mod textfile;
 
 pub use error::Error;

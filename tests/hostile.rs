@@ -214,3 +214,207 @@ fn emitted_jobs_refuse_a_line_break_in_any_option_they_carry() {
     }
     assert_eq!(markers(t.path()), Vec::<PathBuf>::new());
 }
+
+/// A finished batch in `dir/ok` of two rows (`k0`, `-2`) of 5 frames, its
+/// manifest `dir/m.csv`.
+fn finished_batch(dir: &Path) -> (PathBuf, PathBuf) {
+    let m = dir.join("m.csv");
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    std::fs::write(
+        &m,
+        format!("id,reference,distorted,frames\nk0,{r},{d},5\n-2,{r},{d},5\n"),
+    )
+    .unwrap();
+    let ok = dir.join("ok");
+    let o = vqm_in(dir, &["batch", s(&m), "--out", s(&ok), "-m", "psnr", "-q"]);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    (m, ok)
+}
+
+/// Asserts a refusal: exit 2, one line on stderr holding every `want`.
+fn refused(o: &Output, want: &[&str]) {
+    let (code, _, err) = outcome(o);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    for w in want {
+        assert!(err.contains(w), "{w:?} in {err}");
+    }
+}
+
+#[test]
+fn merge_never_writes_over_a_file_it_reads() {
+    let t = tempfile::tempdir().unwrap();
+    let (m, ok) = finished_batch(t.path());
+    let summary = ok.join("k0.summary.json");
+    let (m_before, s_before) = (std::fs::read(&m).unwrap(), std::fs::read(&summary).unwrap());
+    let o = vqm_in(
+        t.path(),
+        &["merge", s(&ok), "--manifest", s(&m), "--out", s(&m)],
+    );
+    refused(&o, &["--out", "is the manifest"]);
+    let o = vqm_in(t.path(), &["merge", s(&ok), "--out", s(&summary)]);
+    refused(&o, &["--out", "is the summary"]);
+    // through a link too
+    let link = t.path().join("link.csv");
+    std::os::unix::fs::symlink(&m, &link).unwrap();
+    let o = vqm_in(
+        t.path(),
+        &["merge", s(&ok), "--manifest", s(&m), "--out", s(&link)],
+    );
+    refused(&o, &["is the manifest"]);
+    assert_eq!(std::fs::read(&m).unwrap(), m_before);
+    assert_eq!(std::fs::read(&summary).unwrap(), s_before);
+    // a merge into JSON keeps the ids as they are: the prefix that keeps
+    // a spreadsheet from running '-2' as a formula is CSV's alone
+    let json = t.path().join("all.json");
+    let o = vqm_in(
+        t.path(),
+        &["merge", s(&ok), "--manifest", s(&m), "--out", s(&json)],
+    );
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v[0]["id"], "k0");
+    assert_eq!(v[1]["id"], "-2");
+    let csv = t.path().join("all.csv");
+    let o = vqm_in(
+        t.path(),
+        &["merge", s(&ok), "--manifest", s(&m), "--out", s(&csv)],
+    );
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.lines().nth(2).unwrap().starts_with("'-2,"), "{text}");
+}
+
+#[test]
+fn a_batch_never_writes_a_rows_file_over_its_manifest_or_an_input() {
+    let t = tempfile::tempdir().unwrap();
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    // a JSON Lines manifest whose row 'catalog' would write catalog.ndjson
+    let m = t.path().join("catalog.ndjson");
+    let text = format!(
+        "{{\"id\":\"catalog\",\"reference\":\"{r}\",\"distorted\":\"{d}\",\"frames\":5}}\n"
+    );
+    std::fs::write(&m, &text).unwrap();
+    for extra in [&[][..], &["--check"][..], &["--emit", "slurm"][..]] {
+        let mut args = vec!["batch", "catalog.ndjson", "--out", "."];
+        args.extend(extra);
+        let o = vqm_in(t.path(), &args);
+        refused(&o, &["row 'catalog'", "catalog.ndjson", "the manifest"]);
+    }
+    assert_eq!(std::fs::read_to_string(&m).unwrap(), text);
+    // an input of one row named like another row's log
+    let out = t.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let input = out.join("b.ndjson");
+    std::fs::copy(&d, &input).unwrap();
+    let m = t.path().join("m.csv");
+    std::fs::write(
+        &m,
+        format!(
+            "id,reference,distorted,frames\na,{r},{},5\nb,{r},{d},5\n",
+            s(&input)
+        ),
+    )
+    .unwrap();
+    let o = vqm_in(t.path(), &["batch", "m.csv", "--out", "out"]);
+    refused(&o, &["row 'b'", "b.ndjson", "the input", "line 2"]);
+    assert_eq!(std::fs::read(&input).unwrap(), std::fs::read(&d).unwrap());
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        1,
+        "nothing written"
+    );
+}
+
+#[test]
+fn ids_that_differ_only_in_case_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    std::fs::write(
+        t.path().join("m.csv"),
+        format!("id,reference,distorted\nok1,{r},{d}\nOK1,{r},{d}\n"),
+    )
+    .unwrap();
+    for extra in [&["--check"][..], &["--out", "out"][..]] {
+        let mut args = vec!["batch", "m.csv"];
+        args.extend(extra);
+        let o = vqm_in(t.path(), &args);
+        refused(&o, &["line 3", "'OK1'", "'ok1'", "only in case"]);
+    }
+    assert!(!t.path().join("out").exists());
+}
+
+/// Runs vqm with `args` in `dir`, killing it if it takes over 10 s (a
+/// hang is a failure, not a stuck suite).
+fn vqm_bounded(dir: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vqm"));
+    for k in SCHEDULER_VARS {
+        c.env_remove(k);
+    }
+    let mut child = c
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("vqm {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(p: &Path) {
+    let o = Command::new("mkfifo").arg(p).output().unwrap();
+    assert!(o.status.success());
+}
+
+#[test]
+fn manifests_and_summaries_are_regular_files_of_bounded_size() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    // a manifest that is a device, a FIFO, a directory, or too large
+    mkfifo(&dir.join("fifo.csv"));
+    let big = dir.join("big.csv");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(65 << 20)
+        .unwrap();
+    for (m, want) in [
+        ("/dev/zero", "a device"),
+        ("fifo.csv", "a FIFO"),
+        (".", "a directory"),
+        ("big.csv", "larger than 64 MiB"),
+    ] {
+        for extra in [&["--check"][..], &["--out", "x"][..]] {
+            let mut args = vec!["batch", m];
+            args.extend(extra);
+            let o = vqm_bounded(dir, &args);
+            refused(&o, &[&format!("manifest '{m}'"), want]);
+        }
+        let o = vqm_bounded(dir, &["merge", ".", "--manifest", m, "--out", "-"]);
+        refused(&o, &[&format!("manifest '{m}'"), want]);
+    }
+    // summaries in a merged directory: a link to /dev/zero, a FIFO
+    for (name, make) in [
+        (
+            "zero",
+            &(|p: &Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap()) as &dyn Fn(&Path),
+        ),
+        ("fifo", &mkfifo),
+    ] {
+        let d = dir.join(format!("merge-{name}"));
+        std::fs::create_dir(&d).unwrap();
+        make(&d.join("x.summary.json"));
+        let o = vqm_bounded(dir, &["merge", s(&d), "--out", "-"]);
+        refused(&o, &["x.summary.json", "not a regular file"]);
+    }
+    assert!(!dir.join("x").exists());
+}

@@ -23,6 +23,25 @@ pub const ROW_OPTIONS: [(&str, &str); 10] = [
     ("dist_filter", "--dist-filter"),
 ];
 
+/// The largest manifest read: a catalog of some hundred thousand rows.
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
+/// A manifest given as `-`: standard input, up to the same cap.
+fn read_stdin() -> Result<String, crate::textfile::Refusal> {
+    use crate::textfile::Refusal;
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Refusal::Io(e.to_string()))?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(Refusal::TooLarge(MAX_MANIFEST_BYTES));
+    }
+    String::from_utf8(bytes).map_err(|_| Refusal::NotText)
+}
+
 /// One row of a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
@@ -167,8 +186,12 @@ impl Manifest {
     /// Reads and checks the manifest at `path`: CSV, or JSON Lines when
     /// it ends in `.jsonl`/`.ndjson` or its first character is `{`.
     pub fn read(path: &str) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Usage(format!("manifest '{path}': cannot read: {e}")))?;
+        let text = if path == "-" {
+            read_stdin().map_err(|why| Error::Usage(format!("manifest '-' (stdin): {why}")))?
+        } else {
+            crate::textfile::read(Path::new(path), MAX_MANIFEST_BYTES)
+                .map_err(|why| Error::Usage(format!("manifest '{path}' {why}")))?
+        };
         // spreadsheets often save CSV with a byte-order mark
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_string();
         let jsonl = path.ends_with(".jsonl")
@@ -184,6 +207,7 @@ impl Manifest {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let mut rows = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut folded: HashMap<String, (usize, String)> = HashMap::new();
         for (line, fields) in records {
             let bad = |what: String| Error::Usage(format!("manifest '{path}' line {line}: {what}"));
             let get = |k: &str| {
@@ -206,6 +230,14 @@ impl Manifest {
             }
             if let Some(first) = seen.insert(id.clone(), line) {
                 return Err(bad(format!("id '{id}' is also on line {first}")));
+            }
+            // ids name files: on a file system that ignores case (macOS,
+            // Windows shares), ids that differ only in case would share them
+            if let Some((first, other)) = folded.insert(id.to_ascii_lowercase(), (line, id.clone()))
+            {
+                return Err(bad(format!(
+                    "id '{id}' differs from '{other}' on line {first} only in case: on a file system that ignores case they would name the same files"
+                )));
             }
             let mut options = Vec::new();
             for (name, value) in &fields {
@@ -324,6 +356,10 @@ mod tests {
                 "line 4: id 'a' is also on line 2",
             ),
             ("id,reference,distorted\n../x,r,d\n", "line 2: id '../x'"),
+            (
+                "id,reference,distorted\nok1,r,d\nOK1,r,d\n",
+                "line 3: id 'OK1' differs from 'ok1' on line 2 only in case",
+            ),
             (
                 "id,reference,distorted,crf\na,r,d,23\n",
                 "unknown column 'crf'",

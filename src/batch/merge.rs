@@ -12,6 +12,12 @@ use crate::cli::MergeArgs;
 use crate::error::Error;
 use crate::output::summary_csv::table;
 
+/// The largest summary read: a summary record is a few KiB.
+const MAX_SUMMARY_BYTES: u64 = 16 << 20;
+
+/// The largest error record read.
+const MAX_ERROR_BYTES: u64 = 1 << 20;
+
 /// Every `<id>.summary.json` of `dirs`, by id: the file and its record.
 fn collect(dirs: &[String]) -> Result<BTreeMap<String, (PathBuf, Value)>, Error> {
     let mut found: BTreeMap<String, (PathBuf, Value)> = BTreeMap::new();
@@ -29,9 +35,8 @@ fn collect(dirs: &[String]) -> Result<BTreeMap<String, (PathBuf, Value)>, Error>
             else {
                 continue;
             };
-            let text = std::fs::read_to_string(&p).map_err(|e| {
-                Error::Usage(format!("vqm merge: '{}': cannot read: {e}", p.display()))
-            })?;
+            let text = crate::textfile::read(&p, MAX_SUMMARY_BYTES)
+                .map_err(|why| Error::Usage(format!("vqm merge: '{}' {why}", p.display())))?;
             let v: Value = serde_json::from_str(&text).map_err(|e| {
                 Error::Usage(format!("vqm merge: '{}': not a summary: {e}", p.display()))
             })?;
@@ -79,6 +84,16 @@ pub fn merge(args: &MergeArgs) -> Result<u8, Error> {
         )));
     }
     let mut found = collect(&args.dirs)?;
+    // the files read: the output must be none of them
+    let mut read: Vec<(String, String)> = found
+        .values()
+        .map(|(p, _)| ("the summary".to_string(), p.display().to_string()))
+        .collect();
+    read.extend(error_files(&args.dirs).map(|p| ("the error record".to_string(), p)));
+    if let Some(m) = &args.manifest {
+        read.push(("the manifest".to_string(), m.clone()));
+    }
+    refuse_overwrite(&args.out, &read)?;
     let mut missing = Vec::new();
     let mut order: Vec<String> = found.keys().cloned().collect();
     if let Some(m) = &args.manifest {
@@ -107,11 +122,17 @@ pub fn merge(args: &MergeArgs) -> Result<u8, Error> {
         let objects: Vec<Value> = rows
             .iter()
             .zip(&lines[1..])
-            .map(|((_, v), line)| {
+            .map(|((lead, v), line)| {
                 let cells = csv_cells(line);
                 let mut o = serde_json::Map::new();
                 for (h, c) in header.iter().zip(cells) {
-                    o.insert(h.clone(), typed(h, &c, v));
+                    // the id as it is: a CSV cell may carry the prefix
+                    // that keeps a spreadsheet from running it as a formula
+                    let value = match h.as_str() {
+                        "id" => Value::from(lead[0].as_str()),
+                        _ => typed(h, &c, v),
+                    };
+                    o.insert(h.clone(), value);
                 }
                 Value::Object(o)
             })
@@ -158,13 +179,46 @@ pub fn merge(args: &MergeArgs) -> Result<u8, Error> {
     })
 }
 
+/// The `<id>.error.json` files of `dirs` (what [`failure`] may read).
+fn error_files(dirs: &[String]) -> impl Iterator<Item = String> + '_ {
+    dirs.iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|entries| entries.flatten())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".error.json"))
+        })
+        .map(|p| p.display().to_string())
+}
+
+/// Refuses, before anything is written, an output `out` that is (or links
+/// to) one of the files `read` (what each is, its path).
+pub(super) fn refuse_overwrite(out: &str, read: &[(String, String)]) -> Result<(), Error> {
+    use crate::output::file::{Identity, identity};
+    let Some(Identity::Inode(dev, ino)) = identity(out) else {
+        return Ok(());
+    };
+    for (what, path) in read {
+        if identity(path) == Some(Identity::Inode(dev, ino)) {
+            return Err(Error::Usage(format!(
+                "vqm merge: --out '{out}' is {what} '{path}': writing there would destroy it"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The cause a failed row's `<id>.error.json` gives, in the first of
 /// `dirs` that has one.
 fn failure(dirs: &[String], id: &str) -> Option<String> {
     dirs.iter().find_map(|d| {
-        let text =
-            std::fs::read_to_string(std::path::Path::new(d).join(format!("{id}.error.json")))
-                .ok()?;
+        let text = crate::textfile::read(
+            &std::path::Path::new(d).join(format!("{id}.error.json")),
+            MAX_ERROR_BYTES,
+        )
+        .ok()?;
         let v: Value = serde_json::from_str(&text).ok()?;
         v["cause"].as_str().map(str::to_string)
     })
@@ -189,7 +243,6 @@ fn typed(column: &str, cell: &str, summary: &Value) -> Value {
         return Value::Null;
     }
     match column {
-        "id" => Value::from(cell),
         "path" | "resolution" | "codec" => summary[column].clone(),
         "on_hull" => Value::from(cell == "true"),
         _ => cell

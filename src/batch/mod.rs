@@ -173,6 +173,9 @@ pub fn batch(args: &BatchArgs, raw: &[String]) -> Result<u8, Error> {
     if let Some(why) = args::refused(&first.reference, &first.distorted, &passthrough.concat()) {
         return Err(Error::Usage(format!("vqm batch: {why}")));
     }
+    if let Some(out) = &args.out {
+        refuse_overwrites(&manifest, out)?;
+    }
     if args.check {
         return Ok(check(&manifest, &passthrough));
     }
@@ -192,6 +195,46 @@ pub fn batch(args: &BatchArgs, raw: &[String]) -> Result<u8, Error> {
         None => &manifest.rows[..],
     };
     run::run(args, &manifest, rows, shard, out, &passthrough)
+}
+
+/// Refuses, before anything is written, a batch that would write one of
+/// its rows' files (`<id>.summary.json`, `<id>.ndjson`, `<id>.error.json`
+/// in `out`) over the manifest or over an input of any row (the same
+/// file, or a link to it).
+fn refuse_overwrites(manifest: &Manifest, out: &str) -> Result<(), Error> {
+    use crate::output::file::{Identity, identity};
+    let dir = std::path::Path::new(out);
+    if !dir.is_dir() {
+        // nothing in it yet, so nothing there is an input
+        return Ok(());
+    }
+    let mut read: Vec<(Identity, String)> = Vec::new();
+    if let Some(id @ Identity::Inode(..)) = identity(&manifest.path) {
+        read.push((id, format!("the manifest '{}'", manifest.path)));
+    }
+    for r in &manifest.rows {
+        for input in [&r.reference, &r.distorted] {
+            if let Some(id @ Identity::Inode(..)) = identity(input) {
+                read.push((id, format!("the input '{input}' of line {}", r.line)));
+            }
+        }
+    }
+    for r in &manifest.rows {
+        let (summary, log, error) = run::files(dir, &r.id);
+        for file in [summary, log, error] {
+            let file = file.display().to_string();
+            let Some(id @ Identity::Inode(..)) = identity(&file) else {
+                continue;
+            };
+            if let Some((_, what)) = read.iter().find(|(i, _)| *i == id) {
+                return Err(Error::Usage(format!(
+                    "vqm batch: row '{}' (line {}) would write '{file}', which is {what}: writing there would destroy it",
+                    r.id, r.line
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `--check`: every problem a run would meet in the rows (an unreadable

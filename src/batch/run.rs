@@ -81,7 +81,7 @@ fn remove_leftovers(dir: &Path) {
 }
 
 /// Where one row's files go.
-fn files(dir: &Path, id: &str) -> (PathBuf, PathBuf, PathBuf) {
+pub(super) fn files(dir: &Path, id: &str) -> (PathBuf, PathBuf, PathBuf) {
     (
         dir.join(format!("{id}.summary.json")),
         dir.join(format!("{id}.ndjson")),
