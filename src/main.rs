@@ -42,7 +42,42 @@ fn finish(r: Result<u8, Error>) -> ExitCode {
     }
 }
 
+/// The signals that end a run or a batch cleanly.
+const STOP_SIGNALS: [i32; 2] = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM];
+
+/// SIGINT/SIGTERM set `stop` (a run or a batch then ends cleanly); a
+/// second one ends the process at once with 130. Installed before
+/// anything else, so that a signal that comes at once is never the
+/// default death (143).
+fn install_stop(stop: &Arc<AtomicBool>) -> Result<(), Error> {
+    for sig in STOP_SIGNALS {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
+    }
+    Ok(())
+}
+
+/// For a command with nothing to end cleanly (merge, completions): a
+/// signal, or one that came already, ends the process with 130.
+fn stop_at_once(stop: &Arc<AtomicBool>) -> Result<(), Error> {
+    if stop.load(std::sync::atomic::Ordering::Acquire) {
+        vqm::output::file::remove_temporaries();
+        std::process::exit(130);
+    }
+    for sig in STOP_SIGNALS {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::new(AtomicBool::new(true)))
+            .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Err(e) = install_stop(&stop) {
+        eprintln!("vqm: error: {e}");
+        return ExitCode::from(e.exit_code());
+    }
     let top = match Vqm::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -54,19 +89,35 @@ fn main() -> ExitCode {
         }
     };
     let cli = match top.command {
-        Some(Command::Completions { shell }) => return completions(shell),
+        Some(Command::Completions { shell }) => {
+            if let Err(e) = stop_at_once(&stop) {
+                return finish(Err(e));
+            }
+            return completions(shell);
+        }
         Some(Command::Batch(args)) => {
             let raw: Vec<String> = std::env::args()
                 .skip(1)
                 .skip_while(|a| a != "batch")
                 .skip(1)
                 .collect();
-            return finish(vqm::batch::batch(&args, &raw));
+            return match vqm::batch::batch(&args, &raw, &stop) {
+                Err(e @ Error::Interrupted(_)) => {
+                    eprintln!("vqm: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+                r => finish(r),
+            };
         }
-        Some(Command::Merge(args)) => return finish(vqm::batch::merge::merge(&args)),
+        Some(Command::Merge(args)) => {
+            if let Err(e) = stop_at_once(&stop) {
+                return finish(Err(e));
+            }
+            return finish(vqm::batch::merge::merge(&args));
+        }
         None => top.run,
     };
-    match run(&cli) {
+    match run(&cli, stop) {
         Ok(code) => code,
         Err(Error::StdoutClosed) => ExitCode::SUCCESS,
         Err(e @ Error::Interrupted(_)) => {
@@ -85,13 +136,14 @@ fn main() -> ExitCode {
 /// but silent). Nothing has been measured or written before every input is
 /// open, so if they are still not open 1.5 s after the signal, the
 /// process ends here with 130.
-fn watch_opening(signals: &[i32], opened: Arc<AtomicBool>) -> Result<(), Error> {
+fn watch_opening(stop: Arc<AtomicBool>, opened: Arc<AtomicBool>) -> Result<(), Error> {
     use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
-    let mut incoming = signal_hook::iterator::Signals::new(signals)
+    let mut incoming = signal_hook::iterator::Signals::new(STOP_SIGNALS)
         .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
     std::thread::spawn(move || {
-        if incoming.forever().next().is_none() {
+        // a signal before this watch began set `stop` only
+        if !stop.load(Ordering::Acquire) && incoming.forever().next().is_none() {
             return;
         }
         let deadline = Instant::now() + Duration::from_millis(1500);
@@ -112,7 +164,7 @@ fn watch_opening(signals: &[i32], opened: Arc<AtomicBool>) -> Result<(), Error> 
     Ok(())
 }
 
-fn run(cli: &Cli) -> Result<ExitCode, Error> {
+fn run(cli: &Cli, stop: Arc<AtomicBool>) -> Result<ExitCode, Error> {
     let settings = cli.settings()?;
     // Outputs are checked before any input is opened (a bad path fails
     // now) but touched only once the run is under way.
@@ -169,22 +221,19 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         }
         sinks.push(Box::new(sink));
     }
-    // SIGINT/SIGTERM end the run cleanly (sinks flushed, summary written);
-    // a second one ends the process at once.
-    let stop = Arc::new(AtomicBool::new(false));
-    let signals = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM];
-    for sig in signals {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
-            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
-            .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
-    }
+    // SIGINT/SIGTERM (`stop`, installed first thing) end the run cleanly
+    // (sinks flushed, summary written); a second one ends the process at
+    // once.
     let opened = Arc::new(AtomicBool::new(false));
-    watch_opening(&signals, opened.clone())?;
+    watch_opening(stop.clone(), opened.clone())?;
     // VQM_CPU caps the kernels' code path: scalar (portable), avx2 (AVX2
     // without fused multiply-adds), fma (AVX2 with them) or avx512; by
     // default the best the CPU has. A level the CPU lacks is refused, so a
     // run never says it measured on a path it did not take.
-    if let Ok(name) = std::env::var("VQM_CPU") {
+    // set but empty means unset, as for any variable
+    if let Ok(name) = std::env::var("VQM_CPU")
+        && !name.is_empty()
+    {
         use vqm::cpu::{CpuLevel, detected_level, force_level};
         let level = CpuLevel::from_name(&name).ok_or_else(|| {
             Error::Usage(format!(

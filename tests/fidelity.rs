@@ -296,7 +296,7 @@ fn an_unknown_or_unavailable_cpu_level_is_a_usage_error() {
     let (r, d) = c420();
     for (value, why) in [
         ("sse9", "choose scalar, avx2, fma or avx512"),
-        ("", "choose scalar, avx2, fma or avx512"),
+        ("Scalar ", "choose scalar, avx2, fma or avx512"),
     ] {
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_vqm"))
             .env("VQM_CPU", value)
@@ -310,6 +310,16 @@ fn an_unknown_or_unavailable_cpu_level_is_a_usage_error() {
             "{err}"
         );
     }
+    // set but empty is unset, as for any variable: the best level, the
+    // default precision
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_vqm"))
+        .env("VQM_CPU", "")
+        .env("VQM_SSIM_PRECISION", "")
+        .args([r.as_str(), d.as_str(), "-q", "--log", "-"])
+        .output()
+        .unwrap();
+    let recs = records_ok(&o);
+    assert_eq!(recs[0]["cpu"], *levels().last().unwrap(), "{:?}", recs[0]);
     // an unknown SSIM precision is refused too, not taken as the default
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_vqm"))
         .env("VQM_SSIM_PRECISION", "quad")

@@ -418,3 +418,130 @@ fn manifests_and_summaries_are_regular_files_of_bounded_size() {
     }
     assert!(!dir.join("x").exists());
 }
+
+/// Whether process `pid` has a handler for SIGTERM (its code is running).
+fn catches_sigterm(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (15 - 1)) != 0)
+}
+
+fn sigterm(pid: u32) {
+    let o = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+}
+
+/// Waits for `child` at most `secs` seconds; its output.
+fn wait_bounded(mut child: std::process::Child, secs: u64) -> Output {
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(secs) {
+            child.kill().unwrap();
+            panic!("not ended {secs} s after the signal");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn sigterm_as_soon_as_vqm_runs_is_exit_130_with_nothing_written() {
+    let t = tempfile::tempdir().unwrap();
+    let log = t.path().join("keep.ndjson");
+    std::fs::write(&log, "kept\n").unwrap();
+    let fifo = t.path().join("ref.y4m");
+    mkfifo(&fifo);
+    // a reference that never opens (a FIFO with no writer), and files
+    for reference in [s(&fifo).to_string(), sample("ref.mp4")] {
+        let child = Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .args([&reference, &sample("dist.mp4"), "-q", "--log", s(&log)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let start = std::time::Instant::now();
+        while !catches_sigterm(pid) {
+            assert!(start.elapsed().as_secs() < 10, "no handler installed");
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        sigterm(pid);
+        let o = wait_bounded(child, 5);
+        let (code, _, err) = outcome(&o);
+        assert_eq!(code, 130, "{reference}: {err}");
+        assert!(err.contains("interrupted while"), "{err}");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "kept\n");
+    }
+}
+
+#[test]
+fn a_batch_on_sigterm_ends_its_runs_keeps_finished_rows_and_exits_130() {
+    let t = tempfile::tempdir().unwrap();
+    let fifo = t.path().join("live.y4m");
+    mkfifo(&fifo);
+    let (r, d) = (sample("ref.mp4"), sample("dist.mp4"));
+    // row 'a' finishes; row 'b' waits on a FIFO no one writes
+    std::fs::write(
+        t.path().join("m.csv"),
+        format!(
+            "id,reference,distorted,frames\na,{r},{d},5\nb,{},{d},5\n",
+            s(&fifo)
+        ),
+    )
+    .unwrap();
+    let out = t.path().join("out");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vqm"));
+    for k in SCHEDULER_VARS {
+        c.env_remove(k);
+    }
+    let child = c
+        .current_dir(t.path())
+        .args([
+            "batch", "m.csv", "--out", "out", "--jobs", "1", "-m", "psnr",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let running = |dir: &Path| {
+        std::fs::read_dir(dir).is_ok_and(|e| {
+            e.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".vqm-run-"))
+        })
+    };
+    // row 'a' is done and row 'b''s run has started
+    while !(out.join("a.summary.json").exists() && running(&out)) {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "the batch did not start 'b'"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sigterm(child.id());
+    let o = wait_bounded(child, 10);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 130, "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let mut left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["a.ndjson", "a.summary.json"],
+        "no working directory, no error for 'b'"
+    );
+}

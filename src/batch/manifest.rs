@@ -275,7 +275,12 @@ impl Manifest {
 /// Why a row's input cannot be read, if it cannot (files only: URLs and
 /// pipes are left to the run).
 pub fn unreadable(input: &str) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
     if input.contains("://") || input == "-" {
+        return None;
+    }
+    // a FIFO is opened by the run (opening it here would wait for a writer)
+    if std::fs::metadata(input).is_ok_and(|m| m.file_type().is_fifo()) {
         return None;
     }
     match std::fs::File::open(input) {

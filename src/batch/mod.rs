@@ -12,6 +12,8 @@ pub mod manifest;
 pub mod merge;
 mod run;
 
+use std::sync::atomic::AtomicBool;
+
 use crate::cli::BatchArgs;
 use crate::error::Error;
 use manifest::{Manifest, Row};
@@ -162,9 +164,11 @@ fn refuse_outputs(args: &BatchArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs `vqm batch`; `raw` is the command line after `batch`. Returns the
-/// exit code: 1 if a row failed, 3 if a gate failed, else 0.
-pub fn batch(args: &BatchArgs, raw: &[String]) -> Result<u8, Error> {
+/// Runs `vqm batch`; `raw` is the command line after `batch`; `stop`, set
+/// by SIGINT/SIGTERM, ends the runs under way (their rows stay to do),
+/// starts no more and ends the batch with [`Error::Interrupted`]. Returns
+/// the exit code: 1 if a row failed, 3 if a gate failed, else 0.
+pub fn batch(args: &BatchArgs, raw: &[String], stop: &AtomicBool) -> Result<u8, Error> {
     refuse_outputs(args)?;
     let manifest = Manifest::read(&args.manifest)?;
     let passthrough = args::passthrough(raw);
@@ -194,7 +198,7 @@ pub fn batch(args: &BatchArgs, raw: &[String]) -> Result<u8, Error> {
         Some(s) => s.select(&manifest.rows),
         None => &manifest.rows[..],
     };
-    run::run(args, &manifest, rows, shard, out, &passthrough)
+    run::run(args, &manifest, rows, shard, out, &passthrough, stop)
 }
 
 /// Refuses, before anything is written, a batch that would write one of

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
@@ -133,6 +134,7 @@ pub fn run(
     shard: Option<Shard>,
     out: &str,
     passthrough: &[Vec<String>],
+    stop: &AtomicBool,
 ) -> Result<u8, Error> {
     let dir = Path::new(out);
     std::fs::create_dir_all(dir)
@@ -198,11 +200,15 @@ pub fn run(
         manifest: &manifest.path,
         shard,
         passthrough,
+        stop,
     };
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1) {
             s.spawn(|| {
                 loop {
+                    if stop.load(Ordering::Acquire) {
+                        break;
+                    }
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                     let Some(g) = next else { break };
                     match ctx.group(&g.rows) {
@@ -222,6 +228,12 @@ pub fn run(
         }
     });
     bar.finish_and_clear();
+    if stop.load(Ordering::Acquire) {
+        let kept = done.into_inner().unwrap_or_else(|e| e.into_inner()).len();
+        return Err(Error::Interrupted(format!(
+            "vqm batch: interrupted; {kept} row(s) measured in this batch are kept in '{out}', the rest are left to do"
+        )));
+    }
     if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
         return Err(e);
     }
@@ -252,6 +264,7 @@ struct Ctx<'a> {
     manifest: &'a str,
     shard: Option<Shard>,
     passthrough: &'a [Vec<String>],
+    stop: &'a AtomicBool,
 }
 
 impl Ctx<'_> {
@@ -273,6 +286,52 @@ impl Ctx<'_> {
                 Ok(out)
             }
         }
+    }
+
+    /// Runs `cmd` to its end, its stderr collected; when the batch is
+    /// told to stop, the run is sent SIGTERM (it ends cleanly).
+    fn wait(&self, cmd: &mut Command) -> Result<std::process::Output, Error> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Internal(format!("cannot start vqm: {e}")))?;
+        let mut pipe = child.stderr.take();
+        let reader = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(p) = pipe.as_mut()
+                && std::io::Read::read_to_end(p, &mut text).is_err()
+            {
+                // what was read is kept: a read that fails leaves the
+                // cause less clear, not the row's result
+            }
+            text
+        });
+        let mut told = false;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                Err(e) => return Err(Error::Internal(format!("cannot wait for vqm: {e}"))),
+            }
+            if !told && self.stop.load(Ordering::Acquire) {
+                told = true;
+                let pid = libc::pid_t::try_from(child.id()).unwrap_or(0);
+                // SAFETY: kill with a child's pid (not yet reaped, so not
+                // reused) and a signal number has no memory effects
+                if pid > 0 && unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+                    // it ended meanwhile: try_wait reaps it next
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let stderr = reader.join().unwrap_or_default();
+        Ok(std::process::Output {
+            status,
+            stdout: Vec::new(),
+            stderr,
+        })
     }
 
     /// One vqm run over `rows` (one reference); its records split into the
@@ -315,13 +374,17 @@ impl Ctx<'_> {
                 Ok(())
             });
         }
-        let o = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| Error::Internal(format!("cannot start vqm: {e}")))?;
+        let o = self.wait(&mut cmd)?;
         let code = o.status.code().unwrap_or(-1);
+        if self.stop.load(Ordering::Acquire) && code != 0 && code != i32::from(GATE_FAILED) {
+            // the run was ended by the batch's signal: its rows stay to do
+            // (their working directory goes with `tmp`); a run that ended
+            // cleanly is checked below like any other
+            return Err(Error::Interrupted(format!(
+                "vqm batch: the run of row '{}' was interrupted",
+                rows[0].id
+            )));
+        }
         let stderr = String::from_utf8_lossy(&o.stderr);
         if code != 0 && code != i32::from(GATE_FAILED) {
             let cause = stderr

@@ -405,7 +405,8 @@ impl Cli {
 fn precision_from_env() -> Result<Precision, Error> {
     match std::env::var("VQM_SSIM_PRECISION").as_deref() {
         Ok("double") => Ok(Precision::Double),
-        Ok("single") | Err(_) => Ok(Precision::Fast),
+        // set but empty means unset
+        Ok("single" | "") | Err(_) => Ok(Precision::Fast),
         Ok(other) => Err(Error::Usage(format!(
             "VQM_SSIM_PRECISION={other}: choose single or double"
         ))),

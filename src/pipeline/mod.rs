@@ -182,8 +182,9 @@ pub fn run(
         })
         .collect::<Result<_, Error>>()?;
     let (mut rdec, mut ddecs) = opening::open_all(settings, &ref_options, &dist_options, &stop)?;
-    if opened.swap(true, Ordering::AcqRel) {
-        // a signal came while the inputs opened and the process is ending
+    if opened.swap(true, Ordering::AcqRel) || stop.load(Ordering::Acquire) {
+        // a signal came while the inputs opened (the process may be ending
+        // already): nothing was measured, nothing is written
         return Err(Error::Interrupted(
             "interrupted while opening the inputs".to_string(),
         ));

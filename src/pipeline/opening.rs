@@ -42,6 +42,17 @@ pub(super) fn open_all(
                 let (failed, cancelled) = (&failed, &cancelled);
                 scope.spawn(move || {
                     let r = input::open(label, options);
+                    // the stop flag set by a signal, not by another input's
+                    // failure (which sets `cancelled` first): the input is
+                    // not at fault
+                    if matches!(r, Err(Error::Input { .. }))
+                        && stop.load(Ordering::Acquire)
+                        && !cancelled.load(Ordering::Acquire)
+                    {
+                        let e =
+                            Error::Interrupted("interrupted while opening the inputs".to_string());
+                        return (Err(e), true);
+                    }
                     let own = r.is_err() && !cancelled.load(Ordering::Acquire);
                     if r.is_err() && !failed.swap(true, Ordering::AcqRel) {
                         std::thread::sleep(FAILURE_GRACE);
@@ -69,6 +80,12 @@ pub(super) fn open_all(
             .into_iter()
             .filter_map(|(r, own)| r.err().map(|e| (e, own)))
             .collect();
+        if let Some(k) = errors
+            .iter()
+            .position(|(e, _)| matches!(e, Error::Interrupted(_)))
+        {
+            return Err(errors.swap_remove(k).0);
+        }
         let cause = errors.iter().position(|(_, own)| *own).unwrap_or(0);
         return Err(errors.swap_remove(cause).0);
     }
