@@ -765,3 +765,32 @@ fn the_worst_frames_are_moments_a_second_apart() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--worst-gap"), "{err}");
 }
+
+/// The figures of the table's speed line: (metrics fps, overall fps).
+fn speeds(stderr: &str) -> (f64, f64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("speed:"))
+        .unwrap_or_else(|| panic!("no speed line: {stderr}"));
+    let fps_after = |word: &str| -> f64 {
+        let rest = &line[line.find(word).unwrap_or_else(|| panic!("{line}")) + word.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    (fps_after("metrics "), fps_after("overall "))
+}
+
+/// The speed line counts every metric's time, a temporal one's (VMAF,
+/// computed in pair order off the worker pool) too: its metrics figure
+/// cannot be many times the whole run's rate when the metric is most of
+/// the run's work.
+#[test]
+fn the_speed_line_counts_the_time_of_temporal_metrics() {
+    let o = vqm(&[&sample("ref.mp4"), &sample("dist.mp4"), "-m", "vmaf"]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let (metrics, overall) = speeds(&err);
+    assert!(
+        metrics < 10.0 * overall,
+        "metrics {metrics} fps against {overall} fps overall: {err}"
+    );
+}

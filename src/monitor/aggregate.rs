@@ -258,7 +258,10 @@ impl Aggregator {
                             reference_frames,
                             reference_decode,
                             pairs: self.pairs,
-                            compute: self.compute,
+                            // the worker pool's busy time and the
+                            // temporal metrics' (on this thread; a sum, so
+                            // time both spent at once counts twice)
+                            compute: self.compute + self.sequencer.busy(),
                             threads: 0,
                         },
                         alerts_fired,

@@ -31,9 +31,17 @@ pub struct Sequencer {
     /// `--dump-worst` when its ranking key (the first) is a temporal
     /// metric's: the frames wait with their row for the value.
     capture: Option<Arc<WorstCapture>>,
+    /// Time the temporal metrics spent computing (their push, flush and
+    /// restart calls), for the speed line.
+    busy: std::time::Duration,
 }
 
 impl Sequencer {
+    /// Time the temporal metrics spent computing so far.
+    pub fn busy(&self) -> std::time::Duration {
+        self.busy
+    }
+
     /// `inputs` holds each distorted input's temporal states (empty when
     /// no temporal metric is selected: every message then passes at once).
     pub fn new(inputs: Vec<Vec<TemporalSlot>>) -> Self {
@@ -41,6 +49,7 @@ impl Sequencer {
             inputs,
             held: VecDeque::new(),
             capture: None,
+            busy: std::time::Duration::ZERO,
         }
     }
 
@@ -100,6 +109,7 @@ impl Sequencer {
                 };
                 let mut ready = Vec::new();
                 let mut failed = None;
+                let started = std::time::Instant::now();
                 for (k, slot) in self.inputs[input].iter_mut().enumerate() {
                     match slot.state.push(pair, &f.reference, &f.distorted) {
                         Ok(r) => ready.push((k, r)),
@@ -109,6 +119,7 @@ impl Sequencer {
                         }
                     }
                 }
+                self.busy += started.elapsed();
                 match (&self.capture, self.held.back_mut()) {
                     (Some(_), Some(Held::Row(_, _, kept))) => *kept = Some(f),
                     _ => f.give_back(),
@@ -122,12 +133,14 @@ impl Sequencer {
                 Ok(self.release())
             }
             AggMsg::Finish { .. } => {
+                let started = std::time::Instant::now();
                 for input in 0..self.inputs.len() {
                     for k in 0..self.inputs[input].len() {
                         let r = self.inputs[input][k].state.flush()?;
                         self.fill(input, k, r);
                     }
                 }
+                self.busy += started.elapsed();
                 let mut out = self.drain();
                 out.push(msg);
                 Ok(out)
@@ -147,10 +160,12 @@ impl Sequencer {
                 // (The reference's loss breaks nothing by itself: frames it
                 // decoded before may still pair with later distorted ones.)
                 if let Some(input) = event.input {
+                    let started = std::time::Instant::now();
                     for k in 0..self.inputs.get(input).map_or(0, |s| s.len()) {
                         let r = self.inputs[input][k].state.restart()?;
                         self.fill(input, k, r);
                     }
+                    self.busy += started.elapsed();
                 }
                 self.held.push_back(Held::Ready(msg));
                 Ok(self.release())
