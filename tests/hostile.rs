@@ -545,3 +545,155 @@ fn a_batch_on_sigterm_ends_its_runs_keeps_finished_rows_and_exits_130() {
         "no working directory, no error for 'b'"
     );
 }
+
+#[test]
+fn an_output_that_is_a_symlink_is_written_through_to_its_target() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    std::fs::create_dir(dir.join("real")).unwrap();
+    let mut args = vec![
+        sample("ref.mp4"),
+        sample("dist.mp4"),
+        "--frames".into(),
+        "5".into(),
+        "-q".into(),
+    ];
+    for (flag, name) in [
+        ("--summary-json", "s.json"),
+        ("--csv", "f.csv"),
+        ("--summary-csv", "t.csv"),
+        ("--log", "l.ndjson"),
+        ("--report", "r.html"),
+    ] {
+        // a link to an existing file, and one (relative) to a file to come
+        let target = dir.join("real").join(name);
+        if flag != "--log" {
+            std::fs::write(&target, "old").unwrap();
+        }
+        let link = dir.join(format!("link-{name}"));
+        std::os::unix::fs::symlink(format!("real/{name}"), &link).unwrap();
+        args.extend([flag.to_string(), s(&link).to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = vqm(&args);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    for name in ["s.json", "f.csv", "t.csv", "l.ndjson", "r.html"] {
+        let link = dir.join(format!("link-{name}"));
+        let meta = std::fs::symlink_metadata(&link).unwrap();
+        assert!(
+            meta.file_type().is_symlink(),
+            "{name}: the link stays a link"
+        );
+        let text = std::fs::read_to_string(dir.join("real").join(name)).unwrap();
+        assert!(text.len() > 10 && text != "old", "{name}: {text}");
+    }
+}
+
+#[test]
+fn a_picture_over_ffmpegs_size_limit_is_named_as_such() {
+    let t = tempfile::tempdir().unwrap();
+    let y4m = t.path().join("big.y4m");
+    let mut bytes = b"YUV4MPEG2 W100000 H100000 F25:1 Ip A1:1 C420jpeg\nFRAME\n".to_vec();
+    bytes.extend([0u8; 1000]);
+    std::fs::write(&y4m, bytes).unwrap();
+    let o = vqm(&[s(&y4m), s(&y4m), "-q"]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("input '") && err.contains("100000x100000") && err.contains("over the limit"),
+        "{err}"
+    );
+    assert!(err.contains("16255x16255"), "the limit is said: {err}");
+    let raw = t.path().join("raw.yuv");
+    std::fs::write(&raw, [0u8; 1000]).unwrap();
+    let o = vqm(&[
+        "--input-format",
+        "rawvideo",
+        "--size",
+        "65535x65535",
+        "--pix-fmt",
+        "yuv420p",
+        s(&raw),
+        s(&raw),
+    ]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--size 65535x65535") && err.contains("over the limit"),
+        "{err}"
+    );
+    // the largest square picture FFmpeg takes is not refused for its size
+    let o = vqm(&[
+        "--input-format",
+        "rawvideo",
+        "--size",
+        "16255x16255",
+        "--pix-fmt",
+        "gray",
+        s(&raw),
+        s(&raw),
+    ]);
+    assert!(
+        !outcome(&o).2.contains("over the limit"),
+        "{}",
+        outcome(&o).2
+    );
+}
+
+/// The top-level boxes of an MP4 file: (type, offset, size).
+fn boxes(bytes: &[u8]) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        out.push((
+            String::from_utf8_lossy(&bytes[at + 4..at + 8]).into_owned(),
+            at,
+            size,
+        ));
+        if size < 8 {
+            break;
+        }
+        at += size;
+    }
+    out
+}
+
+#[test]
+fn the_missing_moov_hint_is_given_only_when_the_moov_is_missing() {
+    let t = tempfile::tempdir().unwrap();
+    let good = std::fs::read(sample("dist.mp4")).unwrap();
+    let top = boxes(&good);
+    let (_, moov_at, moov_size) = top.iter().find(|(k, ..)| k == "moov").unwrap().clone();
+    // the moov is there, its sample tables damaged
+    let mut damaged = good.clone();
+    for table in [&b"stsz"[..], &b"stco"[..]] {
+        let i = moov_at
+            + damaged[moov_at..moov_at + moov_size]
+                .windows(4)
+                .position(|w| w == table)
+                .unwrap();
+        damaged[i + 4..i + 64].fill(0xff);
+    }
+    let damaged_path = t.path().join("damaged.mp4");
+    std::fs::write(&damaged_path, &damaged).unwrap();
+    // the moov box's type overwritten: no moov at the top level
+    let mut lost = good.clone();
+    lost[moov_at + 4..moov_at + 8].copy_from_slice(b"skip");
+    let lost_path = t.path().join("lost.mp4");
+    std::fs::write(&lost_path, &lost).unwrap();
+    let r = sample("ref.mp4");
+    let hint = "moov atom is missing";
+    let o = vqm(&[&r, s(&damaged_path), "-q"]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("damaged.mp4") && !err.contains(hint), "{err}");
+    let o = vqm(&["--input-format", "mpegts", &r, &sample("dist.mp4"), "-q"]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains(hint), "{err}");
+    let o = vqm(&[&r, s(&lost_path), "-q"]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("lost.mp4") && err.contains(hint), "{err}");
+}

@@ -90,13 +90,15 @@ pub(super) fn files(dir: &Path, id: &str) -> (PathBuf, PathBuf, PathBuf) {
     )
 }
 
-/// Writes `bytes` to `path` whole or not at all.
+/// Writes `bytes` to `path` whole or not at all (through a symlink, to
+/// its target).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
     let fail = |e: std::io::Error| Error::Output {
         path: path.display().to_string(),
         source: e,
     };
+    let path = &crate::output::file::through_links(path).map_err(fail)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = crate::output::file::temp_beside(path, dir).map_err(fail)?;
     std::io::Write::write_all(tmp.as_file_mut(), bytes).map_err(fail)?;
     tmp.as_file().sync_all().map_err(fail)?;

@@ -244,6 +244,15 @@ impl Cli {
         }
         let mut raw = Vec::new();
         if let Some(v) = &self.size {
+            if let Some((w, h)) = v.split_once('x')
+                && let (Ok(w), Ok(h)) = (w.trim().parse::<u64>(), h.trim().parse::<u64>())
+                && crate::input::too_large(w, h)
+            {
+                return Err(Error::Usage(format!(
+                    "--size {v}: over the limit: {}",
+                    crate::input::SIZE_LIMIT
+                )));
+            }
             raw.push(("video_size".to_string(), v.clone()));
         }
         if let Some(v) = &self.pix_fmt {

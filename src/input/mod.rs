@@ -19,3 +19,4 @@ pub use decode::DecodeEvent;
 pub use format::Target;
 pub use info::InputInfo;
 pub use open::{Decoder, InputOptions, Notify, OpenOptions, check_local, is_network, open};
+pub use raw::{SIZE_LIMIT, too_large};

@@ -131,6 +131,15 @@ fn looks_wide(bytes: &[u8]) -> bool {
     high_small && low_big * 4 > bytes.len() / 2
 }
 
+/// Whether FFmpeg refuses a picture of `w`×`h` as too large: it takes
+/// only sizes with (W+128)·(H+128) under 2^31/8.
+pub fn too_large(w: u64, h: u64) -> bool {
+    (w + 128).saturating_mul(h + 128) >= (i32::MAX / 8) as u64
+}
+
+/// What [`too_large`] allows, said for a message.
+pub const SIZE_LIMIT: &str = "FFmpeg takes pictures with (W+128)×(H+128) under 268,435,456, so 16255x16255 at most for a square one";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,25 @@ pub fn probe(path: &Path, frame_len: u64) -> Option<Layout> {
     })
 }
 
+/// The picture size a YUV4MPEG2 file's header gives (`W` and `H` tags),
+/// if `path` is a regular file that starts with one.
+pub fn header_size(path: &Path) -> Option<(u64, u64)> {
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut f = File::open(path).ok()?;
+    let mut head = vec![0u8; 4096];
+    let n = read_up_to(&mut f, &mut head).ok()?;
+    let line = head[..n].split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(line.strip_prefix(b"YUV4MPEG2 ")?).ok()?;
+    let tag = |t: char| {
+        line.split(' ')
+            .find_map(|w| w.strip_prefix(t))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((tag('W')?, tag('H')?))
+}
+
 /// Reads until `buf` is full or the file ends; the bytes read.
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;

@@ -88,7 +88,10 @@ impl Output {
             _ => {}
         }
         // A regular file or a new path: check now that its directory takes
-        // a new file, without touching the path itself.
+        // a new file, without touching the path itself. A symlink is written
+        // through: its target is the file replaced.
+        let target = through_links(p).map_err(|e| cannot(flag, path, &e))?;
+        let p = target.as_path();
         let dir = match p.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -183,6 +186,28 @@ impl Output {
         }
         Ok(())
     }
+}
+
+/// The file a path names once its symlinks are followed (the path itself
+/// when it is not a link): where a file written whole and renamed into
+/// place must go, so that a link stays a link and its target gets the
+/// data. A dangling link names the file it would create.
+pub fn through_links(path: &Path) -> io::Result<PathBuf> {
+    let mut at = path.to_path_buf();
+    // as the kernel's own bound on a chain of links
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&at)?;
+                at = match at.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            _ => return Ok(at),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
 }
 
 /// What identifies a file: its device and inode once it exists, else its
