@@ -24,7 +24,7 @@ pub enum Error {
     /// An input that cannot be opened, has no video or no decodable frame: exit 1.
     #[error("input '{input}': {cause}")]
     Input {
-        /// The input as given.
+        /// The input as given, its credentials hidden.
         input: String,
         /// Why it failed.
         cause: String,
@@ -51,11 +51,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// An input error (exit 1) naming `input` and its cause.
+    /// An input error (exit 1) naming `input` and its cause, each with
+    /// the credentials it holds hidden ([`crate::redact`]).
     pub fn input(input: &str, cause: impl std::fmt::Display) -> Self {
+        use crate::redact::redact;
         Error::Input {
-            input: input.to_string(),
-            cause: cause.to_string(),
+            input: redact(input).into_owned(),
+            cause: redact(&cause.to_string()).into_owned(),
         }
     }
 

@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod output;
 pub mod pipeline;
+pub mod redact;
 pub mod stats;
 pub mod textfile;
 

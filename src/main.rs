@@ -13,6 +13,8 @@ use vqm::output::{
     SummaryCsvSink, SummarySink, VmafLayoutSink,
 };
 use vqm::pipeline::{self, Warn};
+// what vqm prints names inputs with their credentials hidden
+use vqm::redact::redact;
 
 /// `vqm completions SHELL`: prints a shell completion script.
 fn completions(shell: clap_complete::Shell) -> ExitCode {
@@ -36,7 +38,7 @@ fn finish(r: Result<u8, Error>) -> ExitCode {
     match r {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("vqm: error: {e}");
+            eprintln!("vqm: error: {}", redact(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }
@@ -103,7 +105,7 @@ fn main() -> ExitCode {
                 .collect();
             return match vqm::batch::batch(&args, &raw, &stop) {
                 Err(e @ Error::Interrupted(_)) => {
-                    eprintln!("vqm: {e}");
+                    eprintln!("vqm: {}", redact(&e.to_string()));
                     ExitCode::from(e.exit_code())
                 }
                 r => finish(r),
@@ -121,11 +123,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(Error::StdoutClosed) => ExitCode::SUCCESS,
         Err(e @ Error::Interrupted(_)) => {
-            eprintln!("vqm: {e}");
+            eprintln!("vqm: {}", redact(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
         Err(e) => {
-            eprintln!("vqm: error: {e}");
+            eprintln!("vqm: error: {}", redact(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }
@@ -254,7 +256,7 @@ fn run(cli: &Cli, stop: Arc<AtomicBool>) -> Result<ExitCode, Error> {
     let quiet = cli.quiet;
     let warn: Warn = Arc::new(move |msg: &str| {
         if !quiet {
-            eprintln!("vqm: warning: {msg}");
+            eprintln!("vqm: warning: {}", redact(msg));
         }
     });
     let report = pipeline::run(&settings, sinks, warn, pipeline::Control { stop, opened })?;

@@ -16,7 +16,7 @@ const ORDER: &[&[&str]] = &[
     &["output"],
     &["input"],
     &["metrics"],
-    &["frame", "stats", "cpu", "error"],
+    &["frame", "stats", "cpu", "error", "redact"],
 ];
 
 /// Files allowed past the size limit: the SIMD kernels.

@@ -112,8 +112,9 @@ fn fail_row(dir: &Path, row: &Row, input: &str, cause: &str, code: i32) -> Resul
     let v = serde_json::json!({
         "id": row.id,
         "line": row.line,
-        "input": input,
-        "cause": cause,
+        // credentials hidden, as a run's own outputs do
+        "input": crate::redact::redact(input),
+        "cause": crate::redact::redact(cause),
         "exit_code": code,
     });
     write_atomic(&err, format!("{v}\n").as_bytes())
@@ -156,13 +157,15 @@ pub fn run(
             .into_iter()
             .find_map(|i| unreadable(i).map(|why| (i, why)));
         if let Some((input, why)) = bad {
-            eprintln!("vqm: manifest '{}' line {}: {why}", manifest.path, r.line);
+            let shown = crate::redact::redact(&why);
+            eprintln!("vqm: manifest '{}' line {}: {shown}", manifest.path, r.line);
             fail_row(dir, r, input, &why, 1)?;
             outcomes.push(Outcome::Failed);
             continue;
         }
         if let Some(why) = refused(&r.reference, &r.distorted, &row_arguments(passthrough, r)) {
-            eprintln!("vqm: manifest '{}' line {}: {why}", manifest.path, r.line);
+            let shown = crate::redact::redact(&why);
+            eprintln!("vqm: manifest '{}' line {}: {shown}", manifest.path, r.line);
             fail_row(dir, r, &r.distorted, &why, 2)?;
             outcomes.push(Outcome::Failed);
             continue;

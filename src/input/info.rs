@@ -4,7 +4,8 @@
 /// Facts about an opened input, for the header and the summary.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InputInfo {
-    /// The input as given on the command line.
+    /// The input as given on the command line, its credentials hidden
+    /// ([`crate::redact`]): what every output shows.
     pub path: String,
     /// Codec name.
     pub codec: String,

@@ -14,7 +14,7 @@ use ffmpeg_next as ff;
 
 use super::format::{self, Target};
 use super::info::InputInfo;
-use crate::error::Error;
+use crate::{error::Error, redact::redact};
 
 /// Demuxer settings from the command line.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -570,7 +570,7 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         .map(|f| f.depth)
         .unwrap_or(8);
     let info = InputInfo {
-        path: label.to_string(),
+        path: redact(label).into_owned(),
         codec: session.codec.clone(),
         width: session.source.width,
         height: session.source.height,
@@ -588,7 +588,7 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
             .into_iter()
             .find(|b| *b > 0)
             .map(|b| b as u64),
-        filter: options.filter.clone(),
+        filter: options.filter.as_deref().map(|f| redact(f).into_owned()),
     };
     let notes = if looks_local(label) && session.ictx.format().name() == "rawvideo" {
         let p = Path::new(label.strip_prefix("file:").unwrap_or(label));

@@ -24,7 +24,7 @@ use crate::pipeline::workers::Job;
 pub struct Source {
     /// Which input it is.
     pub role: Role,
-    /// The input as given.
+    /// The input as messages name it: its credentials hidden.
     pub path: String,
     /// Decoder output.
     pub rx: Receiver<DecodeEvent>,

@@ -361,9 +361,11 @@ pub fn run(
     let capture = settings.worst_pictures.as_ref().and_then(|w| {
         set.better().first().map(|better| {
             let gap = crate::stats::moments::gap_frames(settings.worst_gap, rdec.info.frame_rate);
+            // drawn on the pictures: the credentials hidden
+            let shown = |p: &String| crate::redact::redact(p).into_owned();
             let labels = Labels {
-                reference: settings.reference.clone(),
-                distorted: settings.distorted.clone(),
+                reference: shown(&settings.reference),
+                distorted: settings.distorted.iter().map(shown).collect(),
                 keys: set.keys().to_vec(),
                 chroma: w.chroma,
             };
@@ -448,7 +450,7 @@ pub fn run(
             .map_err(|e| Error::Internal(format!("cannot start decoder thread: {e}")))?;
         Ok(Source {
             role,
-            path: path.to_string(),
+            path: crate::redact::redact(path).into_owned(),
             rx,
             pool,
             handle: Some(handle),

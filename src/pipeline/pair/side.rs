@@ -9,6 +9,7 @@ use crate::output::records::Role;
 #[derive(Debug)]
 pub(super) struct Side {
     pub(super) role: Role,
+    /// The input as events and messages name it: its credentials hidden.
     pub(super) path: String,
     pub(super) queue: VecDeque<Frame>,
     /// No more messages will come (ended, failed or disconnected).
@@ -27,7 +28,7 @@ impl Side {
     pub(super) fn new(role: Role, path: &str) -> Self {
         Side {
             role,
-            path: path.to_string(),
+            path: crate::redact::redact(path).into_owned(),
             queue: VecDeque::new(),
             ended: false,
             finished: false,
