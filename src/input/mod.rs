@@ -4,6 +4,7 @@
 mod avopen;
 pub mod convert;
 pub mod decode;
+mod diagnose;
 mod filter;
 pub mod format;
 pub mod info;
