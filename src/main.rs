@@ -119,7 +119,14 @@ fn main() -> ExitCode {
         }
         None => top.run,
     };
-    match run(&cli, stop) {
+    // from here a signal that nothing answers within 1.5 s (a FIFO given
+    // as the config, an output or an input, with no one at its other end)
+    // ends the process with 130
+    let opened = Arc::new(AtomicBool::new(false));
+    if let Err(e) = watch_opening(stop.clone(), opened.clone()) {
+        return finish(Err(e));
+    }
+    match run(&cli, stop, opened) {
         Ok(code) => code,
         Err(Error::StdoutClosed) => ExitCode::SUCCESS,
         Err(e @ Error::Interrupted(_)) => {
@@ -159,14 +166,16 @@ fn watch_opening(stop: Arc<AtomicBool>, opened: Arc<AtomicBool>) -> Result<(), E
         // never passes this point while the process is ending here
         if !opened.swap(true, Ordering::AcqRel) {
             vqm::output::file::remove_temporaries();
-            eprintln!("vqm: interrupted while opening the inputs (one is still waiting for data)");
+            eprintln!(
+                "vqm: interrupted while opening the inputs and outputs (one is still waiting for data or for the other end of a pipe)"
+            );
             std::process::exit(130);
         }
     });
     Ok(())
 }
 
-fn run(cli: &Cli, stop: Arc<AtomicBool>) -> Result<ExitCode, Error> {
+fn run(cli: &Cli, stop: Arc<AtomicBool>, opened: Arc<AtomicBool>) -> Result<ExitCode, Error> {
     let settings = cli.settings()?;
     // Outputs are checked before any input is opened (a bad path fails
     // now) but touched only once the run is under way.
@@ -226,8 +235,6 @@ fn run(cli: &Cli, stop: Arc<AtomicBool>) -> Result<ExitCode, Error> {
     // SIGINT/SIGTERM (`stop`, installed first thing) end the run cleanly
     // (sinks flushed, summary written); a second one ends the process at
     // once.
-    let opened = Arc::new(AtomicBool::new(false));
-    watch_opening(stop.clone(), opened.clone())?;
     // VQM_CPU caps the kernels' code path: scalar (portable), avx2 (AVX2
     // without fused multiply-adds), fma (AVX2 with them) or avx512; by
     // default the best the CPU has. A level the CPU lacks is refused, so a

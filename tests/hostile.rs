@@ -212,6 +212,14 @@ fn emitted_jobs_refuse_a_line_break_in_any_option_they_carry() {
             "{err}"
         );
     }
+    // a manifest read from standard input cannot be a job's
+    let o = Command::new(env!("CARGO_BIN_EXE_vqm"))
+        .current_dir(t.path())
+        .args(["batch", "-", "--out", "res", "--emit", "slurm"])
+        .stdin(std::fs::File::open(t.path().join("m.csv")).unwrap())
+        .output()
+        .unwrap();
+    refused(&o, &["standard input"]);
     assert_eq!(markers(t.path()), Vec::<PathBuf>::new());
 }
 
@@ -696,4 +704,34 @@ fn the_missing_moov_hint_is_given_only_when_the_moov_is_missing() {
     let (code, _, err) = outcome(&o);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("lost.mp4") && err.contains(hint), "{err}");
+}
+
+#[test]
+fn sigterm_ends_a_wait_on_a_fifo_output_or_config_with_130() {
+    let t = tempfile::tempdir().unwrap();
+    let fifo = t.path().join("nobody-reads");
+    mkfifo(&fifo);
+    for (flag, value) in [("--log", s(&fifo)), ("--config", s(&fifo))] {
+        let child = Command::new(env!("CARGO_BIN_EXE_vqm"))
+            .args([&sample("ref.mp4"), &sample("dist.mp4"), "-q", flag, value])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // blocked on the FIFO, with no one at its other end
+        let start = std::time::Instant::now();
+        while !std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+            .is_ok_and(|w| w == "wait_for_partner")
+        {
+            assert!(start.elapsed().as_secs() < 10, "{flag}: never waited");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        sigterm(pid);
+        let o = wait_bounded(child, 5);
+        let (code, _, err) = outcome(&o);
+        assert_eq!(code, 130, "{flag}: {err}");
+        assert!(err.contains("interrupted"), "{err}");
+    }
 }

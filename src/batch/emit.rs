@@ -127,6 +127,11 @@ pub fn emit(
         Emit::Slurm => "slurm",
         Emit::K8s => "k8s",
     };
+    if manifest.path == "-" {
+        return Err(Error::Usage(format!(
+            "vqm batch --emit {name}: the manifest must be a file the tasks can read, not standard input"
+        )));
+    }
     one_line(name, "the manifest path", &manifest.path)?;
     one_line(name, "--out", out)?;
     for word in passthrough {
