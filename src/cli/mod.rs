@@ -307,10 +307,7 @@ impl Cli {
                 smooth_l1_beta: config.smooth_l1_beta,
                 precision: precision_from_env()?,
                 vmaf: crate::metrics::VmafOptions {
-                    model: self
-                        .vmaf_model
-                        .clone()
-                        .unwrap_or_else(|| crate::metrics::vmaf::DEFAULT_MODEL.to_string()),
+                    model: self.vmaf_model()?,
                     enable_transform: self.vmaf_enable_transform,
                     disable_clip: self.vmaf_disable_clip,
                     features: self.vmaf_features,
@@ -365,6 +362,24 @@ impl Cli {
 }
 
 impl Cli {
+    /// `--vmaf-model`: a built-in model's name, or a model file read and
+    /// checked here, so that a file libvmaf would crash on is refused
+    /// before any output is touched, and by `vqm batch --check`.
+    fn vmaf_model(&self) -> Result<String, Error> {
+        use crate::metrics::vmaf_model;
+        let Some(model) = &self.vmaf_model else {
+            return Ok(crate::metrics::vmaf::DEFAULT_MODEL.to_string());
+        };
+        if vmaf_model::is_path(model) {
+            vmaf_model::read(model).map_err(|e| {
+                Error::Usage(format!(
+                    "--vmaf-model: cannot load the model file '{model}': {e}"
+                ))
+            })?;
+        }
+        Ok(model.clone())
+    }
+
     /// Refuses, before anything is touched, two outputs on one file (or
     /// both on standard output) and an output that is one of the inputs
     /// (symlinks followed).

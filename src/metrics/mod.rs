@@ -21,6 +21,7 @@ pub mod ssim;
 pub mod ssim_f32;
 pub mod ssim_ffmpeg;
 pub mod vmaf;
+pub mod vmaf_model;
 
 use rayon::prelude::*;
 
@@ -276,6 +277,11 @@ impl MetricSet {
         let mut better = Vec::new();
         let mut problems = Vec::new();
         let mut runnable = Vec::new();
+        // a VMAF model that cannot be loaded is no matter of the pictures'
+        // size: its reason alone, without the list of metrics below
+        if selected.iter().any(|r| r.name == "vmaf") {
+            vmaf::is_bootstrap(&options.vmaf).map_err(Error::Usage)?;
+        }
         for reg in selected {
             let m = (reg.build)(&options);
             match m.check(layout) {

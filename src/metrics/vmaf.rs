@@ -14,6 +14,7 @@ use libvmaf_sys as sys;
 
 use crate::frame::{Frame, Samples};
 use crate::metrics::context::{Layout, VmafOptions};
+use crate::metrics::vmaf_model;
 
 /// The model a run uses when none is named.
 pub const DEFAULT_MODEL: &str = crate::metrics::context::DEFAULT_VMAF_MODEL;
@@ -228,6 +229,8 @@ pub fn is_bootstrap(options: &VmafOptions) -> Result<bool, String> {
 struct Models {
     model: *mut sys::VmafModel,
     collection: *mut sys::VmafModelCollection,
+    /// A model file's features (none listed for a built-in model).
+    features: Vec<String>,
 }
 
 /// Silences libvmaf's log (a process-wide level that `vmaf_init` sets):
@@ -254,8 +257,10 @@ fn quiet_log() {
 }
 
 impl Models {
-    /// Loads `options.model` as libvmaf's CLI does: a single model first,
-    /// then a collection of models.
+    /// Loads `options.model`: a built-in model as libvmaf's CLI does (a
+    /// single model first, then a collection of models); a model file
+    /// once [`vmaf_model`] has checked it (libvmaf crashes on some that it
+    /// accepts), as what it holds, from the text checked.
     fn load(options: &VmafOptions) -> Result<Models, String> {
         quiet_log();
         let model = options.model.as_str();
@@ -264,48 +269,73 @@ impl Models {
             name: name.as_ptr(),
             flags: model_flags(options),
         };
-        let arg = CString::new(model).map_err(|_| format!("vmaf: bad model name '{model}'"))?;
-        let is_path = model.contains('/') || model.ends_with(".json");
+        let file = if vmaf_model::is_path(model) {
+            let checked = vmaf_model::read(model)
+                .map_err(|e| format!("vmaf: cannot load the model file '{model}': {e}"))?;
+            Some(checked)
+        } else {
+            None
+        };
+        let staged = file.as_ref().and_then(|f| vmaf_model::stage(&f.text));
+        let arg = CString::new(staged.as_ref().map_or(model, |s| s.path()))
+            .map_err(|_| format!("vmaf: bad model name '{model}'"))?;
+        let is_path = file.is_some();
+        let (single, collection) = match &file {
+            Some(f) => (f.models == 1, f.models > 1),
+            None => (true, true),
+        };
         let mut this = Models {
             model: std::ptr::null_mut(),
             collection: std::ptr::null_mut(),
+            features: file.map(|f| f.features).unwrap_or_default(),
         };
-        // SAFETY: valid out-pointers, config and NUL-terminated strings
-        // that outlive the calls; what they set is freed in `Drop`.
-        let rc = unsafe {
-            if is_path {
-                sys::vmaf_model_load_from_path(&mut this.model, &mut mcfg, arg.as_ptr())
-            } else {
-                sys::vmaf_model_load(&mut this.model, &mut mcfg, arg.as_ptr())
+        let mut rc = -libc::EINVAL;
+        if single {
+            // SAFETY: valid out-pointers, config and NUL-terminated
+            // strings that outlive the calls; what they set is freed in
+            // `Drop`.
+            rc = unsafe {
+                if is_path {
+                    sys::vmaf_model_load_from_path(&mut this.model, &mut mcfg, arg.as_ptr())
+                } else {
+                    sys::vmaf_model_load(&mut this.model, &mut mcfg, arg.as_ptr())
+                }
+            };
+            if rc >= 0 && !this.model.is_null() {
+                return Ok(this);
             }
-        };
-        if rc >= 0 && !this.model.is_null() {
-            return Ok(this);
+            this.model = std::ptr::null_mut();
         }
-        this.model = std::ptr::null_mut();
-        // SAFETY: as above.
-        let rc = unsafe {
-            if is_path {
-                sys::vmaf_model_collection_load_from_path(
-                    &mut this.model,
-                    &mut this.collection,
-                    &mut mcfg,
-                    arg.as_ptr(),
-                )
-            } else {
-                sys::vmaf_model_collection_load(
-                    &mut this.model,
-                    &mut this.collection,
-                    &mut mcfg,
-                    arg.as_ptr(),
-                )
+        if collection {
+            // SAFETY: as above.
+            rc = unsafe {
+                if is_path {
+                    sys::vmaf_model_collection_load_from_path(
+                        &mut this.model,
+                        &mut this.collection,
+                        &mut mcfg,
+                        arg.as_ptr(),
+                    )
+                } else {
+                    sys::vmaf_model_collection_load(
+                        &mut this.model,
+                        &mut this.collection,
+                        &mut mcfg,
+                        arg.as_ptr(),
+                    )
+                }
+            };
+            if rc >= 0 && !this.model.is_null() && !this.collection.is_null() {
+                return Ok(this);
             }
-        };
-        if rc >= 0 && !this.model.is_null() && !this.collection.is_null() {
-            return Ok(this);
         }
         Err(if is_path {
-            format!("vmaf: cannot load the model file '{model}'")
+            format!(
+                "vmaf: libvmaf {} refused the model file '{model}' ({}), though its fields \
+                 passed vqm's checks",
+                version(),
+                std::io::Error::from_raw_os_error(if rc < 0 { -rc } else { libc::EINVAL })
+            )
         } else {
             format!("vmaf: no built-in model '{model}'")
         })
@@ -395,11 +425,15 @@ impl Vmaf {
                 sys::vmaf_use_features_from_model_collection(this.ctx, models.collection)
             }
         };
+        let features = (rc < 0).then(|| models.features.clone());
         this.models = Some(models);
-        if rc < 0 {
-            return Err(failed("vmaf_use_features_from_model", rc));
+        match features {
+            Some(f) if rc == -libc::EINVAL && !f.is_empty() => {
+                Err(vmaf_model::features_refused(&f, &version()))
+            }
+            Some(_) => Err(failed("vmaf_use_features_from_model", rc)),
+            None => Ok(this),
         }
-        Ok(this)
     }
 
     /// A context running libvmaf's extractor `x` alone on pictures of
