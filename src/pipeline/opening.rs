@@ -35,7 +35,10 @@ pub(super) fn open_all(
     // arguments, whatever order the threads ran in.
     let failed = AtomicBool::new(false);
     let cancelled = AtomicBool::new(false);
-    let results: Vec<(Result<input::Decoder, Error>, bool)> = std::thread::scope(|scope| {
+    // each input's outcome, whether it failed on its own, and whether a
+    // signal (not another input's failure) ended its opening
+    type Opened = (Result<input::Decoder, Error>, bool, bool);
+    let results: Vec<Opened> = std::thread::scope(|scope| {
         let handles: Vec<_> = all
             .iter()
             .map(|(label, options)| {
@@ -43,15 +46,19 @@ pub(super) fn open_all(
                 scope.spawn(move || {
                     let r = input::open(label, options);
                     // the stop flag set by a signal, not by another input's
-                    // failure (which sets `cancelled` first): the input is
-                    // not at fault
-                    if matches!(r, Err(Error::Input { .. }))
+                    // failure (which sets `cancelled` before it): the input
+                    // is not at fault, whatever its error says
+                    if r.is_err()
                         && stop.load(Ordering::Acquire)
                         && !cancelled.load(Ordering::Acquire)
                     {
-                        let e =
-                            Error::Interrupted("interrupted while opening the inputs".to_string());
-                        return (Err(e), true);
+                        let e = match r {
+                            Err(e @ Error::Interrupted(_)) => e,
+                            _ => Error::Interrupted(
+                                "interrupted while opening the inputs".to_string(),
+                            ),
+                        };
+                        return (Err(e), true, true);
                     }
                     let own = r.is_err() && !cancelled.load(Ordering::Acquire);
                     if r.is_err() && !failed.swap(true, Ordering::AcqRel) {
@@ -59,7 +66,7 @@ pub(super) fn open_all(
                         cancelled.store(true, Ordering::Release);
                         stop.store(true, Ordering::Release);
                     }
-                    (r, own)
+                    (r, own, false)
                 })
             })
             .collect();
@@ -69,27 +76,26 @@ pub(super) fn open_all(
             .map(|(h, (label, _))| {
                 h.join().unwrap_or_else(|_| {
                     let e = Error::Internal(format!("opening input '{label}' panicked"));
-                    (Err(e), true)
+                    (Err(e), true, false)
                 })
             })
             .collect()
     });
-    if results.iter().any(|(r, _)| r.is_err()) {
-        // the earliest in the arguments of the inputs that failed on their own
-        let mut errors: Vec<(Error, bool)> = results
+    if results.iter().any(|(r, ..)| r.is_err()) {
+        // a signal's interruption first, else the earliest in the arguments
+        // of the inputs that failed on their own
+        let mut errors: Vec<(Error, bool, bool)> = results
             .into_iter()
-            .filter_map(|(r, own)| r.err().map(|e| (e, own)))
+            .filter_map(|(r, own, signalled)| r.err().map(|e| (e, own, signalled)))
             .collect();
-        if let Some(k) = errors
+        let cause = errors
             .iter()
-            .position(|(e, _)| matches!(e, Error::Interrupted(_)))
-        {
-            return Err(errors.swap_remove(k).0);
-        }
-        let cause = errors.iter().position(|(_, own)| *own).unwrap_or(0);
+            .position(|(.., signalled)| *signalled)
+            .or_else(|| errors.iter().position(|(_, own, _)| *own))
+            .unwrap_or(0);
         return Err(errors.swap_remove(cause).0);
     }
-    let mut decoders = results.into_iter().filter_map(|(r, _)| r.ok());
+    let mut decoders = results.into_iter().filter_map(|(r, ..)| r.ok());
     let reference = decoders
         .next()
         .ok_or_else(|| Error::Internal("no reference decoder".to_string()))?;
