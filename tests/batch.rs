@@ -12,17 +12,6 @@ use std::process::{Command, Output, Stdio};
 use common::*;
 use serde_json::Value;
 
-/// The scheduler variables a batch reads: cleared for every run so that a
-/// suite run inside a job array is not sharded by accident.
-const SCHEDULER_VARS: [&str; 6] = [
-    "SLURM_ARRAY_TASK_ID",
-    "SLURM_ARRAY_TASK_COUNT",
-    "SLURM_ARRAY_TASK_MIN",
-    "SLURM_ARRAY_TASK_MAX",
-    "JOB_COMPLETION_INDEX",
-    "VQM_SHARDS",
-];
-
 /// Runs vqm with `args` and the scheduler variables `env` (only those).
 fn vqm_env(args: &[&str], env: &[(&str, String)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vqm"));

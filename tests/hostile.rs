@@ -10,16 +10,6 @@ use std::process::{Command, Output, Stdio};
 
 use common::*;
 
-/// The scheduler variables a batch reads, cleared for every run.
-const SCHEDULER_VARS: [&str; 6] = [
-    "SLURM_ARRAY_TASK_ID",
-    "SLURM_ARRAY_TASK_COUNT",
-    "SLURM_ARRAY_TASK_MIN",
-    "SLURM_ARRAY_TASK_MAX",
-    "JOB_COMPLETION_INDEX",
-    "VQM_SHARDS",
-];
-
 /// Runs vqm in `dir` with `args`, no scheduler variables, stdin closed.
 fn vqm_in(dir: &Path, args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vqm"));
@@ -469,26 +459,33 @@ fn sigterm_as_soon_as_vqm_runs_is_exit_130_with_nothing_written() {
     mkfifo(&fifo);
     // a reference that never opens (a FIFO with no writer), and files
     for reference in [s(&fifo).to_string(), sample("ref.mp4")] {
-        let child = Command::new(env!("CARGO_BIN_EXE_vqm"))
-            .args([&reference, &sample("dist.mp4"), "-q", "--log", s(&log)])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let start = std::time::Instant::now();
-        while !catches_sigterm(pid) {
-            assert!(start.elapsed().as_secs() < 10, "no handler installed");
-            std::thread::sleep(std::time::Duration::from_micros(200));
-        }
-        sigterm(pid);
-        let o = wait_bounded(child, 5);
+        let args = [&reference, &sample("dist.mp4"), "-q", "--log", s(&log)];
+        let o = terminated_when(&args, catches_sigterm);
         let (code, _, err) = outcome(&o);
         assert_eq!(code, 130, "{reference}: {err}");
         assert!(err.contains("interrupted while"), "{err}");
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "kept\n");
     }
+}
+
+/// Runs vqm with `args`, sends it SIGTERM as soon as `ready` says so of
+/// its pid, and returns its output (failing if it takes over 5 s more).
+fn terminated_when(args: &[&str], ready: impl Fn(u32) -> bool) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_vqm"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let start = std::time::Instant::now();
+    while !ready(pid) {
+        assert!(start.elapsed().as_secs() < 10, "{args:?}: never ready");
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    sigterm(pid);
+    wait_bounded(child, 5)
 }
 
 #[test]
@@ -712,24 +709,12 @@ fn sigterm_ends_a_wait_on_a_fifo_output_or_config_with_130() {
     let fifo = t.path().join("nobody-reads");
     mkfifo(&fifo);
     for (flag, value) in [("--log", s(&fifo)), ("--config", s(&fifo))] {
-        let child = Command::new(env!("CARGO_BIN_EXE_vqm"))
-            .args([&sample("ref.mp4"), &sample("dist.mp4"), "-q", flag, value])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
+        let args = [&sample("ref.mp4"), &sample("dist.mp4"), "-q", flag, value];
         // blocked on the FIFO, with no one at its other end
-        let start = std::time::Instant::now();
-        while !std::fs::read_to_string(format!("/proc/{pid}/wchan"))
-            .is_ok_and(|w| w == "wait_for_partner")
-        {
-            assert!(start.elapsed().as_secs() < 10, "{flag}: never waited");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        sigterm(pid);
-        let o = wait_bounded(child, 5);
+        let o = terminated_when(&args, |pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+                .is_ok_and(|w| w == "wait_for_partner")
+        });
         let (code, _, err) = outcome(&o);
         assert_eq!(code, 130, "{flag}: {err}");
         assert!(err.contains("interrupted"), "{err}");

@@ -7,6 +7,17 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
+/// The scheduler variables a batch reads: cleared for every run so that a
+/// suite run inside a job array is not sharded by accident.
+pub const SCHEDULER_VARS: [&str; 6] = [
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_COUNT",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_MAX",
+    "JOB_COMPLETION_INDEX",
+    "VQM_SHARDS",
+];
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
