@@ -74,3 +74,33 @@ impl Error {
 
 /// Called with each warning (one line, no prefix).
 pub type Warn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+/// `text` on one line: each control character (a line break, a tab, ...)
+/// that a user's value brought into a message is shown escaped, so that
+/// an error or a warning is always one line. Borrowed when there is none.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+#[cfg(test)]
+mod one_line_tests {
+    use super::one_line;
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert!(matches!(one_line("plain ✓"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(one_line("a\nb\rc\td\u{7}"), "a\\nb\\rc\\td\\u{7}");
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use clap::Parser;
 use vqm::cli::SummaryFormat;
 use vqm::cli::{Cli, Command, Vqm};
-use vqm::error::Error;
+use vqm::error::{Error, one_line};
 use vqm::output::{
     CsvSink, Mode, NdjsonSink, Output, ProgressSink, PrometheusSink, ReportSink, Sink,
     SummaryCsvSink, SummarySink, VmafLayoutSink,
@@ -38,7 +38,7 @@ fn finish(r: Result<u8, Error>) -> ExitCode {
     match r {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("vqm: error: {}", redact(&e.to_string()));
+            eprintln!("vqm: error: {}", one_line(&redact(&e.to_string())));
             ExitCode::from(e.exit_code())
         }
     }
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
                 .collect();
             return match vqm::batch::batch(&args, &raw, &stop) {
                 Err(e @ Error::Interrupted(_)) => {
-                    eprintln!("vqm: {}", redact(&e.to_string()));
+                    eprintln!("vqm: {}", one_line(&redact(&e.to_string())));
                     ExitCode::from(e.exit_code())
                 }
                 r => finish(r),
@@ -130,11 +130,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(Error::StdoutClosed) => ExitCode::SUCCESS,
         Err(e @ Error::Interrupted(_)) => {
-            eprintln!("vqm: {}", redact(&e.to_string()));
+            eprintln!("vqm: {}", one_line(&redact(&e.to_string())));
             ExitCode::from(e.exit_code())
         }
         Err(e) => {
-            eprintln!("vqm: error: {}", redact(&e.to_string()));
+            eprintln!("vqm: error: {}", one_line(&redact(&e.to_string())));
             ExitCode::from(e.exit_code())
         }
     }
@@ -263,7 +263,7 @@ fn run(cli: &Cli, stop: Arc<AtomicBool>, opened: Arc<AtomicBool>) -> Result<Exit
     let quiet = cli.quiet;
     let warn: Warn = Arc::new(move |msg: &str| {
         if !quiet {
-            eprintln!("vqm: warning: {}", redact(msg));
+            eprintln!("vqm: warning: {}", one_line(&redact(msg)));
         }
     });
     let report = pipeline::run(&settings, sinks, warn, pipeline::Control { stop, opened })?;

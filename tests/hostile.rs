@@ -720,3 +720,30 @@ fn sigterm_ends_a_wait_on_a_fifo_output_or_config_with_130() {
         assert!(err.contains("interrupted"), "{err}");
     }
 }
+
+#[test]
+fn a_value_with_a_line_break_still_gets_a_one_line_error() {
+    let t = tempfile::tempdir().unwrap();
+    let o = vqm_in(
+        t.path(),
+        &[
+            &sample("ref.mp4"),
+            &sample("dist.mp4"),
+            "--alert",
+            "psnr_y<30\ntouch x",
+        ],
+    );
+    refused(&o, &["--alert", "psnr_y<30\\ntouch x"]);
+    // a manifest row whose metrics cell holds a line break (CSV quoting)
+    std::fs::write(
+        t.path().join("m.csv"),
+        format!(
+            "id,reference,distorted,metrics\na,{},{},\"psnr\nbogus\"\n",
+            sample("ref.mp4"),
+            sample("dist.mp4")
+        ),
+    )
+    .unwrap();
+    let o = vqm_in(t.path(), &["batch", "m.csv", "--check"]);
+    refused(&o, &["line 2", "psnr\\nbogus"]);
+}

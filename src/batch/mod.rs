@@ -253,7 +253,11 @@ fn check(m: &Manifest, passthrough: &[Vec<String>]) -> u8 {
             .filter_map(|i| manifest::unreadable(i))
             .chain(args::refused(&r.reference, &r.distorted, &options));
         for why in why {
-            eprintln!("vqm: manifest '{}' line {}: {why}", m.path, r.line);
+            let line = format!("manifest '{}' line {}: {why}", m.path, r.line);
+            eprintln!(
+                "vqm: {}",
+                crate::error::one_line(&crate::redact::redact(&line))
+            );
             problems += 1;
         }
     }

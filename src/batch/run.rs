@@ -13,7 +13,7 @@ use super::args::{refused, row_arguments};
 use super::manifest::{Row, unreadable};
 use super::{GATE_FAILED, Shard};
 use crate::cli::BatchArgs;
-use crate::error::Error;
+use crate::error::{Error, one_line};
 
 /// At most this many distorted inputs share one run.
 const GROUP: usize = 8;
@@ -157,15 +157,15 @@ pub fn run(
             .into_iter()
             .find_map(|i| unreadable(i).map(|why| (i, why)));
         if let Some((input, why)) = bad {
-            let shown = crate::redact::redact(&why);
-            eprintln!("vqm: manifest '{}' line {}: {shown}", manifest.path, r.line);
+            let line = format!("manifest '{}' line {}: {why}", manifest.path, r.line);
+            eprintln!("vqm: {}", one_line(&crate::redact::redact(&line)));
             fail_row(dir, r, input, &why, 1)?;
             outcomes.push(Outcome::Failed);
             continue;
         }
         if let Some(why) = refused(&r.reference, &r.distorted, &row_arguments(passthrough, r)) {
-            let shown = crate::redact::redact(&why);
-            eprintln!("vqm: manifest '{}' line {}: {shown}", manifest.path, r.line);
+            let line = format!("manifest '{}' line {}: {why}", manifest.path, r.line);
+            eprintln!("vqm: {}", one_line(&crate::redact::redact(&line)));
             fail_row(dir, r, &r.distorted, &why, 2)?;
             outcomes.push(Outcome::Failed);
             continue;
