@@ -79,8 +79,16 @@ pub fn read(path: &std::path::Path, cap: u64) -> Result<String, Refusal> {
     if meta.len() > cap {
         return Err(Refusal::TooLarge(cap));
     }
+    read_from(file, cap)
+}
+
+/// The text `reader` gives (a file, standard input), at most `cap` bytes.
+pub fn read_from(reader: impl Read, cap: u64) -> Result<String, Refusal> {
     let mut bytes = Vec::new();
-    file.take(cap + 1).read_to_end(&mut bytes).map_err(io)?;
+    reader
+        .take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Refusal::Io(e.to_string()))?;
     if bytes.len() as u64 > cap {
         return Err(Refusal::TooLarge(cap));
     }

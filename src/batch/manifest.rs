@@ -26,22 +26,6 @@ pub const ROW_OPTIONS: [(&str, &str); 10] = [
 /// The largest manifest read: a catalog of some hundred thousand rows.
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
-/// A manifest given as `-`: standard input, up to the same cap.
-fn read_stdin() -> Result<String, crate::textfile::Refusal> {
-    use crate::textfile::Refusal;
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .lock()
-        .take(MAX_MANIFEST_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Refusal::Io(e.to_string()))?;
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(Refusal::TooLarge(MAX_MANIFEST_BYTES));
-    }
-    String::from_utf8(bytes).map_err(|_| Refusal::NotText)
-}
-
 /// One row of a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
@@ -187,7 +171,8 @@ impl Manifest {
     /// it ends in `.jsonl`/`.ndjson` or its first character is `{`.
     pub fn read(path: &str) -> Result<Self, Error> {
         let text = if path == "-" {
-            read_stdin().map_err(|why| Error::Usage(format!("manifest '-' (stdin): {why}")))?
+            crate::textfile::read_from(std::io::stdin().lock(), MAX_MANIFEST_BYTES)
+                .map_err(|why| Error::Usage(format!("manifest '-' (stdin): {why}")))?
         } else {
             crate::textfile::read(Path::new(path), MAX_MANIFEST_BYTES)
                 .map_err(|why| Error::Usage(format!("manifest '{path}' {why}")))?
