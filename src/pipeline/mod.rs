@@ -487,7 +487,7 @@ pub fn run(
         confidence: live.then_some(settings.sync_confidence),
         reverify: live,
         max_lag: live.then_some(settings.max_lag),
-        learn_pts: live && settings.align == Align::Pts,
+        learn_pts: live && (settings.align == Align::Pts || !settings.align_given),
         sync_at_start: sync_in_run,
         // the channels already buffer `qd` frames per input
         queue_cap: 2,

@@ -15,6 +15,7 @@ use crate::monitor::{Cause, PairCounts, Unpaired};
 use crate::output::records::{Event, EventKind, Role};
 use crate::pipeline::sync::{self, Thumb};
 use crate::pipeline::timeline::{self, Origins};
+use live::{Hunt, Trail};
 use search::{Rel, Search};
 
 /// How frames are paired.
@@ -141,6 +142,16 @@ struct Dist {
     /// (it is paired by index until then).
     pts_shift: f64,
     relearn: bool,
+    /// Live, by time: its recent frames, the hunt for its shift while one
+    /// runs, the span of the pending pairs' shifts, and whether pairing is
+    /// moving to a shift just found (frames skipped then are no drops).
+    trail: Option<Trail>,
+    hunt: Option<Hunt>,
+    pending_shifts: Option<(f64, f64)>,
+    aligning: bool,
+    /// The reference frame interval and the peak code value (for a hunt).
+    step: f64,
+    peak: f64,
 }
 
 /// Where a run of pairing stands after [`Pairing::advance`].
@@ -161,6 +172,8 @@ pub struct Pairing {
     settings: PairSettings,
     reference: Side,
     dists: Vec<Dist>,
+    /// Live, by time: the reference's recent frames.
+    trail: Option<Trail>,
 }
 
 impl Pairing {
@@ -183,6 +196,7 @@ impl Pairing {
                     dropped: 0,
                     offset: ref_skip as i64 - dist_skip as i64,
                     guard: settings.align == Align::Index
+                        && !settings.learn_pts
                         && settings.pts_guard.get(i).copied().unwrap_or(false),
                     pts_delta: None,
                     align: settings.align,
@@ -197,12 +211,19 @@ impl Pairing {
                     dropping: false,
                     pts_shift: 0.0,
                     relearn: false,
+                    trail: settings.learn_pts.then(|| Trail::new(live::span(&settings))),
+                    hunt: None,
+                    pending_shifts: None,
+                    aligning: false,
+                    step: 2.0 * settings.pts_tolerance,
+                    peak: settings.peak,
                 }
             })
             .collect();
         Pairing {
             reference: Side::new(Role::Reference, reference),
             dists,
+            trail: settings.learn_pts.then(|| Trail::new(live::span(&settings))),
             settings,
         }
     }
@@ -380,7 +401,7 @@ impl Pairing {
         // A lost reference: keep the distorted inputs flowing, unpaired.
         if self.reference.lost && self.reference.queue.is_empty() {
             for (i, d) in self.dists.iter_mut().enumerate() {
-                while let Some(f) = d.pop() {
+                while let Some(f) = d.pop(self.trail.as_ref()) {
                     d.unpaired_dist.add(Cause::Outage);
                     out.release(Who::Distorted(i), f);
                 }
@@ -414,7 +435,7 @@ impl Pairing {
                 d.search_anew(i, range, learn_pts, out);
             }
             while d.dist_skip > 0 {
-                match d.pop() {
+                match d.pop(self.trail.as_ref()) {
                     Some(f) => {
                         d.dist_skip -= 1;
                         d.unpaired_dist.add(Cause::Offset);
@@ -456,7 +477,7 @@ impl Pairing {
                 while let Some(f) = d.side.queue.front() {
                     match f.abs_pts {
                         Some(t) if (t - h) - delta < -tol => {
-                            if let Some(f) = d.pop() {
+                            if let Some(f) = d.pop(self.trail.as_ref()) {
                                 d.unpaired_dist.add(Cause::Timing);
                                 out.release(Who::Distorted(i), f);
                             }
@@ -473,7 +494,7 @@ impl Pairing {
                 while let Some(f) = d.side.queue.front() {
                     match f.abs_pts {
                         Some(t) if t - d.pts_shift < h - tol => {
-                            if let Some(f) = d.pop() {
+                            if let Some(f) = d.pop(self.trail.as_ref()) {
                                 d.unpaired_dist.add(Cause::Timing);
                                 out.release(Who::Distorted(i), f);
                             }
@@ -489,6 +510,7 @@ impl Pairing {
         let Some(rf) = self.reference.queue.pop_front() else {
             return Ok(false);
         };
+        self.note_ref(&rf);
         let rf = Arc::new(rf);
         // one thumbnail for every search that takes it
         let thumb = self
@@ -541,6 +563,11 @@ impl Pairing {
                 },
             },
         };
+        if !take && d.aligning && d.align == Align::Pts {
+            // moving to a shift just found: not a drop
+            d.unpaired_ref.add(Cause::Offset);
+            return Ok(());
+        }
         if !take {
             d.unpaired_ref.add(
                 match (d.side.lost, d.side.drained(), d.side.queue.is_empty()) {
@@ -572,14 +599,21 @@ impl Pairing {
         if self.lag_drop(i, rf, out) {
             return Ok(());
         }
-        let s = &self.settings;
         let d = &mut self.dists[i];
-        let Some(df) = d.pop() else {
+        let Some(df) = d.pop(self.trail.as_ref()) else {
             return Ok(());
         };
+        d.aligning = false;
+        if d.hunt.is_none() && d.align == Align::Pts {
+            // by time: is it the same picture?
+            self.check_pair(i, out);
+        }
+        let s = &self.settings;
+        let d = &mut self.dists[i];
         if d.uncertain.is_some() {
             d.pending_rel
                 .add(d.ref_offered as i64 - d.dist_taken as i64);
+            d.note_pending_shift(rf, &df);
         }
         if s.frames.is_some_and(|n| d.seen >= n) {
             out.release(Who::Distorted(i), df);
@@ -618,7 +652,9 @@ impl Pairing {
 }
 
 mod events;
+mod hunting;
 mod lag;
+mod live;
 mod search;
 mod side;
 

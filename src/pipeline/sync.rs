@@ -11,10 +11,11 @@ pub const THUMB_WIDTH: usize = 160;
 pub const COMPARE_FRAMES: usize = 30;
 /// Default search range (`--sync auto` without `:K`) of files and pipes.
 pub const DEFAULT_MAX_OFFSET: usize = 60;
-/// Default search range of live inputs, in seconds (encode chains delay a
-/// stream by several seconds).
-pub const LIVE_RANGE_SECONDS: f64 = 10.0;
-/// The largest search range, in frames.
+/// Default search range of live inputs, in seconds (encode chains and
+/// contribution links delay a stream by several seconds, up to tens).
+pub const LIVE_RANGE_SECONDS: f64 = 30.0;
+/// The largest search range, in frames (live inputs: twice that, 30 s at
+/// 60 fps and more).
 pub const MAX_RANGE_FRAMES: usize = 1000;
 
 /// A search range as given: `auto`, `auto:K` (frames) or `auto:Ns`.
@@ -39,7 +40,7 @@ impl SyncRange {
             SyncRange::Frames(k) => k,
             SyncRange::Seconds(s) => (s * fps).ceil() as usize,
         };
-        k.clamp(1, MAX_RANGE_FRAMES)
+        k.clamp(1, if live { 2 * MAX_RANGE_FRAMES } else { MAX_RANGE_FRAMES })
     }
 }
 
@@ -76,28 +77,37 @@ pub fn thumb_within(frame: &Frame, max_width: usize) -> Thumb {
     let factor = p.width.div_ceil(max_width.max(1)).max(1);
     let (tw, th) = (p.width / factor, p.height / factor);
     let mut data = vec![0f32; tw * th];
-    let get = |i: usize| -> f32 {
-        match &p.samples {
-            Samples::U8(v) => v.get(i).copied().unwrap_or(0) as f32,
-            Samples::U16(v) => v.get(i).copied().unwrap_or(0) as f32,
-        }
-    };
     let norm = 1.0 / (factor * factor) as f32;
+    // sums each block row by row: one pass over the rows it covers
+    let mut acc = vec![0u32; tw];
     for ty in 0..th {
-        for tx in 0..tw {
-            let mut s = 0f32;
-            for y in ty * factor..(ty + 1) * factor {
-                for x in tx * factor..(tx + 1) * factor {
-                    s += get(y * p.width + x);
-                }
+        acc.iter_mut().for_each(|a| *a = 0);
+        for y in ty * factor..(ty + 1) * factor {
+            let row = y * p.width..y * p.width + tw * factor;
+            match &p.samples {
+                Samples::U8(v) => sum_blocks(v.get(row), factor, &mut acc),
+                Samples::U16(v) => sum_blocks(v.get(row), factor, &mut acc),
             }
-            data[ty * tw + tx] = s * norm;
+        }
+        for (o, a) in data[ty * tw..(ty + 1) * tw].iter_mut().zip(&acc) {
+            *o = *a as f32 * norm;
         }
     }
     Thumb {
         data,
         width: tw,
         height: th,
+    }
+}
+
+/// Adds the sums of each `factor` samples of `row` to `acc` (nothing when
+/// the row is missing: a short plane counts as black).
+fn sum_blocks<T: Copy + Into<u32>>(row: Option<&[T]>, factor: usize, acc: &mut [u32]) {
+    let Some(row) = row else {
+        return;
+    };
+    for (a, block) in acc.iter_mut().zip(row.chunks_exact(factor)) {
+        *a += block.iter().map(|&x| x.into()).sum::<u32>();
     }
 }
 
@@ -403,11 +413,15 @@ mod tests {
             SyncRange::Default.frames(Some(25.0), false),
             DEFAULT_MAX_OFFSET
         );
-        assert_eq!(SyncRange::Default.frames(Some(25.0), true), 250);
-        assert_eq!(SyncRange::Default.frames(None, true), 250);
+        assert_eq!(SyncRange::Default.frames(Some(25.0), true), 750);
+        assert_eq!(SyncRange::Default.frames(None, true), 750);
         assert_eq!(SyncRange::Seconds(2.5).frames(Some(50.0), false), 125);
         assert_eq!(
             SyncRange::Seconds(60.0).frames(Some(60.0), true),
+            2 * MAX_RANGE_FRAMES
+        );
+        assert_eq!(
+            SyncRange::Seconds(60.0).frames(Some(60.0), false),
             MAX_RANGE_FRAMES
         );
         assert_eq!(SyncRange::Frames(7).frames(Some(60.0), true), 7);

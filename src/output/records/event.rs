@@ -38,6 +38,11 @@ pub enum EventKind {
         /// The pairs measured while the sync was pending were all at this
         /// offset: they enter the statistics now.
         keeps_pending: bool,
+        /// Live, paired by time: how much later (seconds) the distorted
+        /// input's pictures arrive than the same reference pictures, and
+        /// its stream clock minus the reference's for the same picture.
+        delay: Option<f64>,
+        shift: Option<f64>,
     },
     /// The offset is not (or no longer) known for sure: records are
     /// marked pending, fire no alert and enter no statistic until a
@@ -232,6 +237,8 @@ impl Serialize for Event {
                 psnr,
                 runner_up,
                 keeps_pending,
+                delay,
+                shift,
             } => {
                 m.serialize_entry("offset", offset)?;
                 if let Some(p) = psnr {
@@ -239,6 +246,12 @@ impl Serialize for Event {
                 }
                 runner(&mut m, runner_up)?;
                 m.serialize_entry("keeps_pending", keeps_pending)?;
+                if let Some(d) = delay {
+                    m.serialize_entry("delay_s", d)?;
+                }
+                if let Some(t) = shift {
+                    m.serialize_entry("pts_shift_s", t)?;
+                }
             }
             EventKind::SyncUncertain {
                 reason,

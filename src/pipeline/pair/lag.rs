@@ -36,7 +36,7 @@ impl Pairing {
             d.dropping = false;
             return false;
         }
-        if let Some(f) = d.pop() {
+        if let Some(f) = d.pop(self.trail.as_ref()) {
             d.unpaired_dist.add(Cause::Lag);
             out.release(Who::Distorted(i), f);
         }

@@ -9,6 +9,7 @@ use crate::frame::Frame;
 use crate::output::records::{Event, EventKind, Role};
 use crate::pipeline::sync::{self, Thumb, Verdict};
 
+use super::live::{Glimpse, Trail};
 use super::{Align, Dist, PairOut, Pairing};
 
 /// The offsets (reference count minus distorted count) of the pairs made
@@ -93,11 +94,18 @@ impl Search {
 impl Dist {
     /// Takes the head of the queue, counting it (and showing it to the
     /// search).
-    pub(super) fn pop(&mut self) -> Option<Frame> {
+    /// `refs`: the reference's live trail, for a hunt.
+    pub(super) fn pop(&mut self, refs: Option<&Trail>) -> Option<Frame> {
         let f = self.side.queue.pop_front()?;
         self.dist_taken += 1;
         if let Some(s) = self.search.as_mut() {
             s.see_dist(&f);
+        }
+        if let Some(trail) = self.trail.as_mut() {
+            trail.push(Glimpse::of(&f));
+            if let (Some(h), Some(refs)) = (self.hunt.as_mut(), refs) {
+                h.see_dist(refs, trail);
+            }
         }
         Some(f)
     }
@@ -142,17 +150,43 @@ impl Dist {
         self.pending_rel = Rel::None;
         self.uncertain = None;
         self.pts_delta = None;
-        self.start_search(max, false);
+        if learn_pts && self.trail.is_some() {
+            // by time: the hunt for the shift of the two streams' clocks
+            self.search = None;
+            self.start_hunt(self.step, max, self.peak);
+        } else {
+            self.start_search(max, false);
+        }
         self.uncertain(i, "searching", None, max, out);
     }
 
-    fn event(&self, i: usize, kind: EventKind, message: String) -> Event {
+    pub(super) fn event(&self, i: usize, kind: EventKind, message: String) -> Event {
         Event {
             kind,
             input: Some(i),
             source: Some((Role::Distorted, self.side.path.clone())),
             message,
         }
+    }
+
+    /// Enters the uncertain state for `reason` with its own message.
+    pub(super) fn uncertain_because(
+        &mut self,
+        i: usize,
+        reason: &'static str,
+        message: String,
+        found: Option<(f64, Option<(i64, f64)>)>,
+        out: &mut impl PairOut,
+    ) {
+        self.uncertain = Some(reason);
+        let kind = EventKind::SyncUncertain {
+            reason,
+            offset: self.offset,
+            psnr: found.map(|f| f.0),
+            runner_up: found.and_then(|f| f.1),
+        };
+        let event = self.event(i, kind, message);
+        out.event(event, Vec::new());
     }
 
     /// Enters (or stays in) the uncertain state for `reason`; the event
@@ -176,7 +210,7 @@ impl Dist {
                 "'{path}': looking for the offset (up to {range} frames either way); its records are pending (no alert, no statistic) until it is found"
             ),
             ("low_score", Some((psnr, _))) => format!(
-                "'{path}': no offset matches the reference (best {psnr:.2} dB, under the floor); records stay pending"
+                "'{path}': no offset up to {range} frames either way matches the reference (best {psnr:.2} dB, under the floor); records stay pending (a longer delay needs --sync auto:Ns)"
             ),
             (_, Some((psnr, Some((o, p))))) => format!(
                 "'{path}': the offset is ambiguous (frame offset {o} scores {p:.2} dB against {psnr:.2} dB); records stay pending"
@@ -202,6 +236,9 @@ impl Pairing {
         let confidence = self.settings.confidence;
         let learn_pts = self.settings.learn_pts;
         let reference_done = self.reference.drained();
+        if self.dists.get(i).is_some_and(|d| d.hunt.is_some()) {
+            return self.judge_hunt(i, out);
+        }
         let Some(d) = self.dists.get_mut(i) else {
             return;
         };
@@ -270,6 +307,8 @@ impl Pairing {
                     psnr: Some(psnr),
                     runner_up: runner_up.map(|(o, p)| (o + index_base, p)),
                     keeps_pending,
+                    delay: None,
+                    shift: None,
                 };
                 let event = d.event(i, kind, message);
                 out.event(event, Vec::new());
@@ -308,6 +347,8 @@ impl Pairing {
                     psnr: None,
                     runner_up: None,
                     keeps_pending,
+                    delay: None,
+                    shift: None,
                 };
                 let event = d.event(i, kind, message);
                 out.event(event, Vec::new());
