@@ -316,6 +316,7 @@ impl Decoder {
             (d.format(), d.width(), d.height()),
         );
         self.activity.store(now_ms(), Ordering::Relaxed);
+        self.stamps.session(sess._io.as_ref());
         loop {
             if self.options.stop.load(Ordering::Relaxed) {
                 return SessionEnd::Stopped;
@@ -372,6 +373,10 @@ impl Decoder {
                 continue;
             }
             self.activity.store(now_ms(), Ordering::Relaxed);
+            if live {
+                self.stamps
+                    .packet(usize::try_from(packet.position()).ok(), packet.pts());
+            }
             if packet.is_corrupt() {
                 ledger.troubled = true;
             }
@@ -487,7 +492,10 @@ impl Decoder {
             }
             let delivered = match sess.filter.as_mut() {
                 Some(f) => self.through_filter(f, Some(decoded), state, ledger, tx, pool),
-                None => self.deliver(decoded, sess.time_base, state, ledger, tx, pool),
+                None => {
+                    self.arrival = self.stamps.picture(decoded.timestamp());
+                    self.deliver(decoded, sess.time_base, state, ledger, tx, pool)
+                }
             };
             if !delivered {
                 return false;
@@ -570,7 +578,10 @@ impl Decoder {
                 ledger.troubled = false;
                 let t0 = Instant::now();
                 if self.live_network() {
-                    frame.arrived_at = Some(self.schedule.arrival(t0, frame.pts));
+                    // its datagrams' arrival when known (bytes that waited
+                    // in the ring arrived before they were read)
+                    let at = self.arrival.take().map_or(t0, |a| a.min(t0));
+                    frame.arrived_at = Some(self.schedule.arrival(at, frame.pts));
                 }
                 let sent = tx.send(DecodeEvent::Frame(frame));
                 state.waiting += t0.elapsed();

@@ -213,6 +213,10 @@ pub struct Decoder {
     pub waited: Option<Duration>,
     /// Its real-time schedule (live network inputs).
     pub(super) schedule: super::schedule::Schedule,
+    /// When its packets arrived (a UDP input vqm receives itself), and
+    /// the arrival of the picture being delivered.
+    pub(super) stamps: super::udp::Stamps,
+    pub(super) arrival: Option<std::time::Instant>,
     /// vqm's own receiver of a live UDP input; declared after the session
     /// that reads it.
     pub(super) udp: Option<super::udp::Receiver>,
@@ -549,6 +553,8 @@ pub fn open(label: &str, options: &OpenOptions) -> Result<Decoder, Error> {
         notes,
         waited,
         schedule: Default::default(),
+        stamps: Default::default(),
+        arrival: None,
         udp,
     })
 }

@@ -16,12 +16,13 @@
 //! `reuse_socket`, `overrun_nonfatal=1`, `pkt_size`); with any other (as
 //! `sources`, `timeout`, `connect`), FFmpeg's own protocol reads the input.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::c_void;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ffmpeg_next as ff;
 
@@ -204,6 +205,11 @@ struct Ring {
     len: usize,
     /// The socket failed: the cause, once the ring is read empty.
     failed: Option<String>,
+    /// Bytes pushed before the oldest unread one (dropped or read).
+    base: u64,
+    /// When each datagram still unread arrived: the position just past
+    /// its last byte (counted as `base`) and the instant.
+    stamps: VecDeque<(u64, Instant)>,
 }
 
 impl Ring {
@@ -217,6 +223,10 @@ impl Ring {
         let dropped = over.div_ceil(188).saturating_mul(188).min(self.len);
         self.head = (self.head + dropped) % cap;
         self.len -= dropped;
+        self.base += dropped as u64;
+        while self.stamps.front().is_some_and(|s| s.0 <= self.base) {
+            self.stamps.pop_front();
+        }
         let mut tail = (self.head + self.len) % cap;
         let mut rest = data;
         while !rest.is_empty() {
@@ -226,6 +236,8 @@ impl Ring {
             tail = (tail + n) % cap;
         }
         self.len += data.len();
+        self.stamps
+            .push_back((self.base + self.len as u64, Instant::now()));
         dropped
     }
 
@@ -238,7 +250,102 @@ impl Ring {
         dst[first..n].copy_from_slice(&self.buf[..n - first]);
         self.head = (self.head + n) % cap;
         self.len -= n;
+        self.base += n as u64;
         n
+    }
+
+    /// Moves the stamps of the datagrams now read whole into `arrivals`,
+    /// whose reader got the bytes from `from` (counted as `base`) on.
+    fn hand_over(&mut self, from: u64, arrivals: &Mutex<Arrivals>) {
+        let mut a = arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        let read_before = a.read;
+        while let Some(&(end, at)) = self.stamps.front() {
+            if end > self.base {
+                break;
+            }
+            self.stamps.pop_front();
+            a.push(read_before + end.saturating_sub(from), at);
+        }
+        a.read = read_before + (self.base - from);
+    }
+}
+
+/// When the bytes a demuxer session read arrived: for each datagram read
+/// whole, the session's position just past its last byte and its arrival
+/// (the last [`ARRIVALS`] of them).
+#[derive(Debug, Default)]
+pub(super) struct Arrivals {
+    /// Bytes the session read.
+    read: u64,
+    ends: VecDeque<(u64, Instant)>,
+}
+
+/// Datagram arrivals a session keeps (about 10 MB of 1316-byte datagrams).
+const ARRIVALS: usize = 8192;
+
+impl Arrivals {
+    fn push(&mut self, end: u64, at: Instant) {
+        if self.ends.len() == ARRIVALS {
+            self.ends.pop_front();
+        }
+        self.ends.push_back((end, at));
+    }
+
+    /// When the byte at session position `pos` arrived (the datagram that
+    /// held it), if it is still known.
+    fn at(&self, pos: u64) -> Option<Instant> {
+        let i = self.ends.partition_point(|e| e.0 <= pos);
+        self.ends.get(i).map(|e| e.1)
+    }
+}
+
+/// When each packet of a session arrived, kept by timestamp until its
+/// picture comes out: a live frame's arrival is its datagrams', however
+/// long its bytes waited in the ring for a reader held back.
+#[derive(Debug, Default)]
+pub(crate) struct Stamps {
+    arrivals: Option<Arc<Mutex<Arrivals>>>,
+    by_pts: BTreeMap<i64, Instant>,
+}
+
+/// Packets whose picture has not come out that are kept at most.
+const PENDING_STAMPS: usize = 512;
+
+impl Stamps {
+    /// A new session reads through `io` (or FFmpeg's own protocol).
+    pub(super) fn session(&mut self, io: Option<&Io>) {
+        // SAFETY: `reader` is the live box this context owns.
+        self.arrivals = io.map(|io| unsafe { (*io.reader).arrivals.clone() });
+        self.by_pts.clear();
+    }
+
+    /// A packet stamped `pts` started at session position `pos`.
+    pub(super) fn packet(&mut self, pos: Option<usize>, pts: Option<i64>) {
+        let (Some(a), Some(pos), Some(pts)) = (self.arrivals.as_ref(), pos, pts) else {
+            return;
+        };
+        let at = a.lock().unwrap_or_else(|e| e.into_inner()).at(pos as u64);
+        if let Some(at) = at {
+            if self.by_pts.len() >= PENDING_STAMPS {
+                self.by_pts.pop_first();
+            }
+            self.by_pts.insert(pts, at);
+        }
+    }
+
+    /// When the packet of the picture stamped `pts` arrived (forgetting
+    /// the packets stamped before it: pictures come out in order).
+    pub(super) fn picture(&mut self, pts: Option<i64>) -> Option<Instant> {
+        let pts = pts?;
+        let at = self.by_pts.get(&pts).copied();
+        while self
+            .by_pts
+            .first_key_value()
+            .is_some_and(|(k, _)| *k <= pts)
+        {
+            self.by_pts.pop_first();
+        }
+        at
     }
 }
 
@@ -292,6 +399,8 @@ impl Receiver {
                 head: 0,
                 len: 0,
                 failed: None,
+                base: 0,
+                stamps: VecDeque::new(),
             }),
             ready: Condvar::new(),
             closed: AtomicBool::new(false),
@@ -384,6 +493,8 @@ fn receive(socket: &UdpSocket, shared: &Shared) {
 /// What FFmpeg's read callback reaches through its opaque pointer.
 struct Reader {
     shared: Arc<Shared>,
+    /// When the bytes this session read arrived.
+    arrivals: Arc<Mutex<Arrivals>>,
     /// True when the read must give up (stop asked, or the stall timeout).
     interrupt: Box<dyn Fn() -> bool + Send>,
 }
@@ -408,7 +519,10 @@ unsafe extern "C" fn read_packet(
     let mut ring = reader.shared.lock();
     loop {
         if ring.len > 0 {
-            return ring.pop(dst) as libc::c_int;
+            let from = ring.base;
+            let n = ring.pop(dst);
+            ring.hand_over(from, &reader.arrivals);
+            return n as libc::c_int;
         }
         if ring.failed.is_some() {
             return ff::ffi::AVERROR_EOF;
@@ -449,6 +563,7 @@ impl Io {
     ) -> Result<Io, ff::Error> {
         let reader = Box::into_raw(Box::new(Reader {
             shared: receiver.shared.clone(),
+            arrivals: Arc::default(),
             interrupt,
         }));
         // SAFETY: the buffer comes from av_malloc as avio_alloc_context
@@ -515,6 +630,8 @@ mod tests {
             head: 0,
             len: 0,
             failed: None,
+            base: 0,
+            stamps: VecDeque::new(),
         }
     }
 

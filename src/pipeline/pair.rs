@@ -147,6 +147,10 @@ struct Dist {
     /// moving to a shift just found (frames skipped then are no drops).
     trail: Option<Trail>,
     hunt: Option<Hunt>,
+    /// Live, by time, once a shift is found: a hunt that keeps scoring
+    /// the whole range, to see another shift become clearly the best (a
+    /// picture that repeats, whose true partner was not seen yet).
+    watch: Option<Hunt>,
     pending_shifts: Option<(f64, f64)>,
     aligning: bool,
     /// The reference frame interval and the peak code value (for a hunt).
@@ -211,8 +215,11 @@ impl Pairing {
                     dropping: false,
                     pts_shift: 0.0,
                     relearn: false,
-                    trail: settings.learn_pts.then(|| Trail::new(live::span(&settings))),
+                    trail: settings
+                        .learn_pts
+                        .then(|| Trail::new(live::span(&settings))),
                     hunt: None,
+                    watch: None,
                     pending_shifts: None,
                     aligning: false,
                     step: 2.0 * settings.pts_tolerance,
@@ -223,7 +230,9 @@ impl Pairing {
         Pairing {
             reference: Side::new(Role::Reference, reference),
             dists,
-            trail: settings.learn_pts.then(|| Trail::new(live::span(&settings))),
+            trail: settings
+                .learn_pts
+                .then(|| Trail::new(live::span(&settings))),
             settings,
         }
     }

@@ -40,7 +40,14 @@ impl SyncRange {
             SyncRange::Frames(k) => k,
             SyncRange::Seconds(s) => (s * fps).ceil() as usize,
         };
-        k.clamp(1, if live { 2 * MAX_RANGE_FRAMES } else { MAX_RANGE_FRAMES })
+        k.clamp(
+            1,
+            if live {
+                2 * MAX_RANGE_FRAMES
+            } else {
+                MAX_RANGE_FRAMES
+            },
+        )
     }
 }
 

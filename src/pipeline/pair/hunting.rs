@@ -6,11 +6,18 @@
 
 use crate::frame::Frame;
 use crate::output::records::EventKind;
+use crate::pipeline::sync;
 
 use super::live::{self, Catch, Glimpse, Hunt};
 use super::{Align, Dist, PairOut, Pairing};
 
 impl Dist {
+    /// Starts the watch over the range once a shift is found.
+    fn start_watch(&mut self, step: f64, range: usize, peak: f64) {
+        let from = self.trail.as_ref().map_or(0, |t| t.next_seq());
+        self.watch = Some(Hunt::new(step, range, from, peak));
+    }
+
     /// Starts a hunt for this input's shift from its next frame.
     pub(super) fn start_hunt(&mut self, step: f64, range: usize, peak: f64) {
         let from = self.trail.as_ref().map_or(0, |t| t.next_seq());
@@ -40,7 +47,10 @@ impl Pairing {
         };
         trail.push(Glimpse::of(rf));
         for d in &mut self.dists {
-            if let (Some(h), Some(dt)) = (d.hunt.as_mut(), d.trail.as_ref()) {
+            let Some(dt) = d.trail.as_ref() else {
+                continue;
+            };
+            for h in [d.hunt.as_mut(), d.watch.as_mut()].into_iter().flatten() {
                 h.see_ref(trail, dt);
             }
         }
@@ -66,6 +76,9 @@ impl Pairing {
         let Some(d) = self.dists.get_mut(i) else {
             return;
         };
+        if d.hunt.is_none() {
+            return self.judge_watch(i, out);
+        }
         let (Some(h), Some(dt)) = (d.hunt.as_ref(), d.trail.as_ref()) else {
             return;
         };
@@ -114,6 +127,7 @@ impl Pairing {
                 };
                 let event = d.event(i, kind, message);
                 out.event(event, Vec::new());
+                d.start_watch(step, range, peak);
                 return;
             }
             Some(Catch::Low { psnr }) if settled => {
@@ -129,6 +143,73 @@ impl Pairing {
         if exhausted {
             d.start_hunt(step, range, peak);
         }
+    }
+
+    /// Judges input `i`'s watch (every [`live::MIN_FRAMES`] frames): when
+    /// another shift is now clearly the best, pairing moves there.
+    fn judge_watch(&mut self, i: usize, out: &mut impl PairOut) {
+        let c = self.settings.confidence.unwrap_or_default();
+        let (range, peak) = (self.settings.sync_range, self.settings.peak);
+        let step = self.step();
+        let Some(refs) = self.trail.as_ref() else {
+            return;
+        };
+        let Some(d) = self.dists.get_mut(i) else {
+            return;
+        };
+        let (Some(w), Some(dt)) = (d.watch.as_ref(), d.trail.as_ref()) else {
+            return;
+        };
+        if w.exhausted() {
+            d.start_watch(step, range, peak);
+            return;
+        }
+        if !w.seen.is_multiple_of(live::MIN_FRAMES) || !w.fresh() {
+            return;
+        }
+        let verdict = w.judge(c, refs, dt);
+        if let Some(w) = d.watch.as_mut() {
+            w.mark();
+        }
+        let Some(Catch::Found {
+            shift,
+            offset,
+            psnr,
+            runner_up,
+            delay,
+        }) = verdict
+        else {
+            return;
+        };
+        if (shift - d.pts_shift).abs() <= (sync::NEIGHBOURS as f64 + 0.5) * step
+            || d.uncertain.is_some()
+        {
+            return;
+        }
+        d.align = Align::Pts;
+        d.pts_delta = None;
+        d.pts_shift = shift;
+        d.aligning = true;
+        d.offset = offset;
+        let path = &d.side.path;
+        let late = match delay {
+            Some(s) => format!("its pictures arrive {s:.2} s after the reference's, "),
+            None => String::new(),
+        };
+        let message = format!(
+            "'{path}' re-synchronised: another pairing is clearly better; {late}paired by time (reference frame j{offset:+} pairs with distorted frame j, mean luma PSNR {psnr:.2} dB)"
+        );
+        let kind = EventKind::Sync {
+            offset,
+            psnr: Some(psnr),
+            runner_up,
+            keeps_pending: false,
+            delay,
+            shift: Some(shift),
+        };
+        let event = d.event(i, kind, message);
+        out.event(event, Vec::new());
+        d.start_watch(step, range, peak);
     }
 
     /// Checks the pair of input `i` about to be made by time: a mis-pair

@@ -104,7 +104,10 @@ impl Trail {
 
     /// The frame before the last.
     pub(super) fn before_last(&self) -> Option<&Glimpse> {
-        self.items.len().checked_sub(2).and_then(|i| self.items.get(i))
+        self.items
+            .len()
+            .checked_sub(2)
+            .and_then(|i| self.items.get(i))
     }
 
     /// The frame nearest to time `t`, if within `tol`.
@@ -181,6 +184,7 @@ pub(super) struct Hunt {
     buckets: Vec<Bucket>,
     /// Distorted frames it scored.
     pub(super) seen: u32,
+    judged: u32,
     peak: f64,
 }
 
@@ -196,7 +200,19 @@ impl Hunt {
             from,
             buckets: vec![Bucket::default(); 2 * max + 1],
             seen: 0,
+            judged: 0,
         }
+    }
+
+    /// Whether it scored a distorted frame since it was last asked (a
+    /// judgement on unchanged scores says nothing new).
+    pub(super) fn fresh(&self) -> bool {
+        self.seen != self.judged
+    }
+
+    /// Notes that its scores so far were judged.
+    pub(super) fn mark(&mut self) {
+        self.judged = self.seen;
     }
 
     /// The distorted frames it needs before it starts again.
@@ -422,7 +438,11 @@ pub(super) fn mispaired(refs: &Trail, dists: &Trail, tol: f64, peak: f64) -> Opt
         }
         let better = sync::thumb_psnr(&r.thumb, &d0.thumb, peak);
         if better > own + MISPAIR_MARGIN_DB {
-            consider(better, r.t - r0.t, sync::thumb_psnr(&r.thumb, &r0.thumb, peak));
+            consider(
+                better,
+                r.t - r0.t,
+                sync::thumb_psnr(&r.thumb, &r0.thumb, peak),
+            );
         }
     }
     for d in dists.within(d0.t - CHECK_SECONDS, d0.t + CHECK_SECONDS) {
@@ -431,7 +451,11 @@ pub(super) fn mispaired(refs: &Trail, dists: &Trail, tol: f64, peak: f64) -> Opt
         }
         let better = sync::thumb_psnr(&r0.thumb, &d.thumb, peak);
         if better > own + MISPAIR_MARGIN_DB {
-            consider(better, d0.t - d.t, sync::thumb_psnr(&d.thumb, &d0.thumb, peak));
+            consider(
+                better,
+                d0.t - d.t,
+                sync::thumb_psnr(&d.thumb, &d0.thumb, peak),
+            );
         }
     }
     worst

@@ -103,8 +103,13 @@ impl Dist {
         }
         if let Some(trail) = self.trail.as_mut() {
             trail.push(Glimpse::of(&f));
-            if let (Some(h), Some(refs)) = (self.hunt.as_mut(), refs) {
-                h.see_dist(refs, trail);
+            if let Some(refs) = refs {
+                for h in [self.hunt.as_mut(), self.watch.as_mut()]
+                    .into_iter()
+                    .flatten()
+                {
+                    h.see_dist(refs, trail);
+                }
             }
         }
         Some(f)
@@ -148,11 +153,16 @@ impl Dist {
             self.relearn = false;
         }
         self.pending_rel = Rel::None;
-        self.uncertain = None;
         self.pts_delta = None;
+        if self.uncertain.is_some_and(|r| r != "searching") {
+            // says it searches again; a search started anew while one
+            // runs (a timeline that keeps breaking) says nothing more
+            self.uncertain = None;
+        }
         if learn_pts && self.trail.is_some() {
             // by time: the hunt for the shift of the two streams' clocks
             self.search = None;
+            self.watch = None;
             self.start_hunt(self.step, max, self.peak);
         } else {
             self.start_search(max, false);
@@ -236,7 +246,11 @@ impl Pairing {
         let confidence = self.settings.confidence;
         let learn_pts = self.settings.learn_pts;
         let reference_done = self.reference.drained();
-        if self.dists.get(i).is_some_and(|d| d.hunt.is_some()) {
+        if self
+            .dists
+            .get(i)
+            .is_some_and(|d| d.hunt.is_some() || d.watch.is_some())
+        {
             return self.judge_hunt(i, out);
         }
         let Some(d) = self.dists.get_mut(i) else {
