@@ -121,6 +121,9 @@ pub struct Frame {
     /// Luma identity hash and blackness, computed by the decoder while
     /// copying (`None`: computed on demand).
     pub luma_sig: Option<(u64, bool)>,
+    /// Live inputs: decoded from damaged data (after data lost in transit
+    /// or a decode error, until the next clean keyframe).
+    pub damaged: bool,
 }
 
 impl Frame {
@@ -135,6 +138,7 @@ impl Frame {
             decoded_at: None,
             arrived_at: None,
             luma_sig: None,
+            damaged: false,
         }
     }
 
@@ -156,6 +160,7 @@ impl Frame {
             decoded_at: None,
             arrived_at: None,
             luma_sig: None,
+            damaged: false,
         }
     }
 
@@ -177,6 +182,7 @@ impl Frame {
             decoded_at: None,
             arrived_at: None,
             luma_sig: None,
+            damaged: false,
         }
     }
 

@@ -379,6 +379,16 @@ impl Decoder {
             }
             if packet.is_corrupt() {
                 ledger.troubled = true;
+                if live && ledger.started {
+                    // data lost in transit (a continuity-counter gap in
+                    // MPEG-TS): its picture and those that lean on it
+                    // until the next keyframe are damaged
+                    let at = packet.pts().map_or(f64::NAN, |t| t as f64 * sess.time_base);
+                    let cause = format!("the packet at {at:.3} s was damaged in transit");
+                    if tx.send(DecodeEvent::DecodeError { cause }).is_err() {
+                        return SessionEnd::Stopped;
+                    }
+                }
             }
             loop {
                 match sess.decoder.send_packet(&packet) {
@@ -463,6 +473,7 @@ impl Decoder {
         tx: &Sender<DecodeEvent>,
         pool: &FramePool,
     ) -> bool {
+        let live = self.live_network();
         loop {
             match sess.decoder.receive_frame(decoded) {
                 Ok(()) => {}
@@ -477,7 +488,14 @@ impl Decoder {
                         .is_ok();
                 }
             }
-            let refused = ledger.out(decoded.pts());
+            let mut refused = ledger.out(decoded.pts());
+            if !ledger.started && live {
+                // joined a live stream between keyframes: the packets
+                // before the first picture could not be decoded by anyone
+                refused.clear();
+                ledger.troubled = false;
+            }
+            ledger.started = true;
             if !refused.is_empty() {
                 ledger.troubled = true;
                 if !refusals(refused, sess.time_base, tx) {
@@ -575,6 +593,15 @@ impl Decoder {
                 if jump.is_some_and(|e| tx.send(e).is_err()) {
                     return false;
                 }
+                // SAFETY: reading a field of the picture we were given.
+                let error_flags = unsafe { (*pic.as_ptr()).decode_error_flags };
+                let corrupt = pic.is_corrupt() || error_flags != 0;
+                if pic.is_key() && !corrupt {
+                    ledger.damaged = false;
+                } else if corrupt || ledger.troubled || state.missing > 0 {
+                    ledger.damaged = true;
+                }
+                frame.damaged = self.live_network() && ledger.damaged;
                 ledger.troubled = false;
                 let t0 = Instant::now();
                 if self.live_network() {

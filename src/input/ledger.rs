@@ -45,6 +45,11 @@ pub(super) struct Ledger {
     /// when no error was seen (whole packets can vanish with the bytes
     /// around them).
     pub(super) transport: bool,
+    /// The pictures now come from damaged data: since something went
+    /// wrong, until the next clean keyframe.
+    pub(super) damaged: bool,
+    /// A picture came out of this session.
+    pub(super) started: bool,
 }
 
 impl Ledger {
@@ -61,6 +66,8 @@ impl Ledger {
             recent: VecDeque::with_capacity(SETTLE),
             shape,
             troubled: false,
+            damaged: false,
+            started: false,
         }
     }
 

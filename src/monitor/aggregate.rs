@@ -296,6 +296,7 @@ impl Aggregator {
             lag_ms: r.arrived.map(|(t, _)| t.elapsed().as_secs_f64() * 1000.0),
             align_ms: r.arrived.map(|(_, d)| d.as_secs_f64() * 1000.0),
             pending: self.inputs[input].pending,
+            damaged: r.damaged,
         };
         sinks.frame(&rec)?;
         let latency = PairTimes {
@@ -307,6 +308,16 @@ impl Aggregator {
         let mut events = st
             .detector
             .observe(input, &st.path, r.frame, r.ref_frame, r.signature);
+        if r.damaged && !st.pending {
+            // a picture decoded from damaged data: what the transport did,
+            // not the encode; its record says so, nothing else counts it
+            st.damaged_frames += 1;
+            for e in &events {
+                (self.warn)(&e.message);
+                sinks.event(e)?;
+            }
+            return Ok(());
+        }
         if st.pending {
             // not known to be the right pair: no statistic, no alert
             st.hold(&r.row, r.pts, latency);

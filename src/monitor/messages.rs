@@ -60,6 +60,8 @@ pub struct Measured {
     pub arrived: Option<(Instant, Duration)>,
     /// For the detectors.
     pub signature: Signature,
+    /// Live: either picture was decoded from damaged data.
+    pub damaged: bool,
     /// The pair's frames, when a temporal metric needs them in order.
     pub frames: Option<PairFrames>,
 }

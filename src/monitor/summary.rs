@@ -48,6 +48,8 @@ pub struct InputTally {
     /// Rows measured while the sync was pending that never entered the
     /// statistics.
     pub sync_pending: u64,
+    /// Rows of pictures decoded from damaged data, in no statistic.
+    pub damaged_frames: u64,
 }
 
 /// Rows held while a sync is pending, at most (older ones are left out).
@@ -104,6 +106,7 @@ impl InputTally {
             pending: false,
             held: VecDeque::new(),
             sync_pending: 0,
+            damaged_frames: 0,
         }
     }
 
@@ -216,6 +219,7 @@ impl InputTally {
             dropped_frames: counts.dropped,
             reconnects: self.reconnects,
             sync_pending: self.sync_pending,
+            damaged_frames: self.damaged_frames,
             alerts: fired,
             latency_ms: figures(&self.latency),
             lag_ms: figures(&self.lag),

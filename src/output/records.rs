@@ -232,6 +232,10 @@ pub struct FrameRecord<'a> {
     /// Measured while the input's sync was pending (not in the
     /// statistics unless the sync found confirms it; no alert).
     pub pending: bool,
+    /// Live: a picture decoded from damaged data (data lost in transit or
+    /// a decode error, until the next clean keyframe): in no statistic,
+    /// no alert.
+    pub damaged: bool,
 }
 
 impl Serialize for FrameRecord<'_> {
@@ -251,6 +255,9 @@ impl Serialize for FrameRecord<'_> {
         }
         if self.pending {
             m.serialize_entry("sync", "pending")?;
+        }
+        if self.damaged {
+            m.serialize_entry("damaged", &true)?;
         }
         for (k, v) in self.keys.iter().zip(self.values) {
             m.serialize_entry(k, v)?;
@@ -364,6 +371,9 @@ pub struct Summary {
     /// Pairs measured while the sync was pending and left out of the
     /// statistics (written with `"sync": "pending"`).
     pub sync_pending: u64,
+    /// Live: pairs measured on pictures decoded from damaged data, left
+    /// out of the statistics (written with `"damaged": true`).
+    pub damaged_frames: u64,
     /// Alert rules that fired on this input.
     pub alerts: Vec<String>,
     /// Quality gates and their outcome.
@@ -483,6 +493,7 @@ struct SummaryOut<'a> {
     dropped_frames: u64,
     reconnects: u64,
     sync_pending: u64,
+    damaged_frames: u64,
     alerts: &'a [String],
     gates: &'a [GateResult],
     latency_ms: Option<Latency>,
@@ -540,6 +551,7 @@ impl Serialize for Summary {
             dropped_frames: self.dropped_frames,
             reconnects: self.reconnects,
             sync_pending: self.sync_pending,
+            damaged_frames: self.damaged_frames,
             alerts: &self.alerts,
             gates: &self.gates,
             latency_ms: self.latency_ms,

@@ -58,6 +58,7 @@ impl Job {
             (Some(a), Some(b)) => Some((a.max(b), a.max(b).duration_since(a.min(b)))),
             (a, b) => a.or(b).map(|t| (t, std::time::Duration::ZERO)),
         };
+        let damaged = self.reference.damaged || self.distorted.damaged;
         let (ref_frame, dist_frame, pts) = (
             self.reference.index,
             self.distorted.index,
@@ -110,6 +111,7 @@ impl Job {
                 decoded_at,
                 arrived,
                 signature,
+                damaged,
                 frames,
             })),
             Err(error) => AggMsg::Failed {

@@ -115,6 +115,7 @@ fn row(
         decoded_at: None,
         arrived: None,
         signature: Signature::of(&rf, &df),
+        damaged: false,
         frames: Some(PairFrames {
             reference: Arc::new(rf),
             distorted: df,

@@ -45,6 +45,8 @@ pub(super) struct Glimpse {
     /// When it arrived (its input's real-time schedule).
     pub(super) arrived: Option<Instant>,
     pub(super) thumb: Thumb,
+    /// Decoded from damaged data: it tells nothing about the pairing.
+    pub(super) damaged: bool,
     /// Its number in the trail (counts every frame pushed).
     pub(super) seq: u64,
 }
@@ -56,6 +58,7 @@ impl Glimpse {
             index: f.index,
             arrived: f.arrived_at,
             thumb: sync::thumb_within(f, WIDTH),
+            damaged: f.damaged,
             seq: 0,
         }
     }
@@ -232,6 +235,9 @@ impl Hunt {
     }
 
     fn score(&mut self, r: &Glimpse, d: &Glimpse) {
+        if r.damaged || d.damaged {
+            return;
+        }
         let shift = d.t - r.t;
         let Some(k) = self.slot(shift) else {
             return;
@@ -417,6 +423,9 @@ pub(super) struct Mispair {
 /// distorted picture that repeats its predecessor is never judged.
 pub(super) fn mispaired(refs: &Trail, dists: &Trail, tol: f64, peak: f64) -> Option<Mispair> {
     let (r0, d0) = (refs.last()?, dists.last()?);
+    if r0.damaged || d0.damaged {
+        return None;
+    }
     if let Some(prev) = dists.before_last()
         && sync::thumb_psnr(&prev.thumb, &d0.thumb, peak) >= REPEAT_DB
     {
@@ -433,7 +442,7 @@ pub(super) fn mispaired(refs: &Trail, dists: &Trail, tol: f64, peak: f64) -> Opt
         }
     };
     for r in refs.within(r0.t - CHECK_SECONDS, r0.t + CHECK_SECONDS) {
-        if (r.t - r0.t).abs() <= tol {
+        if (r.t - r0.t).abs() <= tol || r.damaged {
             continue;
         }
         let better = sync::thumb_psnr(&r.thumb, &d0.thumb, peak);
@@ -446,7 +455,7 @@ pub(super) fn mispaired(refs: &Trail, dists: &Trail, tol: f64, peak: f64) -> Opt
         }
     }
     for d in dists.within(d0.t - CHECK_SECONDS, d0.t + CHECK_SECONDS) {
-        if (d.t - d0.t).abs() <= tol {
+        if (d.t - d0.t).abs() <= tol || d.damaged {
             continue;
         }
         let better = sync::thumb_psnr(&r0.thumb, &d.thumb, peak);
