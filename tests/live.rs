@@ -136,19 +136,27 @@ fn series(name: &str, labels: &[(&str, &str)]) -> String {
 /// Every event kind: `/metrics` counts each from 0.
 use vqm::output::records::EVENT_KINDS;
 
-/// A record key's family and plane on `/metrics`: `psnr_y` is
-/// `vqm_psnr_db{plane="y"}` (PSNR in dB, the rest unitless).
-fn prom_family(key: &str) -> (String, String) {
+/// A record key's family and plane on `/metrics`, and the bucket bounds of
+/// its histogram: `psnr_y` is `vqm_psnr_db{plane="y"}` (PSNR in dB, the
+/// rest unitless), its histogram `vqm_frame_psnr_db`.
+fn prom_family(key: &str) -> (String, String, &'static [f64]) {
+    const DB: &[f64] = &[
+        20.0, 25.0, 30.0, 32.0, 34.0, 36.0, 38.0, 40.0, 45.0, 50.0, 60.0,
+    ];
+    const UNIT: &[f64] = &[0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 1.0];
+    const VMAF: &[f64] = &[
+        10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 75.0, 80.0, 85.0, 90.0, 95.0, 100.0,
+    ];
     if key == "vmaf" {
-        return ("vqm_vmaf".to_string(), String::new());
+        return ("vqm_vmaf".to_string(), String::new(), VMAF);
     }
     let (metric, plane) = key.rsplit_once('_').unwrap();
-    let unit = if metric.starts_with("psnr") {
-        "_db"
-    } else {
-        ""
+    let (unit, buckets) = match metric {
+        "psnr" => ("_db", DB),
+        "ssim" | "ms_ssim" => ("", UNIT),
+        _ => panic!("{key}: the test knows the buckets of psnr, ssim and vmaf"),
     };
-    (format!("vqm_{metric}{unit}"), plane.to_string())
+    (format!("vqm_{metric}{unit}"), plane.to_string(), buckets)
 }
 
 /// The samples of a Prometheus text page, by series (labels sorted).
@@ -215,8 +223,10 @@ fn prom_samples(body: &str) -> BTreeMap<String, f64> {
 /// prefix of the log, header first): each input's state (up or lost, sync
 /// pending or found), the last trusted frame record's values (absent while
 /// the input or the reference is lost or its sync pending), the last
-/// window record's statistics, and counts of frames, events (every kind,
-/// from 0) and restored streams.
+/// window record's statistics, a histogram per key of every trusted value
+/// (neither `"sync": "pending"` nor `"damaged": true`), and counts of
+/// frames, events (every kind, from 0) and restored streams. A gauge not
+/// known yet (no trusted frame, no window, no sync, a `null`) is absent.
 fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
     let header = &recs[0];
     assert_eq!(header["type"], "header");
@@ -237,16 +247,17 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
         inputs.push((i.to_string(), path, "distorted"));
     }
     let n = inputs.len();
-    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
-    let mut latest = vec![vec![f64::NAN; keys.len()]; n];
-    let mut stats = vec![[(); 3].map(|_| vec![f64::NAN; keys.len()]); n];
+    let mut latest: Vec<Vec<Option<f64>>> = vec![vec![None; keys.len()]; n];
+    let mut stats = vec![[(); 3].map(|_| vec![None::<f64>; keys.len()]); n];
+    // every trusted value, in order
+    let mut observed = vec![vec![Vec::<f64>::new(); keys.len()]; n];
     let mut frames = vec![0u64; n];
-    let mut pts = vec![f64::NAN; n];
-    let mut lag = vec![f64::NAN; n];
-    let mut align = vec![f64::NAN; n];
+    let mut pts = vec![None::<f64>; n];
+    let mut lag = vec![None::<f64>; n];
+    let mut align = vec![None::<f64>; n];
     let mut pending = vec![false; n];
     let mut lost = vec![false; n];
-    let mut sync = vec![(f64::NAN, f64::NAN); n];
+    let mut sync = vec![None::<(f64, f64)>; n];
     let mut events = vec![BTreeMap::<String, u64>::new(); n];
     let mut reconnects = vec![0u64; n];
     let at = |r: &Value| r["input"].as_u64().map_or(0, |i| i as usize + 1);
@@ -255,21 +266,22 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
             "frame" => {
                 let i = at(r);
                 pending[i] = r["sync"] == "pending";
-                if !pending[i] {
+                if !pending[i] && r["damaged"] != true {
                     for (j, k) in keys.iter().enumerate() {
-                        latest[i][j] = num(&r[*k]);
+                        latest[i][j] = r[*k].as_f64();
+                        observed[i][j].extend(r[*k].as_f64());
                     }
                 }
                 frames[i] += 1;
-                pts[i] = num(&r["pts"]);
-                lag[i] = num(&r["lag_ms"]) / 1000.0;
-                align[i] = num(&r["alignment_delay_ms"]) / 1000.0;
+                pts[i] = r["pts"].as_f64();
+                lag[i] = r["lag_ms"].as_f64().map(|ms| ms / 1000.0);
+                align[i] = r["alignment_delay_ms"].as_f64().map(|ms| ms / 1000.0);
             }
             "window" => {
                 let i = at(r);
                 for (j, k) in keys.iter().enumerate() {
                     for (s, what) in ["mean", "min", "max"].iter().enumerate() {
-                        stats[i][s][j] = num(&r[*k][*what]);
+                        stats[i][s][j] = r[*k][*what].as_f64();
                     }
                 }
             }
@@ -286,7 +298,7 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
                     "sync" => {
                         pending[i] = false;
                         if let Some(p) = r["psnr"].as_f64() {
-                            sync[i] = (num(&r["offset"]), p);
+                            sync[i] = Some((r["offset"].as_f64().unwrap(), p));
                         }
                     }
                     "sync_uncertain" => pending[i] = true,
@@ -297,17 +309,24 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
         }
     }
     let mut out = BTreeMap::new();
-    out.insert(series("vqm_up", &[]), 1.0);
+    // a series' sample, if its value is known
+    let mut sample = |name: &str, labels: &[(&str, &str)], v: Option<f64>| {
+        if let Some(v) = v {
+            out.insert(series(name, labels), v);
+        }
+    };
+    sample("vqm_up", &[], Some(1.0));
     for (i, (input, stream, role)) in inputs.iter().enumerate() {
         let l = [("input", input.as_str()), ("stream", stream.as_str())];
         let lr = [l[0], l[1], ("role", *role)];
-        out.insert(series("vqm_input_up", &lr), if lost[i] { 0.0 } else { 1.0 });
-        out.insert(series("vqm_reconnects_total", &lr), reconnects[i] as f64);
+        sample("vqm_input_up", &lr, Some(if lost[i] { 0.0 } else { 1.0 }));
+        sample("vqm_reconnects_total", &lr, Some(reconnects[i] as f64));
         for kind in EVENT_KINDS {
             let c = events[i].get(kind).copied().unwrap_or(0);
-            out.insert(
-                series("vqm_events_total", &[l[0], l[1], ("kind", kind)]),
-                c as f64,
+            sample(
+                "vqm_events_total",
+                &[l[0], l[1], ("kind", kind)],
+                Some(c as f64),
             );
         }
         let kinds_seen: Vec<&String> = events[i]
@@ -321,37 +340,59 @@ fn prom_expected(recs: &[Value]) -> BTreeMap<String, f64> {
         if i == 0 {
             continue;
         }
-        out.insert(series("vqm_frames_total", &l), frames[i] as f64);
-        out.insert(series("vqm_pts_seconds", &l), pts[i]);
-        out.insert(series("vqm_lag_seconds", &l), lag[i]);
-        out.insert(series("vqm_alignment_delay_seconds", &l), align[i]);
-        out.insert(
-            series("vqm_sync_pending", &l),
-            if pending[i] { 1.0 } else { 0.0 },
+        sample("vqm_frames_total", &l, Some(frames[i] as f64));
+        sample("vqm_pts_seconds", &l, pts[i]);
+        sample("vqm_lag_seconds", &l, lag[i]);
+        sample("vqm_alignment_delay_seconds", &l, align[i]);
+        sample(
+            "vqm_sync_pending",
+            &l,
+            Some(if pending[i] { 1.0 } else { 0.0 }),
         );
-        out.insert(series("vqm_sync_offset_frames", &l), sync[i].0);
-        out.insert(series("vqm_sync_psnr_db", &l), sync[i].1);
+        sample("vqm_sync_offset_frames", &l, sync[i].map(|s| s.0));
+        sample("vqm_sync_psnr_db", &l, sync[i].map(|s| s.1));
+        // the histograms: from the header on, whatever the input's state
+        for (j, k) in keys.iter().enumerate() {
+            let (fam, plane, buckets) = prom_family(k);
+            let hist = format!("vqm_frame_{}", fam.strip_prefix("vqm_").unwrap());
+            let lp = [l[0], l[1], ("plane", plane.as_str())];
+            let values = &observed[i][j];
+            for b in buckets.iter().copied().chain([f64::INFINITY]) {
+                let le = if b.is_finite() {
+                    format!("{b}")
+                } else {
+                    "+Inf".to_string()
+                };
+                let below = values.iter().filter(|v| **v <= b).count();
+                sample(
+                    &format!("{hist}_bucket"),
+                    &[lp[0], lp[1], lp[2], ("le", &le)],
+                    Some(below as f64),
+                );
+            }
+            let sum = values.iter().fold(0.0, |s, v| s + v);
+            sample(&format!("{hist}_sum"), &lp, Some(sum));
+            sample(&format!("{hist}_count"), &lp, Some(values.len() as f64));
+        }
         if lost[i] || lost[0] || pending[i] {
             continue;
         }
         for (j, k) in keys.iter().enumerate() {
-            let (fam, plane) = prom_family(k);
+            let (fam, plane, _) = prom_family(k);
             let lp = [l[0], l[1], ("plane", plane.as_str())];
-            out.insert(series(&fam, &lp), latest[i][j]);
+            sample(&fam, &lp, latest[i][j]);
             for (s, stat) in ["mean", "min", "max"].iter().enumerate() {
                 let ls = [l[0], l[1], ("plane", plane.as_str()), ("stat", *stat)];
-                out.insert(series(&format!("{fam}_window"), &ls), stats[i][s][j]);
+                sample(&format!("{fam}_window"), &ls, stats[i][s][j]);
             }
         }
     }
     out
 }
 
+/// The same samples: no `NaN` is ever served, so plain equality.
 fn same_samples(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|((ka, va), (kb, vb))| ka == kb && (va == vb || va.is_nan() && vb.is_nan()))
+    a == b
 }
 
 /// Scrapes `/metrics` between two reads of the log and checks that the

@@ -380,14 +380,20 @@ pub fn recorded_series() -> Vec<String> {
 }
 
 /// Checks that every series `expr` reads is one a vqm `/metrics` `body`
-/// serves (a family with a `# TYPE` line), one the fleet's recording rules
-/// record, or Prometheus' own `up`.
+/// serves (a family with a `# TYPE` line, or the `_bucket`, `_sum` or
+/// `_count` of a histogram), one the fleet's recording rules record, or
+/// Prometheus' own `up`.
 pub fn assert_served(expr: &str, body: &str, what: &str) {
     let recorded = recorded_series();
     let series = promql_series(expr);
     assert!(!series.is_empty(), "{what}: no series in {expr}");
     for name in series {
+        let histogram = ["_bucket", "_sum", "_count"].iter().any(|s| {
+            name.strip_suffix(s)
+                .is_some_and(|f| body.contains(&format!("\n# TYPE {f} histogram\n")))
+        });
         let ok = name == "up"
+            || histogram
             || recorded.contains(&name)
             || body
                 .lines()
