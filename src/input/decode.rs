@@ -488,14 +488,17 @@ impl Decoder {
                         .is_ok();
                 }
             }
+            let clean_key = decoded.is_key() && !decoded.is_corrupt();
+            if !ledger.started && live && clean_key {
+                // joined a live stream between keyframes: the packets
+                // before the first keyframe could not be decoded by anyone
+                ledger.forget_before(decoded.pts());
+            }
             let mut refused = ledger.out(decoded.pts());
             if !ledger.started && live {
-                // joined a live stream between keyframes: the packets
-                // before the first picture could not be decoded by anyone
                 refused.clear();
-                ledger.troubled = false;
             }
-            ledger.started = true;
+            ledger.started |= clean_key;
             if !refused.is_empty() {
                 ledger.troubled = true;
                 if !refusals(refused, sess.time_base, tx) {

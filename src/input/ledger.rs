@@ -48,7 +48,7 @@ pub(super) struct Ledger {
     /// The pictures now come from damaged data: since something went
     /// wrong, until the next clean keyframe.
     pub(super) damaged: bool,
-    /// A picture came out of this session.
+    /// A clean keyframe came out of this session.
     pub(super) started: bool,
 }
 
@@ -66,7 +66,9 @@ impl Ledger {
             recent: VecDeque::with_capacity(SETTLE),
             shape,
             troubled: false,
-            damaged: false,
+            // until the first clean keyframe (a live stream joined between
+            // keyframes gives pictures decoded without their references)
+            damaged: true,
             started: false,
         }
     }
@@ -83,6 +85,16 @@ impl Ledger {
             self.enabled = false;
             self.pending.clear();
         }
+    }
+
+    /// Forgets the packets stamped before `pts` (a live stream joined
+    /// between keyframes: what came before its first keyframe owes no
+    /// picture).
+    pub(super) fn forget_before(&mut self, pts: Option<i64>) {
+        if let Some(t) = pts {
+            self.pending = self.pending.split_off(&t);
+        }
+        self.troubled = false;
     }
 
     /// A picture stamped `pts` came out: the timestamps of the packets

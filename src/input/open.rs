@@ -134,6 +134,10 @@ const LIVE_ANALYZE_US: &str = "100000";
 /// The cause of an open that timed out before any data arrived.
 const SILENT_AT_OPEN: &str = "no data arrived within the stall timeout";
 
+/// The cause of an open whose probe saw no picture's size or format (on a
+/// live input: no keyframe in the packets probed yet).
+const NO_PICTURE: &str = "no decodable video frame (picture size or pixel format unknown)";
+
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
@@ -425,10 +429,7 @@ pub(super) fn open_session(
         None => (decoder.format(), decoder.width(), decoder.height()),
     };
     if width == 0 || height == 0 || pixel == Pixel::None {
-        return Err(input_error(
-            label,
-            "no decodable video frame (picture size or pixel format unknown)",
-        ));
+        return Err(input_error(label, NO_PICTURE));
     }
     if format::facts(pixel).is_none() {
         return Err(input_error(label, "unsupported pixel format"));
@@ -573,9 +574,39 @@ fn open_waiting(
     let started = Instant::now();
     let mut backoff = Duration::from_millis(200);
     let mut said = false;
+    let mut told_keyframe = false;
     loop {
         match open_session(label, options, network, activity, udp) {
             Ok(s) => return Ok((s, said.then(|| started.elapsed()))),
+            Err(Error::Input { cause, .. })
+                if cause == NO_PICTURE
+                    && options.live
+                    && network
+                    && !options.stop.load(Ordering::Relaxed) =>
+            {
+                // a live stream joined far from its next keyframe (a long
+                // GOP): the codec's parameters come with it; probe again
+                if let Some(limit) = options.live_timeout
+                    && started.elapsed() >= limit
+                {
+                    return Err(input_error(
+                        label,
+                        format!(
+                            "no keyframe arrived within --live-timeout ({} s)",
+                            limit.as_secs_f64()
+                        ),
+                    ));
+                }
+                if !told_keyframe {
+                    told_keyframe = true;
+                    if let Some(Notify(warn)) = &options.on_wait {
+                        warn(&format!(
+                            "'{label}': data arrives but no keyframe yet; waiting for one"
+                        ));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
             Err(Error::Input { cause, .. })
                 if cause == SILENT_AT_OPEN
                     && options.live
