@@ -20,28 +20,25 @@ fn confidence() -> Confidence {
     Confidence::default()
 }
 
-/// Feeds a hunt the reference pictures `refs` and the distorted pictures
-/// `dists` (seed, stream time, arrival), interleaved by arrival; returns
-/// its first verdict and after how many frames in all.
-fn hunt(refs: &[(u64, f64, f64)], dists: &[(u64, f64, f64)], max: usize) -> Option<(Catch, usize)> {
+/// One frame offered to a hunt: reference or distorted, its picture, its
+/// stream time and its arrival (seconds).
+type Offer = (bool, u64, f64, f64);
+
+/// Offers the frames to a hunt in the order given; returns its first
+/// `Found` and after how many frames.
+fn hunt_in_order(frames: &[Offer], max: usize) -> Option<(Catch, usize)> {
     let base = Instant::now();
     let (mut rt, mut dt) = (Trail::new(60.0), Trail::new(60.0));
     let mut h = Hunt::new(STEP, max, 0, 255.0);
-    let mut all: Vec<(bool, usize, f64)> = refs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (true, i, r.2))
-        .chain(dists.iter().enumerate().map(|(i, d)| (false, i, d.2)))
-        .collect();
-    all.sort_by(|a, b| a.2.total_cmp(&b.2));
-    for (n, (is_ref, i, _)) in all.into_iter().enumerate() {
+    let (mut nr, mut nd) = (0u64, 0u64);
+    for (n, &(is_ref, seed, t, at)) in frames.iter().enumerate() {
         if is_ref {
-            let (seed, t, at) = refs[i];
-            rt.push(glimpse(i as u64, seed, t, base, at));
+            rt.push(glimpse(nr, seed, t, base, at));
+            nr += 1;
             h.see_ref(&rt, &dt);
         } else {
-            let (seed, t, at) = dists[i];
-            dt.push(glimpse(i as u64, seed, t, base, at));
+            dt.push(glimpse(nd, seed, t, base, at));
+            nd += 1;
             h.see_dist(&rt, &dt);
         }
         if let Some(c) = h.judge(confidence(), &rt, &dt)
@@ -51,6 +48,18 @@ fn hunt(refs: &[(u64, f64, f64)], dists: &[(u64, f64, f64)], max: usize) -> Opti
         }
     }
     None
+}
+
+/// Offers both inputs' frames (picture, stream time, arrival) to a hunt
+/// as they arrive.
+fn hunt(refs: &[(u64, f64, f64)], dists: &[(u64, f64, f64)], max: usize) -> Option<(Catch, usize)> {
+    let mut all: Vec<Offer> = refs
+        .iter()
+        .map(|r| (true, r.0, r.1, r.2))
+        .chain(dists.iter().map(|d| (false, d.0, d.1, d.2)))
+        .collect();
+    all.sort_by(|a, b| a.3.total_cmp(&b.3));
+    hunt_in_order(&all, max)
 }
 
 #[test]
@@ -94,44 +103,34 @@ fn aligned_streams_are_found_within_a_second() {
 
 #[test]
 fn a_repeating_picture_far_back_waits_for_the_reference_backlog() {
-    // the reference repeats its pictures every 100 frames. Its frames come
-    // late (read from a backlog 3 s after they arrived); the distorted
-    // stream shows the pictures the reference shows now. The copy 100
-    // frames back matches as well, with a 4 s delay: it must not be taken
-    // before the reference frames of a smaller delay are in.
+    // The reference repeats its pictures every 100 frames (4 s). Its
+    // frames from 200 on waited in the receiver's ring (a sender restart
+    // held pairing back) and are taken one for each distorted frame; the
+    // distorted stream, back at frame 275, shows what the reference showed
+    // at the same time. The copy 100 frames back, already taken, matches
+    // as well, 4 s late: it must not be taken before the reference frames
+    // of a smaller delay are in.
     let seed = |k: u64| k % 100;
-    let refs: Vec<_> = (0..400u64)
-        .map(|k| (seed(k), 1.4 + k as f64 * STEP, k as f64 * STEP))
-        .collect();
-    // reference frames up to 200 were read; then 75 more wait in the
-    // backlog while the distorted stream goes on
-    let arrival = |k: u64| -> f64 {
-        if k < 200 {
-            k as f64 * STEP
-        } else {
-            // read as the distorted frames come, 1:1, from the backlog
-            8.0 + (k - 200) as f64 * STEP
-        }
+    let r = |k: u64| (true, seed(k), 1.4 + k as f64 * STEP, k as f64 * STEP);
+    let d = |k: u64| {
+        (
+            false,
+            seed(k),
+            50.0 + k as f64 * STEP,
+            k as f64 * STEP + 0.005,
+        )
     };
-    let refs: Vec<_> = refs
-        .into_iter()
-        .enumerate()
-        .map(|(k, (s, t, _))| (s, t, arrival(k as u64)))
-        .collect();
-    let dists: Vec<_> = (275..600u64)
-        .map(|k| {
-            (
-                seed(k),
-                50.0 + k as f64 * STEP,
-                8.0 + (k - 275) as f64 * STEP + 0.005,
-            )
-        })
-        .collect();
-    let (c, _) = hunt(&refs, &dists, 750).expect("found");
+    let mut order: Vec<Offer> = (0..200).map(r).collect();
+    for j in 0..300u64 {
+        order.push(r(200 + j));
+        order.push(d(275 + j));
+    }
+    let (c, _) = hunt_in_order(&order, 750).expect("found");
     match c {
-        Catch::Found { shift, .. } => {
+        Catch::Found { shift, delay, .. } => {
             // the picture at the same time, not the repeat 100 frames back
             assert!((shift - (50.0 - 1.4)).abs() < 1e-6, "{shift}");
+            assert!(delay.unwrap().abs() < 0.01, "{delay:?}");
         }
         other => panic!("{other:?}"),
     }
@@ -199,4 +198,153 @@ fn a_mispair_is_seen_and_a_repeat_is_not() {
         dt.push(glimpse(k, k.min(5), k as f64 * STEP, base, 0.0));
     }
     assert_eq!(mispaired(&rt, &dt, 0.02, 255.0), None);
+}
+
+mod pairing {
+    use super::super::super::tests::{Log, frame, settings};
+    use super::super::super::{Pairing, Who};
+    use crate::frame::Frame;
+    use crate::input::DecodeEvent;
+    use crate::output::records::EventKind;
+    use crate::pipeline::sync;
+
+    /// Live pairing as a run on network inputs sets it: by time, its shift
+    /// hunted by content from the first frames.
+    fn live() -> Pairing {
+        let mut s = settings(1);
+        s.sync_at_start = true;
+        s.learn_pts = true;
+        s.sync_range = 50;
+        s.confidence = Some(sync::Confidence::default());
+        Pairing::new(s, "r", &["d".to_string()])
+    }
+
+    /// Frame `index` showing picture `seed` at stream time `origin + t`.
+    fn at(index: u64, seed: u64, origin: f64, t: f64) -> Frame {
+        let mut f = frame(index, seed);
+        f.abs_pts = Some(origin + t);
+        f
+    }
+
+    fn feed(p: &mut Pairing, log: &mut Log, r: Option<Frame>, d: Option<Frame>) {
+        if let Some(r) = r {
+            p.receive(Who::Reference, DecodeEvent::Frame(r), log)
+                .unwrap();
+        }
+        if let Some(d) = d {
+            p.receive(Who::Distorted(0), DecodeEvent::Frame(d), log)
+                .unwrap();
+        }
+        p.advance(log).unwrap();
+    }
+
+    #[test]
+    fn lost_frames_are_drops_and_never_shift_the_pairs() {
+        let mut p = live();
+        let mut log = Log::default();
+        let mut dist_index = 0;
+        for k in 0..120u64 {
+            let t = k as f64 * 0.04;
+            // the distorted stream lost frames 60, 61 and 90 in transit
+            let d = (!matches!(k, 60 | 61 | 90)).then(|| {
+                dist_index += 1;
+                at(dist_index - 1, k, 30.0, t)
+            });
+            feed(&mut p, &mut log, Some(at(k, k, 1.4, t)), d);
+        }
+        assert_eq!(log.kinds()[..2], ["sync_uncertain", "sync"]);
+        let synced = log.at[1];
+        let ids = |(_, _, r, _): &(usize, u64, u64, u64)| *r;
+        for pair in &log.pairs[synced..] {
+            // picture k is reference frame k; the distorted frame index
+            // lags by the frames lost before it
+            let lost = [60, 61, 90].iter().filter(|&&l| l < ids(pair)).count() as u64;
+            assert_eq!(pair.3 + lost, pair.2, "{pair:?}");
+        }
+        assert_eq!(p.counts()[0].dropped, 3);
+        assert!(
+            !log.kinds()[2..].contains(&"sync_uncertain"),
+            "{:?}",
+            log.kinds()
+        );
+    }
+
+    /// Feeds 160 frames whose distorted pictures jump by `jump` frames at
+    /// frame 80, their timestamps running on; returns the log and the
+    /// pairing.
+    fn jump_at_80(jump: i64) -> (Pairing, Log) {
+        let mut p = live();
+        let mut log = Log::default();
+        for k in 0..160u64 {
+            let t = k as f64 * 0.04;
+            let seed = if k < 80 { k } else { (k as i64 + jump) as u64 };
+            feed(
+                &mut p,
+                &mut log,
+                Some(at(k, k, 1.4, t)),
+                Some(at(k, seed, 30.0, t)),
+            );
+        }
+        (p, log)
+    }
+
+    /// The pairs trusted after the first sync and before the mis-pair
+    /// event, and the index of that event.
+    fn trusted_before_mispair(log: &Log) -> (Vec<(u64, u64)>, usize) {
+        let kinds = log.kinds();
+        assert_eq!(kinds[..2], ["sync_uncertain", "sync"], "{kinds:?}");
+        let mis = log
+            .events
+            .iter()
+            .position(|(e, _)| {
+                matches!(
+                    e.kind,
+                    EventKind::SyncUncertain {
+                        reason: "mispaired",
+                        ..
+                    }
+                )
+            })
+            .expect("the wrong pairs are seen");
+        let pairs = log.pairs[log.at[1]..log.at[mis]]
+            .iter()
+            .map(|&(_, _, r, d)| (r, d))
+            .collect();
+        (pairs, mis)
+    }
+
+    #[test]
+    fn a_distorted_stream_that_jumps_back_is_caught_at_its_first_wrong_pair() {
+        let (p, log) = jump_at_80(-5);
+        let (trusted, mis) = trusted_before_mispair(&log);
+        assert!(trusted.iter().all(|&(r, _)| r < 80), "{trusted:?}");
+        let resync = mis
+            + log.events[mis..]
+                .iter()
+                .position(|(e, _)| matches!(e.kind, EventKind::Sync { offset: -5, .. }))
+                .expect("re-synchronised at -5");
+        for &(_, _, r, d) in &log.pairs[log.at[resync]..] {
+            assert_eq!(r + 5, d, "paired by the new shift");
+        }
+        assert_eq!(p.counts()[0].offset, -5);
+    }
+
+    #[test]
+    fn a_distorted_stream_that_jumps_ahead_is_caught_once_the_reference_shows_its_pictures() {
+        // its new pictures have not reached the reference yet: the first
+        // wrong pairs are told once the reference shows them, 5 frames on
+        let (p, log) = jump_at_80(5);
+        let (trusted, mis) = trusted_before_mispair(&log);
+        let wrong = trusted.iter().filter(|&&(r, _)| r >= 80).count();
+        assert!(wrong <= 5, "{trusted:?}");
+        let resync = mis
+            + log.events[mis..]
+                .iter()
+                .position(|(e, _)| matches!(e.kind, EventKind::Sync { offset: 5, .. }))
+                .expect("re-synchronised at +5");
+        for &(_, _, r, d) in &log.pairs[log.at[resync]..] {
+            assert_eq!(r, d + 5, "paired by the new shift");
+        }
+        assert_eq!(p.counts()[0].offset, 5);
+    }
 }
