@@ -351,6 +351,9 @@ impl Hunt {
         }
         let mut runner_up: Option<(usize, f64)> = None;
         let mut rival: Option<(usize, f64)> = None;
+        // shifts pairing the same pictures as the best (a loop, a still):
+        // the one with the smallest delay is taken
+        let mut alike = vec![k];
         for j in 0..self.buckets.len() {
             if (j as i64 - k as i64).abs() <= sync::NEIGHBOURS {
                 continue;
@@ -360,6 +363,7 @@ impl Hunt {
             };
             let close = m >= psnr - c.margin_db;
             if close && self.same_pictures(k, j, refs, dists, psnr - c.margin_db) {
+                alike.push(j);
                 continue;
             }
             if runner_up.is_none_or(|(_, b)| m > b) {
@@ -380,20 +384,44 @@ impl Hunt {
             // too soon to rule out the shifts beyond the neighbours
             return None;
         }
+        let lateness = |j: &usize| {
+            let b = &self.buckets[*j];
+            match b.delays {
+                0 => (*j as f64 - self.max as f64).abs() * self.step,
+                n => (b.delay / n as f64).abs(),
+            }
+        };
+        let k = alike
+            .iter()
+            .copied()
+            .min_by(|a, b| lateness(a).total_cmp(&lateness(b)))
+            .unwrap_or(k);
+        let (offset, psnr) = (self.offset_of(k), self.mean(k).unwrap_or(psnr));
         let b = &self.buckets[k];
         let delay = (b.delays > 0).then(|| b.delay / b.delays as f64);
         // A shift with a smaller delay, whose reference frames have not
-        // come yet, may still beat it (a picture that repeats, a backlog
-        // of the reference still being read): wait until the reference
-        // frames that arrived up to that delay after the hunt's first
-        // distorted frame (at most COVER_SECONDS) are in.
+        // been taken yet, may still beat it (a picture that repeats, a
+        // backlog of the reference still being read): wait until the
+        // reference frames that arrived by the hunt's first distorted
+        // frame are in, and for a distorted input ahead of its reference,
+        // those that arrived up to that lead after it (at most
+        // COVER_SECONDS).
         let first = dists.since(self.from).next().and_then(|d| d.arrived);
         let last = refs.last().and_then(|r| r.arrived);
         if let (Some(delay), Some(first), Some(last)) = (delay, first, last) {
-            let need = first + Duration::from_secs_f64(delay.abs().min(COVER_SECONDS));
+            let need = first + Duration::from_secs_f64((-delay).clamp(0.0, COVER_SECONDS));
             if last < need {
                 return None;
             }
+        }
+        // a shift still gathering its pairs (a neighbour whose first
+        // partners came a frame later, the true one behind a backlog) that
+        // scores as well so far may yet be the better one
+        let gathering = self.buckets.iter().enumerate().any(|(j, b)| {
+            j != k && b.n > 0 && b.n < MIN_FRAMES && b.psnr / b.n as f64 >= psnr - c.margin_db
+        });
+        if gathering {
+            return None;
         }
         Some(Catch::Found {
             shift: b.shift / b.n as f64,
