@@ -261,6 +261,7 @@ fn the_histograms_count_every_frame_of_the_log_and_no_gauge_is_nan() {
         "vqm_sync_psnr_db",
         "vqm_lag_seconds",
         "vqm_alignment_delay_seconds",
+        "vqm_stream_delay_seconds",
     ] {
         assert!(page.contains(&format!("# TYPE {name} gauge\n")), "{page}");
         assert!(!page.contains(&format!("\n{name}{{")), "{name}: {page}");

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -45,6 +46,9 @@ pub struct AggSettings {
     /// `--dump-worst`: the monitor offers the pairs when the ranking key
     /// is a temporal metric's (the workers offer the others).
     pub capture: Option<Arc<WorstCapture>>,
+    /// Live: per distorted input, the pairs whose record is written (the
+    /// last pair index + 1), for pairing to see the lag after it.
+    pub recorded: Option<Arc<Vec<AtomicU64>>>,
 }
 
 /// The aggregator's state.
@@ -77,6 +81,10 @@ pub struct Aggregator {
     reference_path: String,
     decode_warnings: u64,
     psnr_cap: f64,
+    recorded: Option<Arc<Vec<AtomicU64>>>,
+    /// Per distorted input: one pair in this many is measured (live
+    /// overload), as the last `overload` event said.
+    every: Vec<u64>,
 }
 
 /// What the aggregator hands back at the end.
@@ -182,6 +190,8 @@ impl Aggregator {
             reference_path: header.reference.path.clone(),
             decode_warnings: 0,
             psnr_cap: header.psnr_max,
+            recorded: settings.recorded,
+            every: vec![1; header.distorted.len()],
         })
     }
 
@@ -297,8 +307,12 @@ impl Aggregator {
             align_ms: r.arrived.map(|(_, d)| d.as_secs_f64() * 1000.0),
             pending: self.inputs[input].pending,
             damaged: r.damaged,
+            every: self.every.get(input).copied().unwrap_or(1),
         };
         sinks.frame(&rec)?;
+        if let Some(c) = self.recorded.as_ref().and_then(|r| r.get(input)) {
+            c.store(r.frame + 1, Ordering::Relaxed);
+        }
         let latency = PairTimes {
             latency_ms: r.decoded_at.map(|t| t.elapsed().as_secs_f64() * 1000.0),
             lag_ms: rec.lag_ms,
@@ -407,6 +421,14 @@ impl Aggregator {
             }
         }
         match &event.kind {
+            EventKind::Overload { every, .. } => {
+                if let Some(e) = event.input.and_then(|i| self.every.get_mut(i)) {
+                    *e = *every;
+                }
+                if let Some(st) = event.input.and_then(|i| self.inputs.get_mut(i)) {
+                    st.max_every = st.max_every.max(*every);
+                }
+            }
             EventKind::StreamRestored { .. } => match event.input {
                 Some(i) => {
                     if let Some(st) = self.inputs.get_mut(i) {

@@ -26,6 +26,9 @@ pub struct PairCounts {
     pub offset: i64,
     /// Pairs dropped unmeasured because they were older than `--max-lag`.
     pub lag_drops: u64,
+    /// Live: pairs left unmeasured while overloaded (one in every k
+    /// measured).
+    pub shed: u64,
     /// The reference frames left unpaired, by cause.
     pub reference_causes: Unpaired,
     /// The distorted frames left unpaired, by cause.

@@ -50,6 +50,8 @@ pub struct InputTally {
     pub sync_pending: u64,
     /// Rows of pictures decoded from damaged data, in no statistic.
     pub damaged_frames: u64,
+    /// The most pairs per pair measured an overload asked for.
+    pub max_every: u64,
 }
 
 /// Rows held while a sync is pending, at most (older ones are left out).
@@ -107,6 +109,7 @@ impl InputTally {
             held: VecDeque::new(),
             sync_pending: 0,
             damaged_frames: 0,
+            max_every: 1,
         }
     }
 
@@ -220,6 +223,8 @@ impl InputTally {
             reconnects: self.reconnects,
             sync_pending: self.sync_pending,
             damaged_frames: self.damaged_frames,
+            shed_pairs: counts.shed,
+            max_every: self.max_every,
             alerts: fired,
             latency_ms: figures(&self.latency),
             lag_ms: figures(&self.lag),

@@ -60,6 +60,10 @@ struct Series {
     pending: bool,
     lost: bool,
     sync: Option<(f64, f64)>,
+    /// Live: the delay between the inputs' arrivals the last sync found.
+    delay: Option<f64>,
+    /// Live: one pair in this many is measured (1 unless overloaded).
+    every: f64,
     events: [u64; EVENT_KINDS.len()],
     reconnects: u64,
 }
@@ -81,6 +85,8 @@ impl Series {
             pending: false,
             lost: false,
             sync: None,
+            delay: None,
+            every: 1.0,
             events: [0; EVENT_KINDS.len()],
             reconnects: 0,
         }
@@ -172,11 +178,14 @@ impl State {
             EventKind::Sync {
                 offset,
                 psnr: Some(p),
+                delay,
                 ..
             } => {
                 s.sync = Some((*offset as f64, *p));
+                s.delay = delay.or(s.delay);
                 s.pending = false;
             }
+            EventKind::Overload { every, .. } => s.every = *every as f64,
             EventKind::Sync { .. } => s.pending = false,
             EventKind::SyncUncertain { .. } => s.pending = true,
             _ => {}
@@ -328,7 +337,7 @@ fn render(st: &State) -> String {
         }
     }
     type Value = fn(&Series) -> Option<f64>;
-    let per_input: [(&str, &str, Value); 6] = [
+    let per_input: [(&str, &str, Value); 8] = [
         (
             "vqm_alignment_delay_seconds",
             "Live: between the arrivals of the latest pair's two frames (one input held back to meet the other's delay).",
@@ -353,6 +362,16 @@ fn render(st: &State) -> String {
             "vqm_sync_psnr_db",
             "Mean thumbnail luma PSNR of the last sync: its confidence (absent before one).",
             |s| s.sync.map(|x| x.1),
+        ),
+        (
+            "vqm_stream_delay_seconds",
+            "Live: how much later the distorted input's pictures arrive than the same reference pictures, as the last sync found (absent before one).",
+            |s| s.delay,
+        ),
+        (
+            "vqm_measured_every",
+            "Live: one pair in this many is measured (1 unless the monitor cannot keep real time).",
+            |s| Some(s.every),
         ),
         (
             "vqm_pts_seconds",

@@ -236,6 +236,9 @@ pub struct FrameRecord<'a> {
     /// a decode error, until the next clean keyframe): in no statistic,
     /// no alert.
     pub damaged: bool,
+    /// Live, overloaded: one pair in this many is measured (1: every
+    /// pair; written only above 1).
+    pub every: u64,
 }
 
 impl Serialize for FrameRecord<'_> {
@@ -258,6 +261,9 @@ impl Serialize for FrameRecord<'_> {
         }
         if self.damaged {
             m.serialize_entry("damaged", &true)?;
+        }
+        if self.every > 1 {
+            m.serialize_entry("measured_every", &self.every)?;
         }
         for (k, v) in self.keys.iter().zip(self.values) {
             m.serialize_entry(k, v)?;
@@ -374,6 +380,10 @@ pub struct Summary {
     /// Live: pairs measured on pictures decoded from damaged data, left
     /// out of the statistics (written with `"damaged": true`).
     pub damaged_frames: u64,
+    /// Live: pairs left unmeasured to keep real time (one in `max_every`
+    /// measured at most), and that most.
+    pub shed_pairs: u64,
+    pub max_every: u64,
     /// Alert rules that fired on this input.
     pub alerts: Vec<String>,
     /// Quality gates and their outcome.
@@ -494,6 +504,8 @@ struct SummaryOut<'a> {
     reconnects: u64,
     sync_pending: u64,
     damaged_frames: u64,
+    shed_pairs: u64,
+    max_every: u64,
     alerts: &'a [String],
     gates: &'a [GateResult],
     latency_ms: Option<Latency>,
@@ -552,6 +564,8 @@ impl Serialize for Summary {
             reconnects: self.reconnects,
             sync_pending: self.sync_pending,
             damaged_frames: self.damaged_frames,
+            shed_pairs: self.shed_pairs,
+            max_every: self.max_every,
             alerts: &self.alerts,
             gates: &self.gates,
             latency_ms: self.latency_ms,

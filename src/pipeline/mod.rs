@@ -378,6 +378,16 @@ pub fn run(
             ))
         })
     });
+    // live: the monitor tells pairing which pairs are recorded
+    let recorded = live.then(|| {
+        Arc::new(
+            settings
+                .distorted
+                .iter()
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect::<Vec<_>>(),
+        )
+    });
     let agg = Aggregator::new(
         AggSettings {
             window_every: settings.window_every,
@@ -391,6 +401,7 @@ pub fn run(
                 .map(|_| set.temporal_states())
                 .collect::<Result<_, _>>()?,
             capture: capture.clone(),
+            recorded: recorded.clone(),
         },
         &header,
         set.keys().to_vec(),
@@ -488,6 +499,7 @@ pub fn run(
         reverify: live,
         max_lag: live.then_some(settings.max_lag),
         learn_pts: live && (settings.align == Align::Pts || !settings.align_given),
+        recorded,
         sync_at_start: sync_in_run,
         // the channels already buffer `qd` frames per input
         queue_cap: 2,

@@ -81,6 +81,9 @@ pub struct PairSettings {
     /// a constant found by content (at the start and after every restart)
     /// rather than assumed equal.
     pub learn_pts: bool,
+    /// Live: per distorted input, the pairs whose record is written (the
+    /// monitor's count), for the lag after pairing.
+    pub recorded: Option<Arc<Vec<std::sync::atomic::AtomicU64>>>,
 }
 
 /// Where pairing's results go.
@@ -136,6 +139,8 @@ struct Dist {
     /// Pairs dropped for their lag, and whether the last offer was one.
     lag_drops: u64,
     dropping: bool,
+    /// Load shedding when the monitor cannot keep real time.
+    shed: lag::Shed,
     /// `--align pts`: its timestamps minus the reference's for the same
     /// picture, and whether that is to be learnt again from the next pair
     /// (it is paired by index until then).
@@ -212,6 +217,7 @@ impl Pairing {
                         && (settings.align == Align::Index || settings.learn_pts),
                     lag_drops: 0,
                     dropping: false,
+                    shed: lag::Shed::default(),
                     pts_shift: 0.0,
                     relearn: false,
                     trail: settings
@@ -281,6 +287,7 @@ impl Pairing {
                 dropped: d.dropped,
                 offset: d.offset,
                 lag_drops: d.lag_drops,
+                shed: d.shed.shed,
                 reference_causes: d.unpaired_ref,
                 distorted_causes: d.unpaired_dist,
             })

@@ -31,6 +31,7 @@ fn frame(st: &mut State, values: &[f64], pending: bool, damaged: bool) {
         align_ms: None,
         pending,
         damaged,
+        every: 1,
     });
 }
 

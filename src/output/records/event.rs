@@ -149,6 +149,14 @@ pub enum EventKind {
         /// How long ago its later frame arrived (seconds).
         lag: f64,
     },
+    /// Live: the monitor cannot measure every pair in real time and
+    /// measures one pair in `every` (1: every pair again).
+    Overload {
+        /// Pairs per pair measured from here.
+        every: u64,
+        /// The lag that decided it (seconds).
+        lag: f64,
+    },
     /// Frames were left unpaired at the end.
     Mismatch {
         /// Reference frames not measured.
@@ -160,7 +168,7 @@ pub enum EventKind {
 
 /// Every event kind, as written in the records (the counters of
 /// `/metrics` start at 0 for each).
-pub const EVENT_KINDS: [&str; 15] = [
+pub const EVENT_KINDS: [&str; 16] = [
     "sync",
     "sync_uncertain",
     "dropped",
@@ -176,6 +184,7 @@ pub const EVENT_KINDS: [&str; 15] = [
     "recovered",
     "mismatch",
     "lag_drop",
+    "overload",
 ];
 
 impl EventKind {
@@ -197,6 +206,7 @@ impl EventKind {
             EventKind::Recovered { .. } => 12,
             EventKind::Mismatch { .. } => 13,
             EventKind::LagDrop { .. } => 14,
+            EventKind::Overload { .. } => 15,
         }
     }
 
@@ -301,6 +311,10 @@ impl Serialize for Event {
             EventKind::StreamWaiting { waited } => m.serialize_entry("waited", waited)?,
             EventKind::LagDrop { ref_frame, lag } => {
                 m.serialize_entry("ref_frame", ref_frame)?;
+                m.serialize_entry("lag", lag)?;
+            }
+            EventKind::Overload { every, lag } => {
+                m.serialize_entry("every", every)?;
                 m.serialize_entry("lag", lag)?;
             }
             EventKind::Frozen { frame, ref_frame } | EventKind::Black { frame, ref_frame } => {

@@ -1,10 +1,19 @@
-//! The lag bound of live inputs: a pair whose later frame arrived (on its
-//! input's real-time schedule) longer ago than `--max-lag` is dropped
-//! unmeasured, both frames counted unpaired, until the lag is back under
-//! half the bound: a monitor that fell behind catches up instead of falling
-//! further behind.
+//! The lag bound of live inputs. A pair's lag is the longer of two: how
+//! long ago its later frame arrived (on its input's real-time schedule),
+//! and how long ago the oldest pair sent to be measured and not yet
+//! recorded arrived (the time the metrics, temporal ones included, are
+//! behind). Two answers to a monitor that cannot keep up:
+//! - shedding: above half of `--max-lag`, one pair in `every` is measured
+//!   (2, 3, … at most [`MAX_EVERY`], one step a second), and back down one
+//!   step every two seconds under a quarter of it; an `overload` event
+//!   says each change, the records carry `measured_every`;
+//! - the bound: above `--max-lag`, pairs are dropped unmeasured, both
+//!   frames counted unpaired, until the lag is back under half of it.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use crate::frame::Frame;
 use crate::monitor::Cause;
@@ -12,56 +21,173 @@ use crate::output::records::{Event, EventKind, Role};
 
 use super::{PairOut, Pairing, Who};
 
+/// The most pairs per pair measured when shedding.
+pub(super) const MAX_EVERY: u64 = 8;
+/// How often shedding may step up, and down.
+const STEP_UP: Duration = Duration::from_secs(1);
+const STEP_DOWN: Duration = Duration::from_secs(2);
+/// Pairs in flight kept track of at most.
+const IN_FLIGHT: usize = 4096;
+
+/// One input's shedding state.
+#[derive(Debug)]
+pub(super) struct Shed {
+    /// One pair in `every` is measured.
+    every: u64,
+    changed: Option<Instant>,
+    /// Pairs offered since `every` last changed.
+    offered: u64,
+    /// Pairs left unmeasured by shedding.
+    pub(super) shed: u64,
+    /// Pairs sent to be measured and not yet recorded: pair index and
+    /// arrival of the later frame.
+    in_flight: VecDeque<(u64, Instant)>,
+}
+
+impl Default for Shed {
+    fn default() -> Self {
+        Shed {
+            every: 1,
+            changed: None,
+            offered: 0,
+            shed: 0,
+            in_flight: VecDeque::new(),
+        }
+    }
+}
+
+impl Shed {
+    /// Pair `index`, whose later frame arrived at `arrived`, is sent.
+    pub(super) fn sent(&mut self, index: u64, arrived: Option<Instant>) {
+        if let Some(t) = arrived {
+            if self.in_flight.len() == IN_FLIGHT {
+                self.in_flight.pop_front();
+            }
+            self.in_flight.push_back((index, t));
+        }
+    }
+
+    /// How long ago the oldest pair not yet recorded arrived, given the
+    /// pairs recorded so far (`recorded`: the last index + 1).
+    fn behind(&mut self, recorded: u64, now: Instant) -> Duration {
+        while self.in_flight.front().is_some_and(|(k, _)| *k < recorded) {
+            self.in_flight.pop_front();
+        }
+        self.in_flight
+            .front()
+            .map_or(Duration::ZERO, |(_, t)| now.saturating_duration_since(*t))
+    }
+}
+
 impl Pairing {
-    /// Drops the pair of reference frame `rf` and input `i`'s head frame
-    /// if it is too old; a `lag_drop` event starts each run of drops.
-    /// Returns whether it dropped it.
+    /// Drops or sheds the pair of reference frame `rf` and input `i`'s
+    /// head frame when the monitor is behind; a `lag_drop` event starts
+    /// each run of drops, an `overload` event says each change of
+    /// shedding. Returns whether the pair is left unmeasured.
     pub(super) fn lag_drop(&mut self, i: usize, rf: &Arc<Frame>, out: &mut impl PairOut) -> bool {
         let Some(max) = self.settings.max_lag else {
             return false;
         };
+        let recorded = self
+            .settings
+            .recorded
+            .as_ref()
+            .and_then(|r| r.get(i))
+            .map(|c| c.load(Ordering::Relaxed));
         let Some(d) = self.dists.get_mut(i) else {
             return false;
         };
+        let now = Instant::now();
         let later = match d.side.queue.front() {
             Some(df) => rf.arrived_at.into_iter().chain(df.arrived_at).max(),
             None => None,
+        };
+        let own = later.map(|t| now.saturating_duration_since(t));
+        let behind = recorded.map(|r| d.shed.behind(r, now));
+        let lag = match (own, behind) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
         };
         // once dropping, drop until back under half the bound, so a
         // monitor that keeps falling behind catches up in runs, not in
         // every other pair
         let bound = if d.dropping { max / 2 } else { max };
-        let lag = later.map(|t| t.elapsed());
-        if lag.is_none_or(|l| l <= bound) {
-            d.dropping = false;
-            return false;
+        if lag.is_some_and(|l| l > bound) {
+            if let Some(f) = d.pop(self.trail.as_ref()) {
+                d.unpaired_dist.add(Cause::Lag);
+                out.release(Who::Distorted(i), f);
+            }
+            d.unpaired_ref.add(Cause::Lag);
+            d.lag_drops += 1;
+            if !d.dropping {
+                d.dropping = true;
+                let lag = lag.map_or(f64::NAN, |l| l.as_secs_f64());
+                let path = &d.side.path;
+                out.event(
+                    Event {
+                        kind: EventKind::LagDrop {
+                            ref_frame: rf.index,
+                            lag,
+                        },
+                        input: Some(i),
+                        source: Some((Role::Distorted, path.clone())),
+                        message: format!(
+                            "'{path}': {lag:.2} s behind the stream, over --max-lag ({:.2} s): pairs are dropped unmeasured until it catches up",
+                            max.as_secs_f64()
+                        ),
+                    },
+                    Vec::new(),
+                );
+            }
+            return true;
         }
-        if let Some(f) = d.pop(self.trail.as_ref()) {
-            d.unpaired_dist.add(Cause::Lag);
-            out.release(Who::Distorted(i), f);
+        d.dropping = false;
+        // shedding: step up above half the bound, down under a quarter
+        let lag = lag.unwrap_or(Duration::ZERO);
+        let s = &mut d.shed;
+        let since = s.changed.map(|t| now.saturating_duration_since(t));
+        let before = s.every;
+        if lag > max / 2 && s.every < MAX_EVERY && since.is_none_or(|t| t >= STEP_UP) {
+            s.every += 1;
+        } else if lag < max / 4 && s.every > 1 && since.is_none_or(|t| t >= STEP_DOWN) {
+            s.every -= 1;
         }
-        d.unpaired_ref.add(Cause::Lag);
-        d.lag_drops += 1;
-        if !d.dropping {
-            d.dropping = true;
-            let lag = lag.map_or(f64::NAN, |l| l.as_secs_f64());
-            let path = &d.side.path;
+        if s.every != before {
+            s.changed = Some(now);
+            s.offered = 0;
+            let (every, path) = (s.every, d.side.path.clone());
+            let message = if every > 1 {
+                format!(
+                    "'{path}': the monitor cannot measure every pair in real time ({:.2} s behind): one pair in {every} is measured",
+                    lag.as_secs_f64()
+                )
+            } else {
+                format!("'{path}': the monitor keeps up again: every pair is measured")
+            };
             out.event(
                 Event {
-                    kind: EventKind::LagDrop {
-                        ref_frame: rf.index,
-                        lag,
+                    kind: EventKind::Overload {
+                        every,
+                        lag: lag.as_secs_f64(),
                     },
                     input: Some(i),
-                    source: Some((Role::Distorted, path.clone())),
-                    message: format!(
-                        "'{path}': {lag:.2} s behind the stream, over --max-lag ({:.2} s): pairs are dropped unmeasured until it catches up",
-                        max.as_secs_f64()
-                    ),
+                    source: Some((Role::Distorted, path)),
+                    message,
                 },
                 Vec::new(),
             );
         }
-        true
+        let s = &mut d.shed;
+        s.offered += 1;
+        if s.every > 1 && !(s.offered - 1).is_multiple_of(s.every) {
+            s.shed += 1;
+            if let Some(f) = d.pop(self.trail.as_ref()) {
+                d.unpaired_dist.add(Cause::Lag);
+                out.release(Who::Distorted(i), f);
+            }
+            d.unpaired_ref.add(Cause::Lag);
+            return true;
+        }
+        false
     }
 }

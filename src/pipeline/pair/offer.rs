@@ -133,6 +133,8 @@ impl Pairing {
         {
             d.pts_delta = Some(t - r);
         }
+        let later = rf.arrived_at.into_iter().chain(df.arrived_at).max();
+        d.shed.sent(index, later);
         out.pair(i, index, rf, df)
     }
 }
