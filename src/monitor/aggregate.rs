@@ -85,6 +85,7 @@ pub struct Aggregator {
     /// Per distorted input: one pair in this many is measured (live
     /// overload), as the last `overload` event said.
     every: Vec<u64>,
+    overload_said: bool,
 }
 
 /// What the aggregator hands back at the end.
@@ -192,6 +193,7 @@ impl Aggregator {
             psnr_cap: header.psnr_max,
             recorded: settings.recorded,
             every: vec![1; header.distorted.len()],
+            overload_said: false,
         })
     }
 
@@ -501,6 +503,16 @@ impl Aggregator {
                 }
             }
             EventKind::Dropped { .. } => {}
+            // said once: every change is in the log
+            EventKind::Overload { every, .. } => {
+                if every > 1 && !self.overload_said {
+                    self.overload_said = true;
+                    (self.warn)(&format!(
+                        "{} (each change is an overload event in the log)",
+                        event.message
+                    ));
+                }
+            }
             _ => (self.warn)(&event.message),
         }
         sinks.event(&event)

@@ -5,8 +5,9 @@
 //! behind). Two answers to a monitor that cannot keep up:
 //! - shedding: above half of `--max-lag`, one pair in `every` is measured
 //!   (2, 3, … at most [`MAX_EVERY`], one step a second), and back down one
-//!   step every two seconds under a quarter of it; an `overload` event
-//!   says each change, the records carry `measured_every`;
+//!   step after two seconds under a quarter of it (a wait that doubles, to
+//!   a minute, each time stepping down proves too soon); an `overload`
+//!   event says each change, the records carry `measured_every`;
 //! - the bound: above `--max-lag`, pairs are dropped unmeasured, both
 //!   frames counted unpaired, until the lag is back under half of it.
 
@@ -23,9 +24,11 @@ use super::{PairOut, Pairing, Who};
 
 /// The most pairs per pair measured when shedding.
 pub(super) const MAX_EVERY: u64 = 8;
-/// How often shedding may step up, and down.
+/// How often shedding may step up, and down (the wait to step down
+/// doubles, to a minute at most, each time a step down proves too soon).
 const STEP_UP: Duration = Duration::from_secs(1);
 const STEP_DOWN: Duration = Duration::from_secs(2);
+const STEP_DOWN_MAX: Duration = Duration::from_secs(60);
 /// Pairs in flight kept track of at most.
 const IN_FLIGHT: usize = 4096;
 
@@ -35,6 +38,9 @@ pub(super) struct Shed {
     /// One pair in `every` is measured.
     every: u64,
     changed: Option<Instant>,
+    /// The last change was a step down, and how long the next one waits.
+    went_down: bool,
+    down_wait: Duration,
     /// Pairs offered since `every` last changed.
     offered: u64,
     /// Pairs left unmeasured by shedding.
@@ -49,6 +55,8 @@ impl Default for Shed {
         Shed {
             every: 1,
             changed: None,
+            went_down: false,
+            down_wait: STEP_DOWN,
             offered: 0,
             shed: 0,
             in_flight: VecDeque::new(),
@@ -148,9 +156,15 @@ impl Pairing {
         let since = s.changed.map(|t| now.saturating_duration_since(t));
         let before = s.every;
         if lag > max / 2 && s.every < MAX_EVERY && since.is_none_or(|t| t >= STEP_UP) {
+            if s.went_down && since.is_some_and(|t| t < 4 * s.down_wait) {
+                // it stepped down too soon: wait longer next time
+                s.down_wait = (s.down_wait * 2).min(STEP_DOWN_MAX);
+            }
             s.every += 1;
-        } else if lag < max / 4 && s.every > 1 && since.is_none_or(|t| t >= STEP_DOWN) {
+            s.went_down = false;
+        } else if lag < max / 4 && s.every > 1 && since.is_none_or(|t| t >= s.down_wait) {
             s.every -= 1;
+            s.went_down = true;
         }
         if s.every != before {
             s.changed = Some(now);
