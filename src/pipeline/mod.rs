@@ -339,9 +339,10 @@ pub fn run(
         ssim_mode: settings.options.ssim_mode.name().to_string(),
         psnr_max: settings.options.psnr_cap(layout.bit_depth),
         window: settings.window,
-        align: match settings.align {
-            Align::Index => "index",
-            Align::Pts => "pts",
+        // live inputs are paired by time unless --align says otherwise
+        align: match (settings.align, live && !settings.align_given) {
+            (Align::Pts, _) | (_, true) => "pts",
+            (Align::Index, false) => "index",
         }
         .to_string(),
         sync_range: settings.sync.map(|_| sync_range as u64),
