@@ -48,16 +48,50 @@ fn finish(r: Result<u8, Error>) -> ExitCode {
 const STOP_SIGNALS: [i32; 2] = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM];
 
 /// SIGINT/SIGTERM set `stop` (a run or a batch then ends cleanly); a
-/// second one ends the process at once with 130. Installed before
+/// second one, half a second or more later, ends the process at once
+/// with 130. Installed before
 /// anything else, so that a signal that comes at once is never the
 /// default death (143).
 fn install_stop(stop: &Arc<AtomicBool>) -> Result<(), Error> {
     for sig in STOP_SIGNALS {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
-            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
-            .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
+        let stop = stop.clone();
+        // SAFETY: the handler only reads the monotonic clock, touches
+        // atomics and may call `_exit`, all async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(sig, move || {
+                let now = monotonic_ms();
+                if !stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    FIRST_SIGNAL_MS.store(now, std::sync::atomic::Ordering::SeqCst);
+                } else if now
+                    .saturating_sub(FIRST_SIGNAL_MS.load(std::sync::atomic::Ordering::SeqCst))
+                    >= SECOND_SIGNAL_AFTER_MS
+                {
+                    signal_hook::low_level::exit(130);
+                }
+            })
+        }
+        .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
     }
     Ok(())
+}
+
+/// When the first stop signal came (monotonic milliseconds).
+static FIRST_SIGNAL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A second signal this soon after the first is the same request (`timeout
+/// -s INT` and a terminal's Ctrl-C reach a process and its group at once):
+/// only a later one ends the process at once.
+const SECOND_SIGNAL_AFTER_MS: u64 = 500;
+
+/// The monotonic clock in milliseconds (async-signal-safe).
+fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
 /// For a command with nothing to end cleanly (merge, completions): a

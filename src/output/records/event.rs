@@ -62,7 +62,7 @@ pub enum EventKind {
     Dropped {
         /// The reference frame.
         ref_frame: u64,
-        /// Its presentation time, if it has one.
+        /// Its presentation time, on the frame records' time base.
         pts: Option<f64>,
     },
     /// A packet or frame failed to decode.

@@ -65,17 +65,16 @@ impl Pairing {
             if (d.align == Align::Pts || d.guard) && !d.side.lost && !d.side.drained() {
                 d.dropped += 1;
                 let event = Event {
+                    // on the frame records' time base
                     kind: EventKind::Dropped {
                         ref_frame: rf.index,
-                        pts: rf.abs_pts,
+                        pts: Some(rf.pts),
                     },
                     input: Some(i),
                     source: Some((Role::Distorted, d.side.path.clone())),
                     message: format!(
                         "'{}' has no frame at {:.3} s (reference frame {})",
-                        d.side.path,
-                        rf.abs_pts.unwrap_or(f64::NAN),
-                        rf.index
+                        d.side.path, rf.pts, rf.index
                     ),
                 };
                 out.event(event, Vec::new());
