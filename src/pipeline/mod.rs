@@ -380,15 +380,7 @@ pub fn run(
         })
     });
     // live: the monitor tells pairing which pairs are recorded
-    let recorded = live.then(|| {
-        Arc::new(
-            settings
-                .distorted
-                .iter()
-                .map(|_| std::sync::atomic::AtomicU64::new(0))
-                .collect::<Vec<_>>(),
-        )
-    });
+    let recorded = live.then(|| pair::recorded_counters(settings.distorted.len()));
     let agg = Aggregator::new(
         AggSettings {
             window_every: settings.window_every,
@@ -490,7 +482,7 @@ pub fn run(
         .map_err(|e| Error::Internal(format!("cannot start aggregator thread: {e}")))?;
 
     let peak = layout.peak();
-    let pts_tolerance = rdec_tolerance(&header);
+    let pts_tolerance = pair::pts_tolerance(header.reference.frame_rate);
     let pair_settings = PairSettings {
         align: settings.align,
         ref_skip,
@@ -651,12 +643,4 @@ pub fn run(
         alerts_fired: result.alerts_fired,
         gates_failed: result.gates_failed,
     })
-}
-
-/// Half the reference frame interval (1 ms when the rate is unknown).
-fn rdec_tolerance(header: &Header) -> f64 {
-    match header.reference.frame_rate {
-        Some(r) if r > 0.0 => 0.5 / r,
-        _ => 0.001,
-    }
 }

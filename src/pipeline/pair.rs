@@ -86,6 +86,21 @@ pub struct PairSettings {
     pub recorded: Option<Arc<Vec<std::sync::atomic::AtomicU64>>>,
 }
 
+/// Half the reference frame interval (1 ms when the rate is unknown): how
+/// far apart two timestamps may be for the same picture.
+pub fn pts_tolerance(frame_rate: Option<f64>) -> f64 {
+    match frame_rate {
+        Some(r) if r > 0.0 => 0.5 / r,
+        _ => 0.001,
+    }
+}
+
+/// One counter per distorted input of the pairs whose record is written,
+/// for [`PairSettings::recorded`].
+pub fn recorded_counters(inputs: usize) -> Arc<Vec<std::sync::atomic::AtomicU64>> {
+    Arc::new((0..inputs).map(|_| Default::default()).collect())
+}
+
 /// Where pairing's results go.
 pub trait PairOut {
     /// A pair to measure: pair `index` of distorted input `input`.
