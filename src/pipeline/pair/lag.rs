@@ -3,9 +3,10 @@
 //! and how long ago the oldest pair sent to be measured and not yet
 //! recorded arrived (the time the metrics, temporal ones included, are
 //! behind). Two answers to a monitor that cannot keep up:
-//! - shedding: above half of `--max-lag`, one pair in `every` is measured
-//!   (2, 3, … at most [`MAX_EVERY`], one step a second), and back down one
-//!   step after two seconds under a quarter of it (a wait that doubles, to
+//! - shedding: when the lag stays above half of `--max-lag` for a second,
+//!   one pair in `every` is measured (2, 3, … at most [`MAX_EVERY`], one
+//!   step a second), and back down one step once it stayed two seconds
+//!   under a quarter of it (a wait that doubles, to
 //!   a minute, each time stepping down proves too soon); an `overload`
 //!   event says each change, the records carry `measured_every`;
 //! - the bound: above `--max-lag`, pairs are dropped unmeasured, both
@@ -38,6 +39,10 @@ pub(super) struct Shed {
     /// One pair in `every` is measured.
     every: u64,
     changed: Option<Instant>,
+    /// Since when the lag has stayed above half the bound, or under a
+    /// quarter of it (a burst of late pictures is no load).
+    over: Option<Instant>,
+    under: Option<Instant>,
     /// The last change was a step down, and how long the next one waits.
     went_down: bool,
     down_wait: Duration,
@@ -45,9 +50,9 @@ pub(super) struct Shed {
     offered: u64,
     /// Pairs left unmeasured by shedding.
     pub(super) shed: u64,
-    /// Pairs sent to be measured and not yet recorded: pair index and
-    /// arrival of the later frame.
-    in_flight: VecDeque<(u64, Instant)>,
+    /// Pairs sent to be measured and not yet recorded: pair index, the
+    /// arrival of the later frame (if known) and when it was sent.
+    in_flight: VecDeque<(u64, Option<Instant>, Instant)>,
 }
 
 impl Default for Shed {
@@ -55,6 +60,8 @@ impl Default for Shed {
         Shed {
             every: 1,
             changed: None,
+            over: None,
+            under: None,
             went_down: false,
             down_wait: STEP_DOWN,
             offered: 0,
@@ -67,23 +74,33 @@ impl Default for Shed {
 impl Shed {
     /// Pair `index`, whose later frame arrived at `arrived`, is sent.
     pub(super) fn sent(&mut self, index: u64, arrived: Option<Instant>) {
-        if let Some(t) = arrived {
-            if self.in_flight.len() == IN_FLIGHT {
-                self.in_flight.pop_front();
-            }
-            self.in_flight.push_back((index, t));
-        }
-    }
-
-    /// How long ago the oldest pair not yet recorded arrived, given the
-    /// pairs recorded so far (`recorded`: the last index + 1).
-    fn behind(&mut self, recorded: u64, now: Instant) -> Duration {
-        while self.in_flight.front().is_some_and(|(k, _)| *k < recorded) {
+        if self.in_flight.len() == IN_FLIGHT {
             self.in_flight.pop_front();
         }
-        self.in_flight
+        self.in_flight.push_back((index, arrived, Instant::now()));
+    }
+
+    /// For the oldest pair not yet recorded, given the pairs recorded so
+    /// far (`recorded`: the last index + 1): how long ago its later frame
+    /// arrived, and how long the metrics have been behind: since the pair
+    /// after it was sent (a temporal metric holds a pair until the next
+    /// one comes, and a stream that pauses delays that one: neither is a
+    /// load).
+    fn behind(&mut self, recorded: u64, now: Instant) -> (Option<Duration>, Duration) {
+        while self.in_flight.front().is_some_and(|(k, ..)| *k < recorded) {
+            self.in_flight.pop_front();
+        }
+        let late = self
+            .in_flight
             .front()
-            .map_or(Duration::ZERO, |(_, t)| now.saturating_duration_since(*t))
+            .and_then(|(_, arrived, _)| arrived.map(|t| now.saturating_duration_since(t)));
+        let waiting = self
+            .in_flight
+            .get(1)
+            .map_or(Duration::ZERO, |(_, _, sent)| {
+                now.saturating_duration_since(*sent)
+            });
+        (late, waiting)
     }
 }
 
@@ -111,8 +128,11 @@ impl Pairing {
             None => None,
         };
         let own = later.map(|t| now.saturating_duration_since(t));
-        let behind = recorded.map(|r| d.shed.behind(r, now));
-        let lag = match (own, behind) {
+        let (late, behind) = match recorded {
+            Some(r) => d.shed.behind(r, now),
+            None => (None, Duration::ZERO),
+        };
+        let lag = match (own, late) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
@@ -150,19 +170,31 @@ impl Pairing {
             return true;
         }
         d.dropping = false;
-        // shedding: step up above half the bound, down under a quarter
-        let lag = lag.unwrap_or(Duration::ZERO);
+        // shedding: step up when the lag stayed above half the bound for a
+        // second, down when it stayed under a quarter (a burst of pictures
+        // a decoder held until a loss is late, but no load)
+        let lag = lag.unwrap_or(Duration::ZERO).max(behind);
         let s = &mut d.shed;
+        let high = lag > max / 2;
+        s.over = if high { s.over.or(Some(now)) } else { None };
+        s.under = if lag < max / 4 {
+            s.under.or(Some(now))
+        } else {
+            None
+        };
+        let held =
+            |t: Option<Instant>| t.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        let (over, under) = (held(s.over), held(s.under));
         let since = s.changed.map(|t| now.saturating_duration_since(t));
         let before = s.every;
-        if lag > max / 2 && s.every < MAX_EVERY && since.is_none_or(|t| t >= STEP_UP) {
+        if over >= STEP_UP && s.every < MAX_EVERY && since.is_none_or(|t| t >= STEP_UP) {
             if s.went_down && since.is_some_and(|t| t < 4 * s.down_wait) {
                 // it stepped down too soon: wait longer next time
                 s.down_wait = (s.down_wait * 2).min(STEP_DOWN_MAX);
             }
             s.every += 1;
             s.went_down = false;
-        } else if lag < max / 4 && s.every > 1 && since.is_none_or(|t| t >= s.down_wait) {
+        } else if under >= s.down_wait && s.every > 1 && since.is_none_or(|t| t >= s.down_wait) {
             s.every -= 1;
             s.went_down = true;
         }
