@@ -136,6 +136,59 @@ impl Pairing {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        // shedding: step up when the lag stayed above half the bound for a
+        // second, down when it stayed under a quarter (a burst of pictures
+        // a decoder held until a loss is late, but no load)
+        let total = lag.unwrap_or(Duration::ZERO).max(behind);
+        let s = &mut d.shed;
+        let high = total > max / 2;
+        s.over = if high { s.over.or(Some(now)) } else { None };
+        s.under = if total < max / 4 {
+            s.under.or(Some(now))
+        } else {
+            None
+        };
+        let held =
+            |t: Option<Instant>| t.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        let (over, under) = (held(s.over), held(s.under));
+        let since = s.changed.map(|t| now.saturating_duration_since(t));
+        let before = s.every;
+        if over >= STEP_UP && s.every < MAX_EVERY && since.is_none_or(|t| t >= STEP_UP) {
+            if s.went_down && since.is_some_and(|t| t < 4 * s.down_wait) {
+                // it stepped down too soon: wait longer next time
+                s.down_wait = (s.down_wait * 2).min(STEP_DOWN_MAX);
+            }
+            s.every += 1;
+            s.went_down = false;
+        } else if under >= s.down_wait && s.every > 1 && since.is_none_or(|t| t >= s.down_wait) {
+            s.every -= 1;
+            s.went_down = true;
+        }
+        if s.every != before {
+            s.changed = Some(now);
+            s.offered = 0;
+            let (every, path) = (s.every, d.side.path.clone());
+            let message = if every > 1 {
+                format!(
+                    "'{path}': the monitor cannot measure every pair in real time ({:.2} s behind): one pair in {every} is measured",
+                    total.as_secs_f64()
+                )
+            } else {
+                format!("'{path}': the monitor keeps up again: every pair is measured")
+            };
+            out.event(
+                Event {
+                    kind: EventKind::Overload {
+                        every,
+                        lag: total.as_secs_f64(),
+                    },
+                    input: Some(i),
+                    source: Some((Role::Distorted, path)),
+                    message,
+                },
+                Vec::new(),
+            );
+        }
         // once dropping, drop until back under half the bound, so a
         // monitor that keeps falling behind catches up in runs, not in
         // every other pair
@@ -170,59 +223,6 @@ impl Pairing {
             return true;
         }
         d.dropping = false;
-        // shedding: step up when the lag stayed above half the bound for a
-        // second, down when it stayed under a quarter (a burst of pictures
-        // a decoder held until a loss is late, but no load)
-        let lag = lag.unwrap_or(Duration::ZERO).max(behind);
-        let s = &mut d.shed;
-        let high = lag > max / 2;
-        s.over = if high { s.over.or(Some(now)) } else { None };
-        s.under = if lag < max / 4 {
-            s.under.or(Some(now))
-        } else {
-            None
-        };
-        let held =
-            |t: Option<Instant>| t.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-        let (over, under) = (held(s.over), held(s.under));
-        let since = s.changed.map(|t| now.saturating_duration_since(t));
-        let before = s.every;
-        if over >= STEP_UP && s.every < MAX_EVERY && since.is_none_or(|t| t >= STEP_UP) {
-            if s.went_down && since.is_some_and(|t| t < 4 * s.down_wait) {
-                // it stepped down too soon: wait longer next time
-                s.down_wait = (s.down_wait * 2).min(STEP_DOWN_MAX);
-            }
-            s.every += 1;
-            s.went_down = false;
-        } else if under >= s.down_wait && s.every > 1 && since.is_none_or(|t| t >= s.down_wait) {
-            s.every -= 1;
-            s.went_down = true;
-        }
-        if s.every != before {
-            s.changed = Some(now);
-            s.offered = 0;
-            let (every, path) = (s.every, d.side.path.clone());
-            let message = if every > 1 {
-                format!(
-                    "'{path}': the monitor cannot measure every pair in real time ({:.2} s behind): one pair in {every} is measured",
-                    lag.as_secs_f64()
-                )
-            } else {
-                format!("'{path}': the monitor keeps up again: every pair is measured")
-            };
-            out.event(
-                Event {
-                    kind: EventKind::Overload {
-                        every,
-                        lag: lag.as_secs_f64(),
-                    },
-                    input: Some(i),
-                    source: Some((Role::Distorted, path)),
-                    message,
-                },
-                Vec::new(),
-            );
-        }
         let s = &mut d.shed;
         s.offered += 1;
         if s.every > 1 && !(s.offered - 1).is_multiple_of(s.every) {
