@@ -11,7 +11,41 @@ use crate::pipeline::sync;
 use super::live::{self, Catch, Glimpse, Hunt};
 use super::{Align, Dist, PairOut, Pairing};
 
+/// A shift found: the shift, the index offset, its score, the runner-up
+/// and the delay between the inputs' arrivals.
+type Found = (f64, i64, f64, Option<(i64, f64)>, Option<f64>);
+
 impl Dist {
+    /// Writes the `sync` event of pairing by the shift `found`; `what`
+    /// says how it was found.
+    fn say_paired(
+        &self,
+        i: usize,
+        what: &str,
+        found: Found,
+        keeps_pending: bool,
+        out: &mut impl PairOut,
+    ) {
+        let (shift, offset, psnr, runner_up, delay) = found;
+        let late = match delay {
+            Some(s) => format!("its pictures arrive {s:.2} s after the reference's, "),
+            None => String::new(),
+        };
+        let message = format!(
+            "'{}' {what} {late}paired by time (reference frame j{offset:+} pairs with distorted frame j, mean luma PSNR {psnr:.2} dB)",
+            self.side.path
+        );
+        let kind = EventKind::Sync {
+            offset,
+            psnr: Some(psnr),
+            runner_up,
+            keeps_pending,
+            delay,
+            shift: Some(shift),
+        };
+        out.event(self.event(i, kind, message), Vec::new());
+    }
+
     /// Starts the watch over the range once a shift is found.
     fn start_watch(&mut self, step: f64, range: usize, peak: f64) {
         let from = self.trail.as_ref().map_or(0, |t| t.next_seq());
@@ -109,24 +143,8 @@ impl Pairing {
                 d.pending_shifts = None;
                 d.offset = offset;
                 d.uncertain = None;
-                let path = &d.side.path;
-                let late = match delay {
-                    Some(s) => format!("its pictures arrive {s:.2} s after the reference's, "),
-                    None => String::new(),
-                };
-                let message = format!(
-                    "'{path}' synchronised: {late}paired by time (reference frame j{offset:+} pairs with distorted frame j, mean luma PSNR {psnr:.2} dB)"
-                );
-                let kind = EventKind::Sync {
-                    offset,
-                    psnr: Some(psnr),
-                    runner_up,
-                    keeps_pending,
-                    delay,
-                    shift: Some(shift),
-                };
-                let event = d.event(i, kind, message);
-                out.event(event, Vec::new());
+                let found = (shift, offset, psnr, runner_up, delay);
+                d.say_paired(i, "synchronised:", found, keeps_pending, out);
                 d.start_watch(step, range, peak);
                 return;
             }
@@ -191,24 +209,9 @@ impl Pairing {
         d.pts_shift = shift;
         d.aligning = true;
         d.offset = offset;
-        let path = &d.side.path;
-        let late = match delay {
-            Some(s) => format!("its pictures arrive {s:.2} s after the reference's, "),
-            None => String::new(),
-        };
-        let message = format!(
-            "'{path}' re-synchronised: another pairing is clearly better; {late}paired by time (reference frame j{offset:+} pairs with distorted frame j, mean luma PSNR {psnr:.2} dB)"
-        );
-        let kind = EventKind::Sync {
-            offset,
-            psnr: Some(psnr),
-            runner_up,
-            keeps_pending: false,
-            delay,
-            shift: Some(shift),
-        };
-        let event = d.event(i, kind, message);
-        out.event(event, Vec::new());
+        let found = (shift, offset, psnr, runner_up, delay);
+        let what = "re-synchronised: another pairing is clearly better;";
+        d.say_paired(i, what, found, false, out);
         d.start_watch(step, range, peak);
     }
 
